@@ -1,0 +1,259 @@
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::{JobId, Result, State, StateChange};
+
+/// A job to be stored by [`StorageBackend::enqueue`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    /// The job's stable name ([`Job::NAME`](crate::Job::NAME)).
+    pub name: String,
+    /// The queue it goes to.
+    pub queue: String,
+    /// Its arguments as a JSON document.
+    pub args: String,
+    /// The most attempts it gets (retries + 1); at least 1.
+    pub max_attempts: u32,
+    /// `None` to enqueue it now (state `Enqueued`); a time to schedule it
+    /// (state `Scheduled` until then, UTC). A time in the past enqueues it at
+    /// the next promotion.
+    pub run_at: Option<DateTime<Utc>>,
+}
+
+/// The arguments of [`StorageBackend::enqueue`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnqueueParams {
+    /// The jobs, stored in one transaction, in this order.
+    pub jobs: Vec<NewJob>,
+}
+
+/// The arguments of [`StorageBackend::fetch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchParams {
+    /// Queues in priority order: a job of `queues[0]` is taken before any job
+    /// of `queues[1]`. Within a queue, jobs are taken in enqueue order.
+    pub queues: Vec<String>,
+    /// The most jobs to take.
+    pub limit: usize,
+    /// The id of the fetching server, recorded on the jobs.
+    pub server: String,
+    /// How long the server holds each job before it may be rescued, unless
+    /// it extends the lease ([`StorageBackend::extend_leases`]).
+    pub lease: Duration,
+}
+
+/// A job taken by [`StorageBackend::fetch`], now `Processing`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchedJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its stored name.
+    pub name: String,
+    /// The queue it came from.
+    pub queue: String,
+    /// Its arguments, JSON.
+    pub args: String,
+    /// This attempt's number (1-based). With the id, it fences the attempt:
+    /// only a call carrying the same attempt may finish it.
+    pub attempt: u32,
+    /// The most attempts the job gets.
+    pub max_attempts: u32,
+    /// When it was first enqueued or scheduled (UTC).
+    pub enqueued_at: DateTime<Utc>,
+}
+
+/// One attempt that a server holds: the job's id and the attempt's number.
+///
+/// Storage calls that finish or extend an attempt take these and do nothing
+/// to a job whose current attempt is another (it was rescued and fetched
+/// again), so a late result cannot overwrite a newer one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Completion {
+    /// The job.
+    pub id: JobId,
+    /// The attempt held.
+    pub attempt: u32,
+}
+
+/// The arguments of [`StorageBackend::complete`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompleteParams {
+    /// The attempts that succeeded; all are recorded in one transaction.
+    pub jobs: Vec<Completion>,
+}
+
+/// The arguments of [`StorageBackend::fail`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailParams {
+    /// The attempt that failed for good.
+    pub job: Completion,
+    /// Why, recorded as the history's reason: the job's error text, or
+    /// what the server could not do ("no job named `x` is registered").
+    pub reason: String,
+}
+
+/// The arguments of [`StorageBackend::retry`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryParams {
+    /// The attempt that failed.
+    pub job: Completion,
+    /// How long from now the job waits in `Scheduled`.
+    pub delay: Duration,
+    /// The history's reason, e.g. `"retry attempt 1 of 10"`.
+    pub reason: String,
+    /// The failed attempt's error, kept in the history's data.
+    pub error: String,
+}
+
+/// The arguments of [`StorageBackend::requeue`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequeueParams {
+    /// The attempts a server gives back unfinished; they do not count
+    /// against the job's attempts.
+    pub jobs: Vec<Completion>,
+    /// The history's reason, e.g. `"server stopping"`.
+    pub reason: String,
+}
+
+/// The arguments of [`StorageBackend::extend_leases`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtendLeasesParams {
+    /// The attempts the server still runs.
+    pub jobs: Vec<Completion>,
+    /// The new lease, from now.
+    pub lease: Duration,
+}
+
+/// The arguments of [`StorageBackend::promote_scheduled`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PromoteParams {
+    /// The most jobs to move in one call.
+    pub limit: usize,
+}
+
+/// The arguments of [`StorageBackend::rescue`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RescueParams {
+    /// The most jobs to move in one call.
+    pub limit: usize,
+}
+
+/// A stored job, as [`StorageBackend::job`] reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Its stored name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its arguments, JSON.
+    pub args: String,
+    /// Its current state.
+    pub state: State,
+    /// Attempts started so far (0 before the first fetch).
+    pub attempt: u32,
+    /// The most attempts it gets.
+    pub max_attempts: u32,
+    /// When it was enqueued or scheduled (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When its state last changed (UTC).
+    pub state_changed_at: DateTime<Utc>,
+    /// When a `Scheduled` job is due (UTC); `None` in other states.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The reason of its last move (the error of a `Failed` job).
+    pub reason: Option<String>,
+}
+
+/// How many jobs are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    counts: [u64; State::ALL.len()],
+}
+
+impl StateCounts {
+    /// The count of jobs in `state`.
+    pub fn get(&self, state: State) -> u64 {
+        self.counts[Self::index(state)]
+    }
+
+    /// Sets the count of jobs in `state`.
+    pub fn set(&mut self, state: State, count: u64) {
+        self.counts[Self::index(state)] = count;
+    }
+
+    /// All jobs stored.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    fn index(state: State) -> usize {
+        State::ALL
+            .iter()
+            .position(|s| *s == state)
+            .expect("every state is in ALL")
+    }
+}
+
+/// What every storage implements: the state changes of jobs, each in its
+/// own transaction, each recorded in the job's state history.
+///
+/// Methods are named after the move they make, like River's driver and
+/// Oban's engine. Every method that finishes or extends an attempt takes
+/// [`Completion`]s and leaves alone any job whose current attempt differs
+/// (fencing). Times are the storage's own clock, UTC.
+///
+/// The invariants every implementation keeps are in DESIGN.md: at-least-once
+/// (nothing enqueued is lost; a job whose lease expires is rescued), a
+/// dequeue whose cost does not grow with finished jobs kept, and durable
+/// commits.
+#[async_trait::async_trait]
+pub trait StorageBackend: Send + Sync + 'static {
+    /// Stores new jobs as `Enqueued` (or `Scheduled` when they have a
+    /// `run_at`), in one transaction; returns their ids in the same order.
+    async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>>;
+
+    /// Takes up to `limit` `Enqueued` jobs, by queue priority then enqueue
+    /// order, and moves them to `Processing` under a lease for `server`,
+    /// counting one more attempt each. A job is handed to one fetch only.
+    async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>>;
+
+    /// Moves the attempts to `Succeeded`. Returns how many moved (an attempt
+    /// that is no longer current is skipped).
+    async fn complete(&self, params: CompleteParams) -> Result<u64>;
+
+    /// Moves the attempt to `Failed` with the reason. Returns whether it moved.
+    async fn fail(&self, params: FailParams) -> Result<bool>;
+
+    /// Moves the attempt to `Scheduled`, due after `delay`, with the reason.
+    /// Returns whether it moved.
+    async fn retry(&self, params: RetryParams) -> Result<bool>;
+
+    /// Moves unfinished attempts back to `Enqueued` without counting them.
+    /// Returns how many moved.
+    async fn requeue(&self, params: RequeueParams) -> Result<u64>;
+
+    /// Extends the leases of the attempts a server still runs. Returns how
+    /// many are still held.
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<u64>;
+
+    /// Moves `Scheduled` jobs whose time has come to `Enqueued`, oldest due
+    /// first. Returns how many moved.
+    async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64>;
+
+    /// Rescues `Processing` jobs whose lease expired (their server died):
+    /// back to `Enqueued` when they have attempts left, else `Failed`.
+    /// Returns how many moved.
+    async fn rescue(&self, params: RescueParams) -> Result<u64>;
+
+    /// Reads one job; `None` when no job has this id.
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>>;
+
+    /// Reads a job's state history, oldest move first; empty when no job
+    /// has this id.
+    async fn history(&self, id: JobId) -> Result<Vec<StateChange>>;
+
+    /// Counts the jobs in each state.
+    async fn counts(&self) -> Result<StateCounts>;
+}

@@ -1,0 +1,72 @@
+use crate::JobId;
+
+/// A `Result` whose error is the framework's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong when enqueueing, storing or serving jobs.
+///
+/// A job's own failure is not an `Error`: it is recorded on the job (see
+/// [`JobError`](crate::JobError)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage failed: the database went away, a query failed, a
+    /// migration could not run. The message says which operation failed.
+    #[error("storage error while {operation}: {source}")]
+    Storage {
+        /// What the storage was doing, e.g. `"fetching jobs"`.
+        operation: &'static str,
+        /// The database driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A job's arguments could not be turned into JSON.
+    #[error("the arguments of job `{job}` could not be serialized: {source}")]
+    Serialize {
+        /// The job's name.
+        job: &'static str,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Two `#[job]` functions register the same job name. Names must be
+    /// unique across the binary; set one with `#[job(name = "...")]`.
+    #[error(
+        "job name `{name}` is registered twice: at {first} and at {second}; give one of them another name with #[job(name = \"...\")]"
+    )]
+    DuplicateJobName {
+        /// The name both use.
+        name: &'static str,
+        /// Where the first one is defined (`file:line`).
+        first: String,
+        /// Where the second one is defined (`file:line`).
+        second: String,
+    },
+
+    /// A storage URL this build cannot open.
+    #[error("unsupported storage URL `{0}`: expected sqlite://PATH (or sqlite::memory:)")]
+    UnsupportedUrl(String),
+
+    /// No job has this id.
+    #[error("no job with id {0}")]
+    JobNotFound(JobId),
+
+    /// A configuration value is out of its range; the message says which.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Wraps a driver error with the operation that failed.
+    pub fn storage(
+        operation: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Storage {
+            operation,
+            source: source.into(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The vocabulary of the `jobs` framework.
+//!
+//! This crate holds what every other part agrees on: the [`Job`] trait that
+//! `#[job]` implements, [`JobId`], the [`State`] machine with Hangfire's state
+//! names and its allowed transitions, the state history ([`StateChange`]), the
+//! [`RetryPolicy`] (Hangfire's `AutomaticRetry` by default), the [`Registry`]
+//! of jobs collected with `inventory`, and the [`StorageBackend`] trait that
+//! every storage (SQLite, PostgreSQL) implements.
+//!
+//! Users normally depend on the `jobs` facade crate, which re-exports all of it.
+#![warn(missing_docs)]
+
+mod backend;
+mod context;
+mod error;
+mod history;
+mod id;
+mod job;
+mod registry;
+mod retry;
+mod state;
+
+pub use backend::{
+    CompleteParams, Completion, EnqueueParams, ExtendLeasesParams, FailParams, FetchParams,
+    FetchedJob, JobRecord, NewJob, PromoteParams, RequeueParams, RescueParams, RetryParams,
+    StateCounts, StorageBackend,
+};
+pub use context::JobContext;
+pub use error::{Error, Result};
+pub use history::StateChange;
+pub use id::JobId;
+pub use job::{BoxFuture, IntoJobResult, Job, JobArgument, JobError, JobResult};
+pub use registry::{JobRegistration, Registry};
+pub use retry::{Backoff, RetryPolicy};
+pub use state::{ParseStateError, State};
+
+#[doc(hidden)]
+pub use inventory;

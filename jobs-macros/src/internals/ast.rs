@@ -1,0 +1,173 @@
+//! The `async fn` under `#[job]`, parsed into [`JobFn`].
+
+use syn::{Attribute, FnArg, Ident, ItemFn, Pat, ReturnType, Type, Visibility};
+
+use super::ctxt::Ctxt;
+
+/// One job argument: a parameter other than the `JobContext`.
+pub struct JobArg {
+    pub ident: Ident,
+    pub ty: Type,
+}
+
+/// What the function returns.
+pub enum Output {
+    /// Nothing, or `()`.
+    Unit,
+    /// Some other type; it must implement `IntoJobResult` (checked by the
+    /// compiler on this type's span).
+    Type(Box<Type>),
+}
+
+/// The function's parts that the expander needs.
+pub struct JobFn {
+    pub vis: Visibility,
+    pub ident: Ident,
+    /// The `#[doc]` attributes, reused on the argument struct.
+    pub docs: Vec<Attribute>,
+    /// Whether the first parameter is a `JobContext`.
+    pub takes_context: bool,
+    pub args: Vec<JobArg>,
+    pub output: Output,
+}
+
+impl JobFn {
+    /// Reads the function, recording every problem in `cx`; every problem is
+    /// spanned on its own token.
+    pub fn from_item(cx: &mut Ctxt, item: &ItemFn) -> JobFn {
+        let sig = &item.sig;
+        if sig.asyncness.is_none() {
+            cx.error_spanned_by(
+                sig.fn_token,
+                "#[job] functions must be `async fn`: a job runs on the server's async workers",
+            );
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            cx.error_spanned_by(
+                &sig.generics,
+                "#[job] functions cannot be generic: a stored job must name one concrete function",
+            );
+        }
+        if let Some(variadic) = &sig.variadic {
+            cx.error_spanned_by(variadic, "#[job] functions cannot be variadic");
+        }
+
+        let mut takes_context = false;
+        let mut args = Vec::new();
+        for (index, input) in sig.inputs.iter().enumerate() {
+            let typed = match input {
+                FnArg::Receiver(receiver) => {
+                    cx.error_spanned_by(
+                        receiver,
+                        "#[job] functions cannot take `self`: a job is a free function whose arguments are stored; pass what you need as arguments",
+                    );
+                    continue;
+                }
+                FnArg::Typed(typed) => typed,
+            };
+            if is_job_context(&typed.ty) {
+                if index == 0 {
+                    takes_context = true;
+                } else {
+                    cx.error_spanned_by(&typed.ty, "`JobContext` must be the first parameter");
+                }
+                continue;
+            }
+            let ident = match &*typed.pat {
+                Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                    pat.ident.clone()
+                }
+                other => {
+                    cx.error_spanned_by(
+                        other,
+                        "#[job] arguments must be plain names, like `user_id: i64`",
+                    );
+                    continue;
+                }
+            };
+            check_owned(cx, &typed.ty);
+            args.push(JobArg {
+                ident,
+                ty: (*typed.ty).clone(),
+            });
+        }
+
+        let output = match &sig.output {
+            ReturnType::Default => Output::Unit,
+            ReturnType::Type(_, ty) => output_type(cx, ty),
+        };
+
+        JobFn {
+            vis: item.vis.clone(),
+            ident: sig.ident.clone(),
+            docs: item
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("doc"))
+                .cloned()
+                .collect(),
+            takes_context,
+            args,
+            output,
+        }
+    }
+}
+
+fn is_job_context(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "JobContext"),
+        _ => false,
+    }
+}
+
+/// Arguments are stored, so they must be owned values: no references, no
+/// `impl Trait`, no trait objects.
+fn check_owned(cx: &mut Ctxt, ty: &Type) {
+    match ty {
+        Type::Reference(reference) => cx.error_spanned_by(
+            reference,
+            "#[job] arguments must be owned: they are stored and decoded later; take `String` for `&str`, `Vec<T>` for `&[T]`",
+        ),
+        Type::ImplTrait(_) | Type::TraitObject(_) => cx.error_spanned_by(
+            ty,
+            "#[job] arguments must be concrete types: they are stored as JSON and decoded later",
+        ),
+        Type::Paren(inner) => check_owned(cx, &inner.elem),
+        Type::Group(inner) => check_owned(cx, &inner.elem),
+        _ => {}
+    }
+}
+
+/// `()` and `Result<(), E>` pass; `Result<T, E>` with another `T`, and types
+/// that are not paths, are refused here. Other paths (aliases) are left to
+/// the compiler's `IntoJobResult` check.
+fn output_type(cx: &mut Ctxt, ty: &Type) -> Output {
+    match ty {
+        Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
+        Type::Path(path) => {
+            if let Some(segment) = path.path.segments.last()
+                && segment.ident == "Result"
+                && let syn::PathArguments::AngleBracketed(generics) = &segment.arguments
+                && let Some(syn::GenericArgument::Type(ok)) = generics.args.first()
+                && !matches!(ok, Type::Tuple(tuple) if tuple.elems.is_empty())
+            {
+                cx.error_spanned_by(
+                    ok,
+                    "a #[job] function's success value is not stored: return `Result<(), E>`",
+                );
+            }
+            Output::Type(Box::new(ty.clone()))
+        }
+        _ => {
+            cx.error_spanned_by(
+                ty,
+                "unsupported #[job] return type: expected `()` or `Result<(), E>` with `E: Display`",
+            );
+            Output::Unit
+        }
+    }
+}

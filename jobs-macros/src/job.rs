@@ -1,0 +1,282 @@
+//! `#[job]`: parse the attribute and the function into the model, check it,
+//! then expand the model into the argument struct, the `Job` impl, the
+//! registration and the typed helpers.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ItemFn;
+
+use crate::internals::ast::{JobFn, Output};
+use crate::internals::attr::JobAttrs;
+use crate::internals::case::upper_camel;
+use crate::internals::check;
+use crate::internals::ctxt::{Ctxt, item_with_error};
+
+/// Expands `#[job(args)] item`.
+pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            let error = syn::Error::new(Span::call_site(), "#[job] goes on an `async fn`");
+            return item_with_error(item, error);
+        }
+    };
+    let mut cx = Ctxt::default();
+    let attrs = JobAttrs::parse(&mut cx, args);
+    let job = JobFn::from_item(&mut cx, &function);
+    check::check(&mut cx, &job);
+    match cx.check() {
+        Ok(()) => {
+            let generated = generate(&attrs, &job);
+            quote! {
+                #function
+                #generated
+            }
+        }
+        Err(error) => item_with_error(item, error),
+    }
+}
+
+fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
+    let krate = match &attrs.crate_path {
+        Some(path) => quote!(#path),
+        None => quote!(::jobs),
+    };
+    let private = quote!(#krate::__private);
+    let serde_path = format!("{}::__private::serde", quote!(#krate)).replace(' ', "");
+
+    let vis = &job.vis;
+    let fn_ident = &job.ident;
+    let struct_ident = format_ident!(
+        "{}",
+        upper_camel(&fn_ident.to_string()),
+        span = fn_ident.span()
+    );
+    let name = attrs
+        .name
+        .as_ref()
+        .map(|name| name.value.clone())
+        .unwrap_or_else(|| fn_ident.to_string().trim_start_matches("r#").to_owned());
+    let queue = attrs
+        .queue
+        .as_ref()
+        .map(|queue| queue.value.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let retries = match &attrs.retries {
+        Some(retries) => {
+            let value = retries.value;
+            quote_spanned!(retries.span=> #value)
+        }
+        None => quote!(#private::RetryPolicy::DEFAULT_RETRIES),
+    };
+    let backoff = match &attrs.backoff {
+        Some(backoff) => {
+            let millis = u64::try_from(backoff.value.as_millis()).unwrap_or(u64::MAX);
+            quote!(#private::Backoff::Fixed(#private::Duration::from_millis(#millis)))
+        }
+        None => quote!(#private::Backoff::Hangfire),
+    };
+
+    let docs = &job.docs;
+    let arg_idents: Vec<_> = job.args.iter().map(|arg| &arg.ident).collect();
+    let arg_types: Vec<_> = job.args.iter().map(|arg| &arg.ty).collect();
+    let field_docs = arg_idents
+        .iter()
+        .map(|ident| format!("The `{ident}` argument."));
+    let struct_doc = format!(
+        "The arguments of the [`{fn_ident}`] job, stored as JSON under the job name `{name}`."
+    );
+    let module_doc = format!(
+        "Typed `enqueue`, `schedule_in` and `schedule_at` for the [`{fn_ident}`](fn@{fn_ident}) job."
+    );
+
+    // One assertion per argument, spanned on its type, so that a type that
+    // cannot be stored is reported on the user's token.
+    let argument_checks = arg_types.iter().map(|ty| {
+        quote_spanned! {syn::spanned::Spanned::span(ty)=>
+            __assert_job_argument::<#ty>();
+        }
+    });
+
+    let context = format_ident!("__jobs_context");
+    let call_args = if job.takes_context {
+        quote!(#context, #(#arg_idents),*)
+    } else {
+        quote!(#(#arg_idents),*)
+    };
+    let ignore_context = if job.takes_context {
+        quote!()
+    } else {
+        quote!(let _ = #context;)
+    };
+    let into_result = match &job.output {
+        Output::Unit => quote! {
+            #fn_ident(#call_args).await;
+            ::core::result::Result::Ok(())
+        },
+        Output::Type(ty) => {
+            let output = quote_spanned! {syn::spanned::Spanned::span(ty)=>
+                <#ty as #private::IntoJobResult>::into_job_result
+            };
+            quote!(#output(#fn_ident(#call_args).await))
+        }
+    };
+
+    quote! {
+        #(#docs)*
+        #[doc = ""]
+        #[doc = #struct_doc]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, #private::serde::Serialize, #private::serde::Deserialize)]
+        #[serde(crate = #serde_path)]
+        #vis struct #struct_ident {
+            #(
+                #[doc = #field_docs]
+                pub #arg_idents: #arg_types,
+            )*
+        }
+
+        const _: () = {
+            fn __assert_job_argument<T: #private::JobArgument>() {}
+            #[allow(dead_code)]
+            fn __assert_job_arguments() {
+                #(#argument_checks)*
+            }
+        };
+
+        impl #private::Job for #struct_ident {
+            const NAME: &'static str = #name;
+            const QUEUE: &'static str = #queue;
+            const RETRY_POLICY: #private::RetryPolicy = #private::RetryPolicy::retries(#retries).with_backoff(#backoff);
+
+            fn perform(self, #context: #private::JobContext) -> impl #private::Future<Output = #private::JobResult> + ::core::marker::Send {
+                async move {
+                    #ignore_context
+                    let #struct_ident { #(#arg_idents),* } = self;
+                    #into_result
+                }
+            }
+        }
+
+        impl #struct_ident {
+            /// Enqueues this job on its queue; returns the new job's id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            #vis async fn enqueue(self, client: &#private::Client) -> #private::Result<#private::JobId> {
+                client.enqueue(self).await
+            }
+
+            /// Schedules this job to be enqueued after `delay`; returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            #vis async fn schedule_in(self, client: &#private::Client, delay: #private::Duration) -> #private::Result<#private::JobId> {
+                client.schedule_in(self, delay).await
+            }
+
+            /// Schedules this job to be enqueued at `at` (UTC); returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            #vis async fn schedule_at(self, client: &#private::Client, at: #private::DateTime<#private::Utc>) -> #private::Result<#private::JobId> {
+                client.schedule_at(self, at).await
+            }
+        }
+
+        #private::inventory::submit! {
+            #private::JobRegistration::of::<#struct_ident>(::core::file!(), ::core::line!())
+        }
+
+        #[doc = #module_doc]
+        #vis mod #fn_ident {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// Enqueues the job with these arguments; returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            pub async fn enqueue(client: &#private::Client, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
+                client.enqueue(super::#struct_ident { #(#arg_idents),* }).await
+            }
+
+            /// Schedules the job to be enqueued after `delay`; returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            pub async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
+                client.schedule_in(super::#struct_ident { #(#arg_idents),* }, delay).await
+            }
+
+            /// Schedules the job to be enqueued at `at` (UTC); returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            pub async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
+                client.schedule_at(super::#struct_ident { #(#arg_idents),* }, at).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: &str, item: &str) -> String {
+        expand(args.parse().unwrap(), item.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn generates_struct_impl_registration_and_helpers() {
+        let out = expand_str(
+            r#"queue = "mail", retries = 5"#,
+            "async fn send_welcome_email(user_id: i64, template: String) -> Result<(), String> { Ok(()) }",
+        );
+        assert!(out.contains("struct SendWelcomeEmail"), "{out}");
+        assert!(
+            out.contains("const NAME : & 'static str = \"send_welcome_email\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("const QUEUE : & 'static str = \"mail\""),
+            "{out}"
+        );
+        assert!(out.contains("retries (5u32)"), "{out}");
+        assert!(out.contains("inventory :: submit !"), "{out}");
+        assert!(out.contains("mod send_welcome_email"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn name_key_overrides_the_stored_name() {
+        let out = expand_str(r#"name = "mail.welcome""#, "async fn f() {}");
+        assert!(out.contains("\"mail.welcome\""), "{out}");
+    }
+
+    #[test]
+    fn crate_key_changes_every_path() {
+        let out = expand_str(r#"crate = "::my_app::jobs""#, "async fn f(x: i64) {}");
+        assert!(out.contains(":: my_app :: jobs :: __private"), "{out}");
+        assert!(
+            out.contains("\"::my_app::jobs::__private::serde\""),
+            "{out}"
+        );
+        let elsewhere = out.replace(":: my_app :: jobs ::", "");
+        assert!(!elsewhere.contains(":: jobs ::"), "{out}");
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let out = expand_str(r#"bogus = 1, retries = "x""#, "fn f<T>(self) {}");
+        for expected in [
+            "unknown #[job] key `bogus`",
+            "must be `async fn`",
+            "cannot be generic",
+            "cannot take `self`",
+        ] {
+            assert!(out.contains(expected), "missing {expected:?} in {out}");
+        }
+        assert!(out.contains("fn f"), "the original function is kept: {out}");
+    }
+}

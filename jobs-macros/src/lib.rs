@@ -1,0 +1,48 @@
+//! The attribute macros of the `jobs` framework: `#[job]`.
+//!
+//! Use them through the `jobs` crate (`use jobs::prelude::*;`); the generated
+//! code names only `::jobs::__private::...` (or the path given with
+//! `crate = "..."`), never a crate the user did not add.
+#![warn(missing_docs)]
+
+mod internals;
+mod job;
+
+use proc_macro::TokenStream;
+
+/// Turns an `async fn` into a background job.
+///
+/// ```ignore
+/// /// Sends the welcome mail.
+/// #[job(queue = "mail", retries = 5)]
+/// async fn send_welcome_email(ctx: JobContext, user_id: i64, template: String) -> Result<(), MailError> {
+///     Ok(())
+/// }
+///
+/// let id = send_welcome_email::enqueue(&client, 42, "welcome".into()).await?;
+/// ```
+///
+/// Generates, next to the unchanged function:
+/// - `SendWelcomeEmail`, the argument struct (UpperCamelCase of the function's
+///   name) with one public field per argument, deriving `Serialize`,
+///   `Deserialize`, `Debug` and `Clone`, implementing `Job`, with methods
+///   `enqueue`, `schedule_in` and `schedule_at`;
+/// - a module `send_welcome_email` with the same helpers taking the
+///   arguments one by one, type-checked against the function;
+/// - the job's registration, so that every server of the binary finds it.
+///
+/// Keys, all optional:
+/// - `name = "..."`: the stable stored name (default: the function's name);
+/// - `queue = "..."`: the default queue (default `"default"`);
+/// - `retries = N`: retries after a failed attempt (default 10, as Hangfire);
+/// - `backoff = "30s"`: a fixed delay before each retry, in `ms`, `s`, `m`,
+///   `h` or `d` (default: Hangfire's growing delay);
+/// - `crate = "path"`: where the `jobs` facade is, when re-exported.
+///
+/// The function may take a `JobContext` as its first parameter; every other
+/// parameter is an owned, serializable argument. It returns `()` or
+/// `Result<(), E>` with `E: Display`.
+#[proc_macro_attribute]
+pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
+    job::expand(args.into(), item.into()).into()
+}

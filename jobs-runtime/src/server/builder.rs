@@ -1,0 +1,211 @@
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jobs_core::{Error, Registry, Result};
+
+use super::{ServerHandle, Shared};
+use crate::Storage;
+
+/// How many jobs one fetch takes at most (fewer when fewer workers are free).
+pub const DEFAULT_FETCH_BATCH: usize = 200;
+/// How long an idle fetcher waits before it looks again when nothing woke it
+/// (an enqueue through a client of this process wakes it at once).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often due `Scheduled` jobs are enqueued.
+pub const DEFAULT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a server holds a job before another may rescue it, unless it
+/// renews the lease (it does, every third of this, while the job runs).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How often jobs whose lease expired are looked for.
+pub const DEFAULT_RESCUE_INTERVAL: Duration = Duration::from_secs(15);
+/// How long running jobs get to finish at shutdown before they are
+/// interrupted and requeued.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default number of workers: five per core, at most 20 (Hangfire's
+/// `Math.Min(Environment.ProcessorCount * 5, 20)`).
+pub fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 5).min(20)
+}
+
+/// A server's settings; every field has a `DEFAULT_*` constant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Jobs run at once, at least 1 (default [`default_workers`]).
+    pub workers: usize,
+    /// Queues in priority order (default `["default"]`).
+    pub queues: Vec<String>,
+    /// Jobs taken per fetch at most ([`DEFAULT_FETCH_BATCH`]).
+    pub fetch_batch: usize,
+    /// Idle wait between fetches ([`DEFAULT_POLL_INTERVAL`]).
+    pub poll_interval: Duration,
+    /// Period of the scheduler ([`DEFAULT_SCHEDULE_INTERVAL`]).
+    pub schedule_interval: Duration,
+    /// Lease on a running job ([`DEFAULT_LEASE`]).
+    pub lease: Duration,
+    /// Period of the rescuer ([`DEFAULT_RESCUE_INTERVAL`]).
+    pub rescue_interval: Duration,
+    /// Grace period at shutdown ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            workers: default_workers(),
+            queues: vec!["default".to_owned()],
+            fetch_batch: DEFAULT_FETCH_BATCH,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            schedule_interval: DEFAULT_SCHEDULE_INTERVAL,
+            lease: DEFAULT_LEASE,
+            rescue_interval: DEFAULT_RESCUE_INTERVAL,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> Result<()> {
+        let problem = if self.workers == 0 {
+            "workers must be at least 1"
+        } else if self.fetch_batch == 0 {
+            "fetch_batch must be at least 1"
+        } else if self.queues.is_empty() {
+            "a server needs at least one queue"
+        } else if self.queues.iter().any(|queue| queue.trim().is_empty()) {
+            "queue names must not be empty"
+        } else if self.lease < Duration::from_secs(1) {
+            "the lease must be at least 1 second"
+        } else if self.poll_interval.is_zero()
+            || self.schedule_interval.is_zero()
+            || self.rescue_interval.is_zero()
+        {
+            "intervals must be longer than zero"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Config(problem.to_owned()))
+    }
+}
+
+/// Builds a server: [`Server::builder`](super::Server::builder).
+#[derive(Debug)]
+pub struct ServerBuilder {
+    storage: Storage,
+    config: ServerConfig,
+}
+
+impl ServerBuilder {
+    pub(super) fn new(storage: Storage) -> Self {
+        ServerBuilder {
+            storage,
+            config: ServerConfig::default(),
+        }
+    }
+
+    /// How many jobs run at once (default [`default_workers`]).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// The queues to serve, highest priority first (default `["default"]`):
+    /// a job waiting in an earlier queue is always taken before one in a
+    /// later queue.
+    pub fn queues<I, Q>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = Q>,
+        Q: Into<String>,
+    {
+        self.config.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The most jobs taken per fetch ([`DEFAULT_FETCH_BATCH`]).
+    pub fn fetch_batch(mut self, fetch_batch: usize) -> Self {
+        self.config.fetch_batch = fetch_batch;
+        self
+    }
+
+    /// The idle wait between fetches ([`DEFAULT_POLL_INTERVAL`]); it bounds
+    /// the delay before a job enqueued by another process starts.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// How often due scheduled jobs are enqueued ([`DEFAULT_SCHEDULE_INTERVAL`]).
+    pub fn schedule_interval(mut self, interval: Duration) -> Self {
+        self.config.schedule_interval = interval;
+        self
+    }
+
+    /// The lease on each running job ([`DEFAULT_LEASE`]); after a crash,
+    /// jobs are rescued within about this plus the rescue interval.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// How often expired leases are looked for ([`DEFAULT_RESCUE_INTERVAL`]).
+    pub fn rescue_interval(mut self, interval: Duration) -> Self {
+        self.config.rescue_interval = interval;
+        self
+    }
+
+    /// How long running jobs get to finish at shutdown
+    /// ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The settings so far.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Starts the server on the current tokio runtime and returns at once.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateJobName`] when two `#[job]`s share a name;
+    /// [`Error::Config`] for a setting out of range.
+    pub fn start(self) -> Result<ServerHandle> {
+        Ok(super::start(self.into_shared()?))
+    }
+
+    /// Runs the server until `signal` completes, then shuts down gracefully
+    /// (see [`ServerHandle::shutdown`]).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start), before anything runs.
+    pub async fn run_until(self, signal: impl Future) -> Result<()> {
+        super::run_until(self.into_shared()?, signal).await
+    }
+
+    fn into_shared(self) -> Result<Shared> {
+        self.config.validate()?;
+        let registry = Registry::from_inventory()?;
+        Ok(Shared {
+            storage: self.storage,
+            registry,
+            config: self.config,
+            id: server_id(),
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// `host:pid:random`, unique among the servers of a storage.
+fn server_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}:{:04x}", std::process::id(), fastrand::u16(..))
+}

@@ -1,0 +1,376 @@
+//! [`StorageBackend`] for SQLite. Lists of jobs travel as one JSON parameter
+//! read with `json_each`, so a batch is one statement whatever its size.
+
+use chrono::{DateTime, TimeZone, Utc};
+use jobs_core::{
+    CompleteParams, Completion, EnqueueParams, Error, ExtendLeasesParams, FailParams, FetchParams,
+    FetchedJob, JobId, JobRecord, PromoteParams, RequeueParams, RescueParams, Result, RetryParams,
+    State, StateChange, StateCounts, StorageBackend,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::SqliteStorage;
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// `[[id, attempt], ...]`, as the statements below read with `json_each`.
+fn attempts_json(jobs: &[Completion]) -> String {
+    let pairs: Vec<[i64; 2]> = jobs
+        .iter()
+        .map(|job| [job.id.0, i64::from(job.attempt)])
+        .collect();
+    serde_json::to_string(&pairs).expect("integers serialize")
+}
+
+/// The current attempts among `?2`, as a `FROM` clause joined on id.
+const HELD: &str = "(SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?2)) AS held";
+
+impl SqliteStorage {
+    async fn write(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| Error::storage(operation, e))
+    }
+}
+
+fn fetched(row: &SqliteRow) -> std::result::Result<FetchedJob, sqlx::Error> {
+    Ok(FetchedJob {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        enqueued_at: time(row.try_get("created_at")?),
+    })
+}
+
+fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    Ok(JobRecord {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        state: state
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        created_at: time(row.try_get("created_at")?),
+        state_changed_at: time(row.try_get("state_changed_at")?),
+        run_at: row.try_get::<Option<i64>, _>("run_at")?.map(time),
+        reason: row.try_get("reason")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl StorageBackend for SqliteStorage {
+    async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
+        const OP: &str = "enqueueing jobs";
+        let now = now_ms();
+        let rows: Vec<serde_json::Value> = params
+            .jobs
+            .iter()
+            .map(|job| {
+                serde_json::json!([
+                    job.name,
+                    job.queue,
+                    job.args,
+                    job.max_attempts.max(1),
+                    job.run_at.map(|at| at.timestamp_millis()),
+                ])
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| Error::storage(OP, e))?;
+        let mut tx = self.write(OP).await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
+             SELECT value ->> 0, value ->> 1, value ->> 2,
+                    CASE WHEN value ->> 4 IS NULL THEN 'Enqueued' ELSE 'Scheduled' END,
+                    value ->> 3, ?1, ?1, value ->> 4
+             FROM json_each(?2)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(rows)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?;
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        // Rows are inserted in array order and ids only grow.
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
+        const OP: &str = "fetching jobs";
+        if params.limit == 0 || params.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut tx = self.write(OP).await?;
+        let mut jobs = Vec::with_capacity(params.limit);
+        for queue in &params.queues {
+            let wanted = params.limit - jobs.len();
+            if wanted == 0 {
+                break;
+            }
+            let mut rows = sqlx::query(
+                "UPDATE jobs_job
+                 SET state = 'Processing', attempt = attempt + 1, server = ?1,
+                     lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
+                     reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
+                 WHERE id IN (SELECT id FROM jobs_job
+                              WHERE state = 'Enqueued' AND queue = ?4
+                              ORDER BY id LIMIT ?5)
+                 RETURNING id, name, queue, args, attempt, max_attempts, created_at",
+            )
+            .bind(&params.server)
+            .bind(now)
+            .bind(millis(params.lease))
+            .bind(queue)
+            .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
+            .try_map(|row: SqliteRow| fetched(&row))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| Error::storage(OP, e))?;
+            rows.sort_unstable_by_key(|job| job.id);
+            jobs.extend(rows);
+        }
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(jobs)
+    }
+
+    async fn complete(&self, params: CompleteParams) -> Result<u64> {
+        const OP: &str = "completing jobs";
+        if params.jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write(OP).await?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs_job
+             SET state = 'Succeeded', state_changed_at = ?1, lease_expires_at = NULL,
+                 reason = NULL, state_data = NULL
+             FROM {HELD}
+             WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
+               AND jobs_job.state = 'Processing'"
+        )))
+        .bind(now_ms())
+        .bind(attempts_json(&params.jobs))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(done)
+    }
+
+    async fn fail(&self, params: FailParams) -> Result<bool> {
+        const OP: &str = "failing a job";
+        let mut tx = self.write(OP).await?;
+        let moved = sqlx::query(
+            "UPDATE jobs_job
+             SET state = 'Failed', state_changed_at = ?1, lease_expires_at = NULL,
+                 reason = ?2, state_data = NULL
+             WHERE id = ?3 AND attempt = ?4 AND state = 'Processing'",
+        )
+        .bind(now_ms())
+        .bind(&params.reason)
+        .bind(params.job.id.0)
+        .bind(params.job.attempt)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(moved == 1)
+    }
+
+    async fn retry(&self, params: RetryParams) -> Result<bool> {
+        const OP: &str = "scheduling a retry";
+        let now = now_ms();
+        let mut tx = self.write(OP).await?;
+        let moved = sqlx::query(
+            "UPDATE jobs_job
+             SET state = 'Scheduled', state_changed_at = ?1, run_at = ?1 + ?2,
+                 lease_expires_at = NULL, server = NULL,
+                 reason = ?3, state_data = json_object('error', ?4)
+             WHERE id = ?5 AND attempt = ?6 AND state = 'Processing'",
+        )
+        .bind(now)
+        .bind(millis(params.delay))
+        .bind(&params.reason)
+        .bind(&params.error)
+        .bind(params.job.id.0)
+        .bind(params.job.attempt)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(moved == 1)
+    }
+
+    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
+        const OP: &str = "requeueing jobs";
+        if params.jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write(OP).await?;
+        let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs_job
+             SET state = 'Enqueued', attempt = jobs_job.attempt - 1, state_changed_at = ?1,
+                 lease_expires_at = NULL, server = NULL, reason = ?3, state_data = NULL
+             FROM {HELD}
+             WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
+               AND jobs_job.state = 'Processing'"
+        )))
+        .bind(now_ms())
+        .bind(attempts_json(&params.jobs))
+        .bind(&params.reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(moved)
+    }
+
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<u64> {
+        const OP: &str = "extending leases";
+        if params.jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write(OP).await?;
+        let held = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE jobs_job SET lease_expires_at = ?1 + ?3
+             FROM {HELD}
+             WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
+               AND jobs_job.state = 'Processing'"
+        )))
+        .bind(now_ms())
+        .bind(attempts_json(&params.jobs))
+        .bind(millis(params.lease))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(held)
+    }
+
+    async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
+        const OP: &str = "promoting scheduled jobs";
+        let now = now_ms();
+        let mut tx = self.write(OP).await?;
+        let moved = sqlx::query(
+            "UPDATE jobs_job
+             SET state = 'Enqueued', state_changed_at = ?1, run_at = NULL,
+                 reason = 'scheduled time reached', state_data = NULL
+             WHERE id IN (SELECT id FROM jobs_job
+                          WHERE state = 'Scheduled' AND run_at <= ?1
+                          ORDER BY run_at LIMIT ?2)",
+        )
+        .bind(now)
+        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(moved)
+    }
+
+    async fn rescue(&self, params: RescueParams) -> Result<u64> {
+        const OP: &str = "rescuing jobs";
+        let now = now_ms();
+        let mut tx = self.write(OP).await?;
+        let moved = sqlx::query(
+            "UPDATE jobs_job
+             SET state = CASE WHEN attempt < max_attempts THEN 'Enqueued' ELSE 'Failed' END,
+                 state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
+                 reason = 'rescued: the lease of server ' || coalesce(server, '?')
+                          || ' expired (it stopped heartbeating)'
+                          || CASE WHEN attempt < max_attempts THEN '' ELSE '; no attempts left' END,
+                 state_data = json_object('server', server, 'attempt', attempt)
+             WHERE id IN (SELECT id FROM jobs_job
+                          WHERE state = 'Processing' AND lease_expires_at < ?1
+                          ORDER BY lease_expires_at LIMIT ?2)",
+        )
+        .bind(now)
+        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?
+        .rows_affected();
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(moved)
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        sqlx::query(
+            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+                    state_changed_at, run_at, reason
+             FROM jobs_job WHERE id = ?1",
+        )
+        .bind(id.0)
+        .try_map(|row: SqliteRow| record(&row))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| Error::storage("reading a job", e))
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
+        sqlx::query(
+            "SELECT state, at, reason, data FROM jobs_job_state WHERE job_id = ?1 ORDER BY id",
+        )
+        .bind(id.0)
+        .try_map(|row: SqliteRow| {
+            let state: String = row.try_get("state")?;
+            let data: Option<String> = row.try_get("data")?;
+            Ok(StateChange {
+                state: state
+                    .parse()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                at: time(row.try_get("at")?),
+                reason: row.try_get("reason")?,
+                data: data
+                    .map(|data| serde_json::from_str(&data))
+                    .transpose()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            })
+        })
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| Error::storage("reading a job's history", e))
+    }
+
+    async fn counts(&self) -> Result<StateCounts> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, count(*) FROM jobs_job GROUP BY state")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| Error::storage("counting jobs", e))?;
+        let mut counts = StateCounts::default();
+        for (state, count) in rows {
+            let state: State = state
+                .parse()
+                .map_err(|e| Error::storage("counting jobs", e))?;
+            counts.set(state, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,101 @@
+//! The embedded SQLite storage, the default.
+//!
+//! One file holds the jobs (`jobs_job`), their state history
+//! (`jobs_job_state`) and our migrations table (`jobs_migrations`, never the
+//! application's `_sqlx_migrations`). The file is opened in WAL mode with
+//! `synchronous = FULL`, so a committed state change survives a crash of the
+//! process or the machine, and with a busy timeout, so several processes may
+//! share it. Writes go through one connection and take the write lock at once
+//! (`BEGIN IMMEDIATE`); reads use a small pool of their own.
+
+mod backend;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use jobs_core::{Error, Result};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// How long a write waits for another process's write lock before it fails.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections serve reads.
+pub const DEFAULT_READ_CONNECTIONS: u32 = 4;
+
+/// The name of our migrations table.
+pub const MIGRATIONS_TABLE: &str = "jobs_migrations";
+
+/// A SQLite storage; wrap it in a [`Storage`](crate::Storage) to use it.
+#[derive(Clone, Debug)]
+pub struct SqliteStorage {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if missing) and migrates the database at `url`:
+    /// `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the URL does not parse, the file cannot be
+    /// opened or created, or a migration fails.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::storage("parsing the SQLite URL", e))?;
+        Self::connect_with(options).await
+    }
+
+    /// Opens and migrates the database these options describe. Our settings
+    /// (WAL, `synchronous = FULL`, busy timeout, create if missing) are laid
+    /// over them; set another `synchronous` on the options afterwards to
+    /// trade durability for speed.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self> {
+        let in_memory = options.get_filename().as_os_str() == ":memory:";
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(DEFAULT_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| Error::storage("opening the SQLite database", e))?;
+        migrate(&writer).await?;
+        // An in-memory database lives in its one connection: reads share it.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(DEFAULT_READ_CONNECTIONS)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(|e| Error::storage("opening the SQLite database for reading", e))?
+        };
+        Ok(SqliteStorage { writer, reader })
+    }
+
+    /// The pool that writes (one connection). Use it to enqueue inside the
+    /// application's own transactions on the same file.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut migrator = sqlx::migrate!("migrations/sqlite");
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| Error::storage("migrating the SQLite database", e))
+}
