@@ -87,7 +87,7 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
         "The arguments of the [`{fn_ident}`] job, stored as JSON under the job name `{name}`."
     );
     let module_doc = format!(
-        "Typed `enqueue`, `schedule_in` and `schedule_at` for the [`{fn_ident}`](fn@{fn_ident}) job."
+        "Typed `enqueue`, `schedule_in` and `schedule_at` for the [`{fn_ident}`](fn@{fn_ident}) job: `{fn_ident}::enqueue(&client, ...)`. An empty enum, so that it shares the function's name without clashing with it."
     );
 
     // One assertion per argument, spanned on its type, so that a type that
@@ -188,32 +188,32 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
         }
 
         #[doc = #module_doc]
-        #vis mod #fn_ident {
-            #[allow(unused_imports)]
-            use super::*;
+        #[allow(non_camel_case_types)]
+        #vis enum #fn_ident {}
 
+        impl #fn_ident {
             /// Enqueues the job with these arguments; returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            pub async fn enqueue(client: &#private::Client, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
-                client.enqueue(super::#struct_ident { #(#arg_idents),* }).await
+            #vis async fn enqueue(client: &#private::Client, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
+                client.enqueue(#struct_ident { #(#arg_idents),* }).await
             }
 
             /// Schedules the job to be enqueued after `delay`; returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            pub async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
-                client.schedule_in(super::#struct_ident { #(#arg_idents),* }, delay).await
+            #vis async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
+                client.schedule_in(#struct_ident { #(#arg_idents),* }, delay).await
             }
 
             /// Schedules the job to be enqueued at `at` (UTC); returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            pub async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
-                client.schedule_at(super::#struct_ident { #(#arg_idents),* }, at).await
+            #vis async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
+                client.schedule_at(#struct_ident { #(#arg_idents),* }, at).await
             }
         }
     }
@@ -244,7 +244,7 @@ mod tests {
         );
         assert!(out.contains("retries (5u32)"), "{out}");
         assert!(out.contains("inventory :: submit !"), "{out}");
-        assert!(out.contains("mod send_welcome_email"), "{out}");
+        assert!(out.contains("enum send_welcome_email {}"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
     }
 

@@ -27,7 +27,7 @@ use proc_macro::TokenStream;
 ///   name) with one public field per argument, deriving `Serialize`,
 ///   `Deserialize`, `Debug` and `Clone`, implementing `Job`, with methods
 ///   `enqueue`, `schedule_in` and `schedule_at`;
-/// - a module `send_welcome_email` with the same helpers taking the
+/// - `send_welcome_email::{enqueue, schedule_in, schedule_at}`, the same helpers taking the
 ///   arguments one by one, type-checked against the function;
 /// - the job's registration, so that every server of the binary finds it.
 ///

@@ -1,0 +1,457 @@
+//! The server end to end, against a real SQLite file per test.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use jobs::prelude::*;
+use jobs::storage::{EnqueueParams, NewJob};
+
+/// How many times each key ran, across all tests of this binary (each test
+/// uses keys of its own).
+static RUNS: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
+
+fn runs(key: &str) -> usize {
+    RUNS.lock().unwrap().get(key).copied().unwrap_or(0)
+}
+
+fn count_run(key: &str) {
+    *RUNS.lock().unwrap().entry(key.to_owned()).or_default() += 1;
+}
+
+/// Records that it ran.
+#[job]
+async fn record_run(key: String) {
+    count_run(&key);
+}
+
+/// Records when it ran, to check a delayed job against its time.
+#[job]
+async fn note_start_time(key: String) {
+    RUN_TIMES.lock().unwrap().insert(key, Utc::now());
+}
+
+static RUN_TIMES: LazyLock<Mutex<HashMap<String, chrono::DateTime<Utc>>>> =
+    LazyLock::new(Default::default);
+
+/// Fails until its `succeed_on` attempt.
+#[job(retries = 5, backoff = "10ms")]
+async fn flaky(ctx: JobContext, succeed_on: u32) -> Result<(), String> {
+    if ctx.attempt() < succeed_on {
+        Err(format!("transient failure on attempt {}", ctx.attempt()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Always fails.
+#[job(retries = 2, backoff = "10ms")]
+async fn always_fails(reason: String) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other(reason))
+}
+
+/// Panics.
+#[job(retries = 0)]
+async fn panics(message: String) {
+    panic!("{message}");
+}
+
+/// Sleeps, then records that it ran.
+#[job]
+async fn slow(key: String, millis: u64) {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    count_run(&key);
+}
+
+#[tokio::test]
+async fn enqueued_job_succeeds_with_its_history() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let id = record_run::enqueue(&client, "history".into())
+        .await
+        .unwrap();
+    assert_eq!(job(&storage, id).await.state, State::Enqueued);
+
+    let server = fast_server(&storage).start().unwrap();
+    let done = wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+
+    assert_eq!(runs("history"), 1);
+    assert_eq!(done.attempt, 1);
+    assert_eq!(done.name, "record_run");
+    assert_eq!(
+        history_states(&storage, id).await,
+        [State::Enqueued, State::Processing, State::Succeeded]
+    );
+}
+
+#[tokio::test]
+async fn method_on_the_argument_struct_enqueues_too() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let id = RecordRun {
+        key: "method".into(),
+    }
+    .enqueue(&client)
+    .await
+    .unwrap();
+    let stored = job(&storage, id).await;
+    assert_eq!(stored.args, r#"{"key":"method"}"#);
+    assert_eq!(stored.max_attempts, 11, "Hangfire's default: 10 retries");
+}
+
+#[tokio::test]
+async fn delayed_job_runs_after_its_time_and_not_before() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).start().unwrap();
+
+    let delay = Duration::from_millis(1500);
+    let before = Utc::now();
+    let id = note_start_time::schedule_in(&client, delay, "delayed".into())
+        .await
+        .unwrap();
+    let scheduled = job(&storage, id).await;
+    assert_eq!(scheduled.state, State::Scheduled);
+    let due = scheduled.run_at.expect("a scheduled job has a due time");
+    // Stored times have millisecond precision.
+    assert!(due.timestamp_millis() >= before.timestamp_millis() + 1500);
+
+    wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+    let ran_at = RUN_TIMES.lock().unwrap()["delayed"];
+    assert!(ran_at >= due, "ran at {ran_at}, before its time {due}");
+    assert_eq!(
+        history_states(&storage, id).await,
+        [
+            State::Scheduled,
+            State::Enqueued,
+            State::Processing,
+            State::Succeeded
+        ]
+    );
+}
+
+#[tokio::test]
+async fn schedule_at_a_past_time_runs_at_once() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).start().unwrap();
+    let at = Utc::now() - chrono::Duration::seconds(5);
+    let id = RecordRun { key: "past".into() }
+        .schedule_at(&client, at)
+        .await
+        .unwrap();
+    wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(runs("past"), 1);
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_until_success() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).start().unwrap();
+    let id = flaky::enqueue(&client, 3).await.unwrap();
+    let done = wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+
+    assert_eq!(done.attempt, 3);
+    let history = storage.history(id).await.unwrap();
+    let retries: Vec<_> = history
+        .iter()
+        .filter(|change| change.state == State::Scheduled)
+        .map(|change| change.reason.clone().unwrap())
+        .collect();
+    assert_eq!(retries, ["retry attempt 1 of 5", "retry attempt 2 of 5"]);
+    let first_error = history
+        .iter()
+        .find(|change| change.state == State::Scheduled)
+        .and_then(|change| change.data.clone())
+        .unwrap();
+    assert_eq!(first_error["error"], "transient failure on attempt 1");
+}
+
+#[tokio::test]
+async fn exhausted_attempts_fail_with_the_error_text() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).start().unwrap();
+    let id = always_fails::enqueue(&client, "disk full".into())
+        .await
+        .unwrap();
+    let failed = wait_for_state(&storage, id, State::Failed).await;
+    server.shutdown().await;
+
+    assert_eq!(failed.attempt, 3, "first attempt plus 2 retries");
+    assert_eq!(failed.reason.as_deref(), Some("disk full"));
+    let states = history_states(&storage, id).await;
+    assert_eq!(
+        states.iter().filter(|s| **s == State::Processing).count(),
+        3
+    );
+    assert_eq!(states.last(), Some(&State::Failed));
+}
+
+#[tokio::test]
+async fn a_panic_fails_its_job_and_the_server_goes_on() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).workers(1).start().unwrap();
+    let panicked = panics::enqueue(&client, "boom".into()).await.unwrap();
+    let next = record_run::enqueue(&client, "after-panic".into())
+        .await
+        .unwrap();
+
+    let failed = wait_for_state(&storage, panicked, State::Failed).await;
+    wait_for_state(&storage, next, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(failed.reason.as_deref(), Some("the job panicked: boom"));
+    assert_eq!(runs("after-panic"), 1);
+}
+
+async fn enqueue_raw(storage: &Storage, name: &str, args: &str) -> JobId {
+    let ids = storage
+        .enqueue(EnqueueParams {
+            jobs: vec![NewJob {
+                name: name.into(),
+                queue: "default".into(),
+                args: args.into(),
+                max_attempts: 3,
+                run_at: None,
+            }],
+        })
+        .await
+        .unwrap();
+    ids[0]
+}
+
+#[tokio::test]
+async fn an_unknown_job_name_fails_and_the_server_goes_on() {
+    let (_dir, storage) = temp_storage().await;
+    let unknown = enqueue_raw(&storage, "no_such_job", "{}").await;
+    let next = enqueue_raw(&storage, "record_run", r#"{"key":"after-unknown"}"#).await;
+    let server = fast_server(&storage).workers(1).start().unwrap();
+
+    let failed = wait_for_state(&storage, unknown, State::Failed).await;
+    wait_for_state(&storage, next, State::Succeeded).await;
+    server.shutdown().await;
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.contains("no job named `no_such_job` is registered"),
+        "{reason}"
+    );
+    assert_eq!(
+        failed.attempt, 1,
+        "not retried: another attempt cannot help"
+    );
+}
+
+#[tokio::test]
+async fn arguments_that_no_longer_decode_fail_and_the_server_goes_on() {
+    let (_dir, storage) = temp_storage().await;
+    let broken = enqueue_raw(&storage, "record_run", r#"{"user":7}"#).await;
+    let next = enqueue_raw(&storage, "record_run", r#"{"key":"after-broken"}"#).await;
+    let server = fast_server(&storage).workers(1).start().unwrap();
+
+    let failed = wait_for_state(&storage, broken, State::Failed).await;
+    wait_for_state(&storage, next, State::Succeeded).await;
+    server.shutdown().await;
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.contains("arguments of job `record_run` no longer decode"),
+        "{reason}"
+    );
+    assert!(reason.contains("missing field `key`"), "{reason}");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_running_jobs() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).start().unwrap();
+    let id = slow::enqueue(&client, "finishes-at-shutdown".into(), 300)
+        .await
+        .unwrap();
+    wait_for_state(&storage, id, State::Processing).await;
+
+    server.shutdown().await;
+    assert_eq!(job(&storage, id).await.state, State::Succeeded);
+    assert_eq!(runs("finishes-at-shutdown"), 1);
+}
+
+#[tokio::test]
+async fn shutdown_requeues_jobs_that_outlast_the_timeout() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage)
+        .shutdown_timeout(Duration::from_millis(100))
+        .start()
+        .unwrap();
+    let id = slow::enqueue(&client, "interrupted".into(), 60_000)
+        .await
+        .unwrap();
+    wait_for_state(&storage, id, State::Processing).await;
+
+    server.shutdown().await;
+    let requeued = job(&storage, id).await;
+    assert_eq!(requeued.state, State::Enqueued);
+    assert_eq!(requeued.attempt, 0, "an interrupted attempt does not count");
+    assert!(
+        requeued
+            .reason
+            .unwrap()
+            .contains("stopped before the job finished")
+    );
+    assert_eq!(runs("interrupted"), 0);
+}
+
+#[tokio::test]
+async fn jobs_enqueued_before_a_restart_run_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = {
+        let storage = open(&dir).await;
+        let server = fast_server(&storage).start().unwrap();
+        server.shutdown().await;
+        let client = Client::new(storage.clone());
+        let mut ids = Vec::new();
+        for n in 0..20 {
+            ids.push(
+                record_run::enqueue(&client, format!("restart-{n}"))
+                    .await
+                    .unwrap(),
+            );
+        }
+        ids
+    };
+    // A new process would open the file anew: so does this.
+    let storage = open(&dir).await;
+    let server = fast_server(&storage).start().unwrap();
+    for id in &ids {
+        wait_for_state(&storage, *id, State::Succeeded).await;
+    }
+    server.shutdown().await;
+    for n in 0..20 {
+        assert_eq!(runs(&format!("restart-{n}")), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_server_died_is_rescued_after_its_lease() {
+    let (_dir, storage) = temp_storage().await;
+    let id = enqueue_raw(&storage, "record_run", r#"{"key":"rescued"}"#).await;
+    // A server that fetched the job and died: nothing renews its lease.
+    let taken = storage
+        .fetch(jobs::storage::FetchParams {
+            queues: vec!["default".into()],
+            limit: 1,
+            server: "dead-server".into(),
+            lease: Duration::from_secs(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+
+    let server = fast_server(&storage).start().unwrap();
+    let done = wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(done.attempt, 2);
+    let history = storage.history(id).await.unwrap();
+    let rescue = history
+        .iter()
+        .find_map(|change| change.reason.clone().filter(|r| r.contains("dead-server")))
+        .expect("the rescue is recorded");
+    assert!(rescue.contains("stopped heartbeating"), "{rescue}");
+    assert_eq!(runs("rescued"), 1);
+}
+
+#[tokio::test]
+async fn a_long_job_keeps_its_lease_while_its_server_lives() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    // The job runs for three leases; the lease keeper must renew it.
+    let server = fast_server(&storage)
+        .lease(Duration::from_secs(1))
+        .start()
+        .unwrap();
+    let id = slow::enqueue(&client, "long".into(), 3_000).await.unwrap();
+    let done = wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(done.attempt, 1, "never rescued");
+    assert_eq!(runs("long"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_jobs_on_eight_workers_each_run_exactly_once() {
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).workers(8).start().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..1000 {
+        ids.push(
+            record_run::enqueue(&client, format!("thousand-{n}"))
+                .await
+                .unwrap(),
+        );
+    }
+    wait_until("1000 jobs to succeed", || async {
+        storage.counts().await.unwrap().get(State::Succeeded) == 1000
+    })
+    .await;
+    server.shutdown().await;
+    for n in 0..1000 {
+        assert_eq!(runs(&format!("thousand-{n}")), 1, "job thousand-{n}");
+    }
+    let counts = storage.counts().await.unwrap();
+    assert_eq!(counts.total(), 1000);
+}
+
+#[tokio::test]
+async fn queues_are_served_in_priority_order() {
+    static ORDER: LazyLock<Mutex<Vec<String>>> = LazyLock::new(Default::default);
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+    #[job(queue = "low")]
+    async fn low_priority(tag: String) {
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        ORDER.lock().unwrap().push(tag);
+    }
+
+    #[job(queue = "high")]
+    async fn high_priority(tag: String) {
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        ORDER.lock().unwrap().push(tag);
+    }
+
+    let (_dir, storage) = temp_storage().await;
+    let client = Client::new(storage.clone());
+    for n in 0..3 {
+        low_priority::enqueue(&client, format!("low-{n}"))
+            .await
+            .unwrap();
+    }
+    for n in 0..3 {
+        high_priority::enqueue(&client, format!("high-{n}"))
+            .await
+            .unwrap();
+    }
+    let server = fast_server(&storage)
+        .workers(1)
+        .queues(["high", "low"])
+        .start()
+        .unwrap();
+    wait_until("six jobs to run", || async {
+        STARTED.load(Ordering::SeqCst) == 6
+    })
+    .await;
+    server.shutdown().await;
+    assert_eq!(
+        *ORDER.lock().unwrap(),
+        ["high-0", "high-1", "high-2", "low-0", "low-1", "low-2"]
+    );
+}
