@@ -1,0 +1,246 @@
+//! The quickstart: hash every file of a directory with background jobs.
+//!
+//! ```text
+//! cargo run --example quickstart                 # this repository
+//! cargo run --example quickstart -- ~/src/other  # another directory
+//! ```
+//!
+//! Enqueues one `hash_file` job per file (respecting `.gitignore`), runs them
+//! on a server with a few workers, and stores each file's SHA-256, size and
+//! line count in a table of the same SQLite database. It also shows a delayed
+//! job and a job that fails twice before it succeeds. Unreadable files become
+//! Failed jobs carrying the OS error. Ends with a summary and exits 0.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use jobs::prelude::*;
+use jobs::storage::SqliteStorage;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+/// Where the jobs store their results: the application's own database.
+static RESULTS: OnceLock<SqlitePool> = OnceLock::new();
+
+/// Reads a file and stores its SHA-256, size in bytes and line count.
+#[job(queue = "files", retries = 1, backoff = "200ms")]
+async fn hash_file(ctx: JobContext, path: PathBuf) -> Result<(), std::io::Error> {
+    let bytes = tokio::fs::read(&path).await?;
+    let sha256 = format!("{:x}", Sha256::digest(&bytes));
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count()
+        + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+    let pool = RESULTS
+        .get()
+        .expect("the results pool is set before the server starts");
+    sqlx::query(
+        "INSERT OR REPLACE INTO quickstart_file_digest (path, sha256, bytes, lines, job_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(path.display().to_string())
+    .bind(sha256)
+    .bind(bytes.len() as i64)
+    .bind(lines as i64)
+    .bind(ctx.id().get())
+    .execute(pool)
+    .await
+    .map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// Announces itself: enqueued with a delay, it shows when it really ran.
+#[job]
+async fn delayed_hello(scheduled_at_ms: i64) {
+    let late = chrono::Utc::now().timestamp_millis() - scheduled_at_ms;
+    println!(
+        "  delayed job ran {:.1}s after it was scheduled",
+        late as f64 / 1000.0
+    );
+}
+
+/// Fails with a transient error until its third attempt, like a flaky API.
+#[job(retries = 3, backoff = "300ms")]
+async fn flaky_upload(ctx: JobContext, name: String) -> Result<(), String> {
+    if ctx.attempt() < 3 {
+        return Err(format!(
+            "upload of {name} timed out (attempt {})",
+            ctx.attempt()
+        ));
+    }
+    println!("  flaky job succeeded on attempt {}", ctx.attempt());
+    Ok(())
+}
+
+#[derive(Parser)]
+#[command(about = "Hash every file of a directory with background jobs")]
+struct Args {
+    /// The directory to hash (default: this repository).
+    dir: Option<PathBuf>,
+    /// The storage (default: a new SQLite file in a temporary directory).
+    #[arg(long)]
+    database: Option<String>,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let dir = args
+        .dir
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let temp = tempfile::tempdir()?;
+    let url = args
+        .database
+        .unwrap_or_else(|| format!("sqlite://{}", temp.path().join("quickstart.db").display()));
+
+    let sqlite = SqliteStorage::connect(&url)
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS quickstart_file_digest (
+             path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+             lines INTEGER NOT NULL, job_id INTEGER NOT NULL)",
+    )
+    .execute(sqlite.pool())
+    .await?;
+    RESULTS.set(sqlite.pool().clone()).expect("set once");
+    let storage = Storage::new(sqlite);
+    let client = Client::new(storage.clone());
+
+    println!("jobs quickstart: hashing the files of {}", dir.display());
+    println!("  storage: {url}");
+    let files: Vec<PathBuf> = ignore::WalkBuilder::new(&dir)
+        .build()
+        .filter_map(Result::ok)
+        // Symlinks too: a dangling one shows an unreadable file failing.
+        .filter(|entry| {
+            entry
+                .file_type()
+                .is_some_and(|t| t.is_file() || t.is_symlink())
+        })
+        .map(|entry| entry.into_path())
+        .collect();
+    anyhow::ensure!(!files.is_empty(), "no files found under {}", dir.display());
+
+    let started = Instant::now();
+    let ids = client
+        .enqueue_many(files.iter().cloned().map(|path| HashFile { path }))
+        .await?;
+    println!(
+        "  enqueued {} hash_file jobs in {:.0?}",
+        ids.len(),
+        started.elapsed()
+    );
+    let delayed = delayed_hello::schedule_in(
+        &client,
+        Duration::from_secs(2),
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await?;
+    let flaky = flaky_upload::enqueue(&client, "report.pdf".into()).await?;
+    println!("  scheduled delayed job {delayed} in 2s; enqueued flaky job {flaky}");
+
+    let server = Server::builder(storage.clone())
+        .workers(args.workers)
+        .queues(["files", "default"])
+        .schedule_interval(Duration::from_millis(100))
+        .start()?;
+
+    let mut last_report = Instant::now();
+    let mut files_done: Option<Duration> = None;
+    let summary = loop {
+        let summary = Summary::read(&storage, &ids).await?;
+        if summary.finished() == ids.len() && files_done.is_none() {
+            files_done = Some(started.elapsed());
+        }
+        if files_done.is_some()
+            && is_final(&storage, delayed).await?
+            && is_final(&storage, flaky).await?
+        {
+            break summary;
+        }
+        if last_report.elapsed() >= Duration::from_millis(500) {
+            println!(
+                "  progress: {}/{} files done ({} succeeded, {} failed)",
+                summary.finished(),
+                ids.len(),
+                summary.succeeded,
+                summary.failed.len()
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let elapsed = files_done.expect("set before the loop ends");
+    server.shutdown().await;
+
+    println!("  flaky job's history:");
+    for change in storage.history(flaky).await? {
+        let reason = change.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        println!("    {}{reason}", change.state);
+    }
+    for (path, reason) in &summary.failed {
+        println!("  FAILED {path}: {reason}");
+    }
+    let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM quickstart_file_digest")
+        .fetch_one(RESULTS.get().expect("set"))
+        .await?;
+    println!(
+        "summary: files {}, succeeded {}, failed {}, results stored {stored}, elapsed {:.2}s, {:.0} jobs/s",
+        ids.len(),
+        summary.succeeded,
+        summary.failed.len(),
+        elapsed.as_secs_f64(),
+        ids.len() as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn is_final(storage: &Storage, id: JobId) -> anyhow::Result<bool> {
+    let job = storage.job(id).await?.context("job exists")?;
+    Ok(job.state.is_final())
+}
+
+/// The hash jobs' states.
+struct Summary {
+    succeeded: usize,
+    /// `(path, reason)` of each failed job.
+    failed: Vec<(String, String)>,
+}
+
+impl Summary {
+    async fn read(storage: &Storage, ids: &[JobId]) -> anyhow::Result<Summary> {
+        let mut summary = Summary {
+            succeeded: 0,
+            failed: Vec::new(),
+        };
+        for &id in ids {
+            let job = storage.job(id).await?.context("job exists")?;
+            match job.state {
+                State::Succeeded => summary.succeeded += 1,
+                State::Failed => {
+                    let args: serde_json::Value = serde_json::from_str(&job.args)?;
+                    summary.failed.push((
+                        args["path"].as_str().unwrap_or("?").to_owned(),
+                        job.reason.unwrap_or_default(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(summary)
+    }
+
+    fn finished(&self) -> usize {
+        self.succeeded + self.failed.len()
+    }
+}
