@@ -110,7 +110,8 @@ pub struct RetryParams {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequeueParams {
     /// The attempts a server gives back unfinished; they do not count
-    /// against the job's attempts.
+    /// against the job's attempts. The server must have stopped them: a
+    /// requeued attempt's number is given back, so it no longer fences.
     pub jobs: Vec<Completion>,
     /// The history's reason, e.g. `"server stopping"`.
     pub reason: String,

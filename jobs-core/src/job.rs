@@ -91,6 +91,11 @@ impl<E: fmt::Display> IntoJobResult for Result<(), E> {
 ///
 /// `#[job]` asserts it on each argument's type, so a wrong type is reported
 /// on that argument.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a #[job] argument: it must be `Serialize + DeserializeOwned + Send + 'static`",
+    label = "not storable as a job argument",
+    note = "job arguments are stored as JSON: derive `serde::Serialize` and `serde::Deserialize` on your own types"
+)]
 pub trait JobArgument: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> JobArgument for T {}

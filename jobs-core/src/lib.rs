@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 mod backend;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod context;
 mod error;
 mod history;
