@@ -257,4 +257,14 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// Counts the jobs in each state.
     async fn counts(&self) -> Result<StateCounts>;
+
+    /// Calls `wake` whenever jobs may have become available through another
+    /// process (PostgreSQL: `LISTEN`/`NOTIFY`), and once when it starts
+    /// listening. Runs until it fails; a server calls it again after an
+    /// error and keeps polling meanwhile, so a lost notification only delays
+    /// a job. The default never wakes: polling alone.
+    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
+        let _ = wake;
+        std::future::pending().await
+    }
 }

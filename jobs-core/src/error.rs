@@ -46,7 +46,9 @@ pub enum Error {
     },
 
     /// A storage URL this build cannot open.
-    #[error("unsupported storage URL `{0}`: expected sqlite://PATH (or sqlite::memory:)")]
+    #[error(
+        "unsupported storage URL `{0}`: expected sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DATABASE"
+    )]
     UnsupportedUrl(String),
 
     /// No job has this id.

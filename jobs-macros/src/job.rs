@@ -2,7 +2,7 @@
 //! then expand the model into the argument struct, the `Job` impl, the
 //! registration and the typed helpers.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 
@@ -43,7 +43,8 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
         None => quote!(::jobs),
     };
     let private = quote!(#krate::__private);
-    let serde_path = format!("{}::__private::serde", quote!(#krate)).replace(' ', "");
+    let private_path = format!("{}::__private", quote!(#krate)).replace(' ', "");
+    let serde_path = format!("{private_path}::serde");
 
     let vis = &job.vis;
     let fn_ident = &job.ident;
@@ -80,6 +81,26 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
     let docs = &job.docs;
     let arg_idents: Vec<_> = job.args.iter().map(|arg| &arg.ident).collect();
     let arg_types: Vec<_> = job.args.iter().map(|arg| &arg.ty).collect();
+    let struct_name = struct_ident.to_string();
+    let arg_names: Vec<_> = arg_idents
+        .iter()
+        .map(|ident| ident.to_string().trim_start_matches("r#").to_owned())
+        .collect();
+    // Everything generated that needs the arguments to be storable holds
+    // only when they are (`where for<'__jobs> T: JobArgument`; the unused
+    // binder keeps rustc from rejecting a false bound on a concrete type), so
+    // that an argument that cannot be stored is reported once, by the
+    // assertion below on its type, not again by each derive, impl and helper.
+    // `Debug` and `Clone` are likewise implemented when every argument has
+    // them, instead of being required.
+    let serde_bound = arg_types
+        .iter()
+        .map(|ty| format!("for<'__jobs> {}: {private_path}::JobArgument,", quote!(#ty)))
+        .collect::<String>();
+    let job_bounds: Vec<_> = arg_types
+        .iter()
+        .map(|ty| quote!(for<'__jobs> #ty: #private::JobArgument,))
+        .collect();
     let field_docs = arg_idents
         .iter()
         .map(|ident| format!("The `{ident}` argument."));
@@ -114,11 +135,19 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
             #fn_ident(#call_args).await;
             ::core::result::Result::Ok(())
         },
-        Output::Type(ty) => {
-            let output = quote_spanned! {syn::spanned::Spanned::span(ty)=>
-                <#ty as #private::IntoJobResult>::into_job_result
+        Output::Type { ty, error } => {
+            let span = match error {
+                Some(error) => syn::spanned::Spanned::span(error),
+                None => syn::spanned::Spanned::span(ty),
             };
-            quote!(#output(#fn_ident(#call_args).await))
+            // Every token of the conversion's path, the copied type's too,
+            // carries that span, so that rustc reports a missing
+            // `IntoJobResult` (or `E: Display`) there.
+            let into_job_result = respan(
+                quote!(<#ty as #private::IntoJobResult>::into_job_result),
+                span,
+            );
+            quote!(#into_job_result(#fn_ident(#call_args).await))
         }
     };
 
@@ -126,13 +155,33 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
         #(#docs)*
         #[doc = ""]
         #[doc = #struct_doc]
-        #[derive(::core::fmt::Debug, ::core::clone::Clone, #private::serde::Serialize, #private::serde::Deserialize)]
-        #[serde(crate = #serde_path)]
+        #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
+        #[serde(crate = #serde_path, bound = #serde_bound)]
         #vis struct #struct_ident {
             #(
                 #[doc = #field_docs]
                 pub #arg_idents: #arg_types,
             )*
+        }
+
+        impl ::core::fmt::Debug for #struct_ident
+        where
+            #(for<'__jobs> #arg_types: ::core::fmt::Debug,)*
+        {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#struct_name)
+                    #(.field(#arg_names, &self.#arg_idents))*
+                    .finish()
+            }
+        }
+
+        impl ::core::clone::Clone for #struct_ident
+        where
+            #(for<'__jobs> #arg_types: ::core::clone::Clone,)*
+        {
+            fn clone(&self) -> Self {
+                #struct_ident { #(#arg_idents: ::core::clone::Clone::clone(&self.#arg_idents)),* }
+            }
         }
 
         const _: () = {
@@ -143,7 +192,10 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
             }
         };
 
-        impl #private::Job for #struct_ident {
+        impl #private::Job for #struct_ident
+        where
+            #(#job_bounds)*
+        {
             const NAME: &'static str = #name;
             const QUEUE: &'static str = #queue;
             const RETRY_POLICY: #private::RetryPolicy = #private::RetryPolicy::retries(#retries).with_backoff(#backoff);
@@ -157,7 +209,10 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
             }
         }
 
-        impl #struct_ident {
+        impl #struct_ident
+        where
+            #(#job_bounds)*
+        {
             /// Enqueues this job on its queue; returns the new job's id.
             ///
             /// # Errors
@@ -183,15 +238,45 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
             }
         }
 
-        #private::inventory::submit! {
-            #private::JobRegistration::of::<#struct_ident>(::core::file!(), ::core::line!())
-        }
+        const _: () = {
+            #[allow(dead_code)]
+            struct __Registration<J>(::core::marker::PhantomData<J>);
+
+            // Picked only when the arguments cannot be stored: the assertion
+            // above reports that on each argument, and this keeps the
+            // registration from repeating it.
+            #[allow(dead_code)]
+            trait __Unregistered {
+                const REGISTRATION: #private::JobRegistration = #private::JobRegistration {
+                    name: "",
+                    queue: "",
+                    retry_policy: #private::RetryPolicy::retries(0),
+                    file: ::core::file!(),
+                    line: ::core::line!(),
+                    decode: |_, _| ::core::unreachable!(),
+                };
+            }
+
+            impl<J> __Unregistered for __Registration<J> {}
+
+            impl<J: #private::Job> __Registration<J> {
+                const REGISTRATION: #private::JobRegistration =
+                    #private::JobRegistration::of::<J>(::core::file!(), ::core::line!());
+            }
+
+            #private::inventory::submit! {
+                __Registration::<#struct_ident>::REGISTRATION
+            }
+        };
 
         #[doc = #module_doc]
         #[allow(non_camel_case_types)]
         #vis enum #fn_ident {}
 
-        impl #fn_ident {
+        impl #fn_ident
+        where
+            #(#job_bounds)*
+        {
             /// Enqueues the job with these arguments; returns its id.
             ///
             /// # Errors
@@ -219,6 +304,24 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
     }
 }
 
+/// `tokens` with every span, in groups too, set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => {
+                let mut group = Group::new(group.delimiter(), respan(group.stream(), span));
+                group.set_span(span);
+                TokenTree::Group(group)
+            }
+            mut token => {
+                token.set_span(span);
+                token
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,8 +347,25 @@ mod tests {
         );
         assert!(out.contains("retries (5u32)"), "{out}");
         assert!(out.contains("inventory :: submit !"), "{out}");
-        assert!(out.contains("enum send_welcome_email {}"), "{out}");
+        // proc-macro2 prints an empty brace group as `{ }`.
+        assert!(out.contains("enum send_welcome_email { }"), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn impls_hold_only_for_storable_arguments() {
+        let out = expand_str("", "async fn f(user: User) {}");
+        let bound = "for < '__jobs > User : :: jobs :: __private :: JobArgument";
+        assert!(out.contains(&format!("where {bound} ,")), "{out}");
+        assert!(
+            out.contains("bound = \"for<'__jobs> User: ::jobs::__private::JobArgument,\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("where for < '__jobs > User : :: core :: clone :: Clone"),
+            "{out}"
+        );
+        assert!(!out.contains("derive (:: core :: clone :: Clone"), "{out}");
     }
 
     #[test]

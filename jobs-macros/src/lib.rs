@@ -24,9 +24,10 @@ use proc_macro::TokenStream;
 ///
 /// Generates, next to the unchanged function:
 /// - `SendWelcomeEmail`, the argument struct (UpperCamelCase of the function's
-///   name) with one public field per argument, deriving `Serialize`,
-///   `Deserialize`, `Debug` and `Clone`, implementing `Job`, with methods
-///   `enqueue`, `schedule_in` and `schedule_at`;
+///   name) with one public field per argument, deriving `Serialize` and
+///   `Deserialize`, implementing `Debug` and `Clone` when every argument
+///   does, implementing `Job`, with methods `enqueue`, `schedule_in` and
+///   `schedule_at`;
 /// - `send_welcome_email::{enqueue, schedule_in, schedule_at}`, the same helpers taking the
 ///   arguments one by one, type-checked against the function;
 /// - the job's registration, so that every server of the binary finds it.

@@ -1,14 +1,18 @@
 //! The machinery of the `jobs` framework: the [`Client`] that enqueues jobs,
 //! the [`Server`] that runs them, and the SQL storages behind the
-//! [`Storage`] handle (SQLite now, embedded and migrated on connect).
+//! [`Storage`] handle (SQLite embedded, PostgreSQL for many servers; both
+//! migrated on connect).
 //!
 //! Users normally depend on the `jobs` facade crate, which re-exports all of it.
 #![warn(missing_docs)]
 
 mod client;
+pub mod postgres;
 pub mod server;
 pub mod sqlite;
 mod storage;
+#[doc(hidden)]
+pub mod testing;
 
 pub use client::Client;
 pub use server::{Server, ServerBuilder, ServerHandle};

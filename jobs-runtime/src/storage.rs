@@ -5,6 +5,7 @@ use std::sync::Arc;
 use jobs_core::{Error, Result, StorageBackend};
 use tokio::sync::Notify;
 
+use crate::postgres::PostgresStorage;
 use crate::sqlite::SqliteStorage;
 
 /// A cheap-to-clone handle to the storage that clients and servers share.
@@ -24,6 +25,8 @@ impl Storage {
     /// - `sqlite://PATH` (or `sqlite:PATH`): a SQLite file, created if
     ///   missing, in WAL mode; see [`SqliteStorage`].
     /// - `sqlite::memory:`: a private in-memory database, for tests.
+    /// - `postgres://USER@HOST/DB` (or `postgresql://`): PostgreSQL, tables in
+    ///   the schema `jobs`; see [`PostgresStorage`].
     ///
     /// # Errors
     /// [`Error::UnsupportedUrl`] for another scheme; [`Error::Storage`] when
@@ -31,6 +34,8 @@ impl Storage {
     pub async fn connect(url: &str) -> Result<Storage> {
         if url.starts_with("sqlite:") {
             Ok(Storage::new(SqliteStorage::connect(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Storage::new(PostgresStorage::connect(url).await?))
         } else {
             Err(Error::UnsupportedUrl(url.to_owned()))
         }

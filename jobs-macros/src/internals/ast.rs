@@ -14,9 +14,13 @@ pub struct JobArg {
 pub enum Output {
     /// Nothing, or `()`.
     Unit,
-    /// Some other type; it must implement `IntoJobResult` (checked by the
-    /// compiler on this type's span).
-    Type(Box<Type>),
+    /// Some other type; it must implement `IntoJobResult`, which the
+    /// compiler checks on `error`'s span when the type is written
+    /// `Result<(), E>` (`E` must be `Display`), else on the whole type's.
+    Type {
+        ty: Box<Type>,
+        error: Option<Box<Type>>,
+    },
 }
 
 /// The function's parts that the expander needs.
@@ -149,18 +153,26 @@ fn output_type(cx: &mut Ctxt, ty: &Type) -> Output {
     match ty {
         Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
         Type::Path(path) => {
+            let mut error = None;
             if let Some(segment) = path.path.segments.last()
                 && segment.ident == "Result"
                 && let syn::PathArguments::AngleBracketed(generics) = &segment.arguments
                 && let Some(syn::GenericArgument::Type(ok)) = generics.args.first()
-                && !matches!(ok, Type::Tuple(tuple) if tuple.elems.is_empty())
             {
-                cx.error_spanned_by(
-                    ok,
-                    "a #[job] function's success value is not stored: return `Result<(), E>`",
-                );
+                if !matches!(ok, Type::Tuple(tuple) if tuple.elems.is_empty()) {
+                    cx.error_spanned_by(
+                        ok,
+                        "a #[job] function's success value is not stored: return `Result<(), E>`",
+                    );
+                }
+                if let Some(syn::GenericArgument::Type(err)) = generics.args.iter().nth(1) {
+                    error = Some(Box::new(err.clone()));
+                }
             }
-            Output::Type(Box::new(ty.clone()))
+            Output::Type {
+                ty: Box::new(ty.clone()),
+                error,
+            }
         }
         _ => {
             cx.error_spanned_by(

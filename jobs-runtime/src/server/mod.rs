@@ -1,6 +1,6 @@
 //! The server: fetches jobs from the storage and runs them on its workers.
 //!
-//! One server is a set of tasks sharing [`Shared`]:
+//! One server is a set of tasks sharing one `Shared` state:
 //! - the fetcher (`fetcher.rs`) takes jobs when workers are free, queues in
 //!   priority order, several per round trip, and spawns one task per job;
 //! - the executor (`executor.rs`) runs one attempt: decode, run, catch a

@@ -2,6 +2,7 @@
 //! generated struct, module-like enum or helpers, nor clippy or `unused` on
 //! anything the macro adds.
 #![deny(clippy::all, missing_docs, unused)]
+#![deny(missing_debug_implementations, unused_lifetimes, unused_qualifications)]
 
 use jobs::prelude::*;
 

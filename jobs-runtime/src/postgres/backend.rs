@@ -1,0 +1,363 @@
+//! [`StorageBackend`] for PostgreSQL. Lists of jobs travel as arrays read
+//! with `unnest`, so a batch is one statement whatever its size; every
+//! statement is a transaction of its own.
+
+use jobs_core::{
+    CompleteParams, Completion, EnqueueParams, Error, ExtendLeasesParams, FailParams, FetchParams,
+    FetchedJob, JobId, JobRecord, PromoteParams, RequeueParams, RescueParams, Result, RetryParams,
+    StateChange, StateCounts, StorageBackend,
+};
+use sqlx::Row;
+use sqlx::postgres::{PgListener, PgRow};
+
+use super::PostgresStorage;
+
+fn millis(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The ids and attempts of `jobs`, as two arrays for `unnest($1, $2)`.
+fn held(jobs: &[Completion]) -> (Vec<i64>, Vec<i32>) {
+    jobs.iter()
+        .map(|job| (job.id.0, i32::try_from(job.attempt).unwrap_or(i32::MAX)))
+        .unzip()
+}
+
+fn decode_state(state: &str) -> std::result::Result<jobs_core::State, sqlx::Error> {
+    state.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn fetched(row: &PgRow) -> std::result::Result<FetchedJob, sqlx::Error> {
+    Ok(FetchedJob {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
+        max_attempts: row
+            .try_get::<i32, _>("max_attempts")?
+            .try_into()
+            .unwrap_or(1),
+        enqueued_at: row.try_get("created_at")?,
+    })
+}
+
+fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error> {
+    Ok(JobRecord {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        state: decode_state(row.try_get("state")?)?,
+        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
+        max_attempts: row
+            .try_get::<i32, _>("max_attempts")?
+            .try_into()
+            .unwrap_or(1),
+        created_at: row.try_get("created_at")?,
+        state_changed_at: row.try_get("state_changed_at")?,
+        run_at: row.try_get("run_at")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl StorageBackend for PostgresStorage {
+    async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
+        const OP: &str = "enqueueing jobs";
+        let jobs = params.jobs;
+        let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+        let queues: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
+        let args: Vec<&str> = jobs.iter().map(|job| job.args.as_str()).collect();
+        let max_attempts: Vec<i32> = jobs
+            .iter()
+            .map(|job| i32::try_from(job.max_attempts.max(1)).unwrap_or(i32::MAX))
+            .collect();
+        let run_at: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            jobs.iter().map(|job| job.run_at).collect();
+        let notify = jobs.iter().any(|job| job.run_at.is_none());
+        // One statement: insert, and wake the listening servers on commit.
+        let mut ids: Vec<i64> = sqlx::query_scalar(self.sql(
+            "WITH inserted AS (
+                 INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
+                 SELECT name, queue, args,
+                        CASE WHEN run_at IS NULL THEN 'Enqueued' ELSE 'Scheduled' END,
+                        max_attempts, now(), now(), run_at
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])
+                      WITH ORDINALITY AS new(name, queue, args, max_attempts, run_at, n)
+                 ORDER BY n
+                 RETURNING id
+             ), notified AS (
+                 SELECT pg_notify($6, '') WHERE $7
+             )
+             SELECT id FROM inserted LEFT JOIN notified ON true",
+        ))
+        .bind(names)
+        .bind(queues)
+        .bind(args)
+        .bind(max_attempts)
+        .bind(run_at)
+        .bind(&self.channel)
+        .bind(notify)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::storage(OP, e))?;
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
+        if params.limit == 0 || params.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Queues in priority order, each read through its partial index;
+        // rows another server holds are skipped, never waited for.
+        let mut jobs = sqlx::query(self.sql(
+            "WITH picked AS (
+                 SELECT job.id
+                 FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
+                 CROSS JOIN LATERAL (
+                     SELECT id FROM {s}.jobs_job
+                     WHERE state = 'Enqueued' AND queue = q.name
+                     ORDER BY id LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 ) AS job
+                 ORDER BY q.priority, job.id
+                 LIMIT $2
+             )
+             UPDATE {s}.jobs_job AS j
+             SET state = 'Processing', attempt = j.attempt + 1, server = $3,
+                 lease_expires_at = now() + $4 * interval '1 millisecond',
+                 state_changed_at = now(), run_at = NULL, reason = NULL,
+                 state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
+             FROM picked WHERE j.id = picked.id
+             RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at",
+        ))
+        .bind(&params.queues)
+        .bind(limit(params.limit))
+        .bind(&params.server)
+        .bind(millis(params.lease))
+        .try_map(|row: PgRow| fetched(&row))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::storage("fetching jobs", e))?;
+        let priority = |queue: &str| params.queues.iter().position(|q| q == queue);
+        jobs.sort_unstable_by_key(|job| (priority(&job.queue), job.id));
+        Ok(jobs)
+    }
+
+    async fn complete(&self, params: CompleteParams) -> Result<u64> {
+        if params.jobs.is_empty() {
+            return Ok(0);
+        }
+        let (ids, attempts) = held(&params.jobs);
+        let done = sqlx::query(self.sql(
+            "UPDATE {s}.jobs_job AS j
+             SET state = 'Succeeded', state_changed_at = now(), lease_expires_at = NULL,
+                 reason = NULL, state_data = NULL
+             FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
+             WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'",
+        ))
+        .bind(ids)
+        .bind(attempts)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("completing jobs", e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fail(&self, params: FailParams) -> Result<bool> {
+        let moved = sqlx::query(self.sql(
+            "UPDATE {s}.jobs_job
+             SET state = 'Failed', state_changed_at = now(), lease_expires_at = NULL,
+                 reason = $1, state_data = NULL
+             WHERE id = $2 AND attempt = $3 AND state = 'Processing'",
+        ))
+        .bind(&params.reason)
+        .bind(params.job.id.0)
+        .bind(i32::try_from(params.job.attempt).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("failing a job", e))?;
+        Ok(moved.rows_affected() == 1)
+    }
+
+    async fn retry(&self, params: RetryParams) -> Result<bool> {
+        let moved = sqlx::query(self.sql(
+            "UPDATE {s}.jobs_job
+             SET state = 'Scheduled', state_changed_at = now(),
+                 run_at = now() + $1 * interval '1 millisecond',
+                 lease_expires_at = NULL, server = NULL,
+                 reason = $2, state_data = jsonb_build_object('error', $3::text)
+             WHERE id = $4 AND attempt = $5 AND state = 'Processing'",
+        ))
+        .bind(millis(params.delay))
+        .bind(&params.reason)
+        .bind(&params.error)
+        .bind(params.job.id.0)
+        .bind(i32::try_from(params.job.attempt).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("scheduling a retry", e))?;
+        Ok(moved.rows_affected() == 1)
+    }
+
+    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
+        if params.jobs.is_empty() {
+            return Ok(0);
+        }
+        let (ids, attempts) = held(&params.jobs);
+        let moved = sqlx::query(self.sql(
+            "WITH moved AS (
+                 UPDATE {s}.jobs_job AS j
+                 SET state = 'Enqueued', attempt = j.attempt - 1, state_changed_at = now(),
+                     lease_expires_at = NULL, server = NULL, reason = $3, state_data = NULL
+                 FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
+                 WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'
+                 RETURNING j.id
+             )
+             SELECT count(*) AS moved, pg_notify($4, '') FROM moved",
+        ))
+        .bind(ids)
+        .bind(attempts)
+        .bind(&params.reason)
+        .bind(&self.channel)
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|row| row.try_get::<i64, _>("moved"))
+        .map_err(|e| Error::storage("requeueing jobs", e))?;
+        Ok(u64::try_from(moved).unwrap_or(0))
+    }
+
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<u64> {
+        if params.jobs.is_empty() {
+            return Ok(0);
+        }
+        let (ids, attempts) = held(&params.jobs);
+        let held = sqlx::query(self.sql(
+            "UPDATE {s}.jobs_job AS j
+             SET lease_expires_at = now() + $3 * interval '1 millisecond'
+             FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
+             WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'",
+        ))
+        .bind(ids)
+        .bind(attempts)
+        .bind(millis(params.lease))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("extending leases", e))?;
+        Ok(held.rows_affected())
+    }
+
+    async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
+        let moved: i64 = sqlx::query_scalar(self.sql(
+            "WITH moved AS (
+                 UPDATE {s}.jobs_job
+                 SET state = 'Enqueued', state_changed_at = now(), run_at = NULL,
+                     reason = 'scheduled time reached', state_data = NULL
+                 WHERE id IN (SELECT id FROM {s}.jobs_job
+                              WHERE state = 'Scheduled' AND run_at <= now()
+                              ORDER BY run_at LIMIT $1
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING id
+             )
+             SELECT count(*) FROM moved",
+        ))
+        .bind(limit(params.limit))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| Error::storage("promoting scheduled jobs", e))?;
+        Ok(u64::try_from(moved).unwrap_or(0))
+    }
+
+    async fn rescue(&self, params: RescueParams) -> Result<u64> {
+        let moved: i64 = sqlx::query_scalar(self.sql(
+            "WITH moved AS (
+                 UPDATE {s}.jobs_job
+                 SET state = CASE WHEN attempt < max_attempts THEN 'Enqueued' ELSE 'Failed' END,
+                     state_changed_at = now(), lease_expires_at = NULL, server = NULL,
+                     reason = 'rescued: the lease of server ' || coalesce(server, '?')
+                              || ' expired (it stopped heartbeating)'
+                              || CASE WHEN attempt < max_attempts THEN '' ELSE '; no attempts left' END,
+                     state_data = jsonb_build_object('server', server, 'attempt', attempt)
+                 WHERE id IN (SELECT id FROM {s}.jobs_job
+                              WHERE state = 'Processing' AND lease_expires_at < now()
+                              ORDER BY lease_expires_at LIMIT $1
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING id
+             )
+             SELECT count(*) FROM moved",
+        ))
+        .bind(limit(params.limit))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| Error::storage("rescuing jobs", e))?;
+        Ok(u64::try_from(moved).unwrap_or(0))
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        sqlx::query(self.sql(
+            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+                    state_changed_at, run_at, reason
+             FROM {s}.jobs_job WHERE id = $1",
+        ))
+        .bind(id.0)
+        .try_map(|row: PgRow| record(&row))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::storage("reading a job", e))
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
+        sqlx::query(self.sql(
+            "SELECT state, at, reason, data FROM {s}.jobs_job_state WHERE job_id = $1 ORDER BY id",
+        ))
+        .bind(id.0)
+        .try_map(|row: PgRow| {
+            Ok(StateChange {
+                state: decode_state(row.try_get("state")?)?,
+                at: row.try_get("at")?,
+                reason: row.try_get("reason")?,
+                data: row.try_get("data")?,
+            })
+        })
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::storage("reading a job's history", e))
+    }
+
+    async fn counts(&self) -> Result<StateCounts> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as(self.sql("SELECT state, count(*) FROM {s}.jobs_job GROUP BY state"))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| Error::storage("counting jobs", e))?;
+        let mut counts = StateCounts::default();
+        for (state, count) in rows {
+            let state = decode_state(&state).map_err(|e| Error::storage("counting jobs", e))?;
+            counts.set(state, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
+        const OP: &str = "listening for enqueued jobs";
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(|e| Error::storage(OP, e))?;
+        listener
+            .listen(&self.channel)
+            .await
+            .map_err(|e| Error::storage(OP, e))?;
+        // Jobs may have come while nobody listened.
+        wake();
+        loop {
+            listener.recv().await.map_err(|e| Error::storage(OP, e))?;
+            wake();
+        }
+    }
+}
