@@ -140,6 +140,58 @@ pub struct RescueParams {
     pub limit: usize,
 }
 
+/// A server announcing itself: [`StorageBackend::register_server`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Its id (`host:pid:random`).
+    pub id: String,
+    /// Its number of workers.
+    pub workers: u32,
+    /// The queues it serves, in priority order.
+    pub queues: Vec<String>,
+}
+
+/// A registered server, as [`StorageBackend::servers`] reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerRecord {
+    /// Its id.
+    pub id: String,
+    /// Its number of workers.
+    pub workers: u32,
+    /// The queues it serves, in priority order.
+    pub queues: Vec<String>,
+    /// When it registered (UTC).
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat (UTC).
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// The arguments of [`StorageBackend::prune_servers`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PruneServersParams {
+    /// Servers silent for longer than this are removed.
+    pub silent_for: Duration,
+}
+
+/// The arguments of [`StorageBackend::try_lead`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeadParams {
+    /// The server that wants to lead.
+    pub server: String,
+    /// How long the leadership lasts unless renewed by another call.
+    pub ttl: Duration,
+}
+
+/// The arguments of [`StorageBackend::expire`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpireParams {
+    /// `Succeeded` and `Deleted` jobs that have been so for longer than
+    /// this are deleted with their history.
+    pub older_than: Duration,
+    /// The most jobs to delete in one call.
+    pub limit: usize,
+}
+
 /// A stored job, as [`StorageBackend::job`] reads it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRecord {
@@ -257,6 +309,36 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// Counts the jobs in each state.
     async fn counts(&self) -> Result<StateCounts>;
+
+    /// Registers a server, or refreshes its record; its heartbeat is now.
+    async fn register_server(&self, server: ServerInfo) -> Result<()>;
+
+    /// Records a heartbeat of `server`. Returns `false` when the server is
+    /// not registered (it was pruned as dead): it should register again.
+    async fn heartbeat(&self, server: &str) -> Result<bool>;
+
+    /// Removes a server's record, and its leadership if it holds it.
+    async fn unregister_server(&self, server: &str) -> Result<()>;
+
+    /// Every registered server, oldest first.
+    async fn servers(&self) -> Result<Vec<ServerRecord>>;
+
+    /// Removes servers whose last heartbeat is older than `silent_for`.
+    /// Returns how many were removed.
+    async fn prune_servers(&self, params: PruneServersParams) -> Result<u64>;
+
+    /// Takes or renews the maintenance leadership for `ttl`. Returns whether
+    /// `server` leads now: at most one server leads at any time, and a
+    /// leader that stops renewing loses it when the ttl runs out.
+    async fn try_lead(&self, params: LeadParams) -> Result<bool>;
+
+    /// Gives up the leadership if `server` holds it.
+    async fn resign(&self, server: &str) -> Result<()>;
+
+    /// Deletes finished jobs (`Succeeded`, `Deleted`) older than the
+    /// retention, oldest first, with their history. `Failed` jobs are kept
+    /// until someone deletes them. Returns how many were deleted.
+    async fn expire(&self, params: ExpireParams) -> Result<u64>;
 
     /// Calls `wake` whenever jobs may have become available through another
     /// process (PostgreSQL: `LISTEN`/`NOTIFY`), and once when it starts

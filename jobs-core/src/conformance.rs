@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::{
-    CompleteParams, Completion, EnqueueParams, ExtendLeasesParams, FailParams, FetchParams,
-    FetchedJob, JobId, NewJob, PromoteParams, RequeueParams, RescueParams, RetryParams, State,
-    StorageBackend,
+    CompleteParams, Completion, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams,
+    FetchParams, FetchedJob, JobId, LeadParams, NewJob, PromoteParams, PruneServersParams,
+    RequeueParams, RescueParams, RetryParams, ServerInfo, State, StorageBackend,
 };
 
 /// Generates one `#[tokio::test]` per conformance case.
@@ -42,6 +42,9 @@ macro_rules! storage_conformance_tests {
             rescue_enqueues_or_fails_expired_jobs,
             counts_by_state,
             unknown_job_reads_as_none,
+            servers_register_heartbeat_and_are_pruned,
+            one_leader_at_a_time,
+            expire_deletes_only_old_finished_jobs,
         );
     };
 }
@@ -521,4 +524,123 @@ pub async fn unknown_job_reads_as_none(storage: &dyn StorageBackend) {
             .unwrap()
             .is_empty()
     );
+}
+
+// ---- servers, leadership, expiry ------------------------------------------
+
+/// Servers register, heartbeat, and are pruned once silent.
+pub async fn servers_register_heartbeat_and_are_pruned(storage: &dyn StorageBackend) {
+    let info = |id: &str| ServerInfo {
+        id: id.to_owned(),
+        workers: 8,
+        queues: vec!["critical".to_owned(), "default".to_owned()],
+    };
+    storage.register_server(info("a")).await.unwrap();
+    storage.register_server(info("b")).await.unwrap();
+    storage.register_server(info("a")).await.unwrap();
+    let servers = storage.servers().await.unwrap();
+    let ids: Vec<_> = servers.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(servers[0].queues, ["critical", "default"]);
+    assert_eq!(servers[0].workers, 8);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(storage.heartbeat("a").await.unwrap());
+    let pruned = storage
+        .prune_servers(PruneServersParams {
+            silent_for: Duration::from_millis(200),
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1, "b is silent, a just beat");
+    assert!(
+        !storage.heartbeat("b").await.unwrap(),
+        "a pruned server must register again"
+    );
+    storage.unregister_server("a").await.unwrap();
+    assert!(storage.servers().await.unwrap().is_empty());
+}
+
+/// At most one leader; it renews; when it stops, another takes over after
+/// the ttl; resigning hands over at once.
+pub async fn one_leader_at_a_time(storage: &dyn StorageBackend) {
+    let lead = |server: &str, ttl_ms: u64| LeadParams {
+        server: server.to_owned(),
+        ttl: Duration::from_millis(ttl_ms),
+    };
+    assert!(storage.try_lead(lead("a", 300)).await.unwrap());
+    assert!(!storage.try_lead(lead("b", 300)).await.unwrap());
+    assert!(
+        storage.try_lead(lead("a", 300)).await.unwrap(),
+        "the leader renews"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        storage.try_lead(lead("b", 60_000)).await.unwrap(),
+        "a's ttl ran out"
+    );
+    assert!(!storage.try_lead(lead("a", 300)).await.unwrap());
+    storage.resign("a").await.unwrap();
+    assert!(
+        !storage.try_lead(lead("a", 300)).await.unwrap(),
+        "a cannot resign b's leadership"
+    );
+    storage.resign("b").await.unwrap();
+    assert!(
+        storage.try_lead(lead("a", 300)).await.unwrap(),
+        "free after b resigned"
+    );
+
+    let contenders = (0..8).map(|n| storage.try_lead(lead(&format!("c{n}"), 60_000)));
+    storage.resign("a").await.unwrap();
+    let won = futures_util::future::join_all(contenders)
+        .await
+        .into_iter()
+        .filter(|won| *won.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1, "exactly one of eight contenders leads");
+}
+
+/// Succeeded jobs past the retention go, with their history; failed,
+/// waiting and recent jobs stay.
+pub async fn expire_deletes_only_old_finished_jobs(storage: &dyn StorageBackend) {
+    let ids = enqueue(
+        storage,
+        vec![
+            new_job("ok", "q"),
+            new_job("bad", "q"),
+            new_job("wait", "q"),
+        ],
+    )
+    .await;
+    let taken = fetch(storage, &["q"], 2).await;
+    storage
+        .complete(CompleteParams {
+            jobs: vec![held(&taken[0])],
+        })
+        .await
+        .unwrap();
+    let failed = FailParams {
+        job: held(&taken[1]),
+        reason: "bad".into(),
+    };
+    storage.fail(failed).await.unwrap();
+    let expire = |ms: u64| ExpireParams {
+        older_than: Duration::from_millis(ms),
+        limit: 100,
+    };
+    assert_eq!(
+        storage.expire(expire(60_000)).await.unwrap(),
+        0,
+        "too recent"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(storage.expire(expire(10)).await.unwrap(), 1);
+    assert!(storage.job(ids[0]).await.unwrap().is_none());
+    assert!(
+        storage.history(ids[0]).await.unwrap().is_empty(),
+        "history goes with the job"
+    );
+    assert_eq!(state(storage, ids[1]).await, State::Failed);
+    assert_eq!(state(storage, ids[2]).await, State::Enqueued);
 }

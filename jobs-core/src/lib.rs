@@ -23,9 +23,10 @@ mod retry;
 mod state;
 
 pub use backend::{
-    CompleteParams, Completion, EnqueueParams, ExtendLeasesParams, FailParams, FetchParams,
-    FetchedJob, JobRecord, NewJob, PromoteParams, RequeueParams, RescueParams, RetryParams,
-    StateCounts, StorageBackend,
+    CompleteParams, Completion, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams,
+    FetchParams, FetchedJob, JobRecord, LeadParams, NewJob, PromoteParams, PruneServersParams,
+    RequeueParams, RescueParams, RetryParams, ServerInfo, ServerRecord, StateCounts,
+    StorageBackend,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};

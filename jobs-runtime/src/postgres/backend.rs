@@ -3,9 +3,10 @@
 //! statement is a transaction of its own.
 
 use jobs_core::{
-    CompleteParams, Completion, EnqueueParams, Error, ExtendLeasesParams, FailParams, FetchParams,
-    FetchedJob, JobId, JobRecord, PromoteParams, RequeueParams, RescueParams, Result, RetryParams,
-    StateChange, StateCounts, StorageBackend,
+    CompleteParams, Completion, EnqueueParams, Error, ExpireParams, ExtendLeasesParams, FailParams,
+    FetchParams, FetchedJob, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams,
+    RequeueParams, RescueParams, Result, RetryParams, ServerInfo, ServerRecord, StateChange,
+    StateCounts, StorageBackend,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgListener, PgRow};
@@ -26,6 +27,9 @@ fn held(jobs: &[Completion]) -> (Vec<i64>, Vec<i32>) {
         .map(|job| (job.id.0, i32::try_from(job.attempt).unwrap_or(i32::MAX)))
         .unzip()
 }
+
+/// The one leadership there is for now: maintenance.
+const MAINTENANCE: &str = "maintenance";
 
 fn decode_state(state: &str) -> std::result::Result<jobs_core::State, sqlx::Error> {
     state.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -342,6 +346,117 @@ impl StorageBackend for PostgresStorage {
             counts.set(state, u64::try_from(count).unwrap_or(0));
         }
         Ok(counts)
+    }
+
+    async fn register_server(&self, server: ServerInfo) -> Result<()> {
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.jobs_server (id, workers, queues, started_at, heartbeat_at)
+             VALUES ($1, $2, $3, now(), now())
+             ON CONFLICT (id) DO UPDATE
+             SET workers = excluded.workers, queues = excluded.queues, heartbeat_at = now()",
+        ))
+        .bind(&server.id)
+        .bind(i32::try_from(server.workers).unwrap_or(i32::MAX))
+        .bind(&server.queues)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("registering a server", e))?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, server: &str) -> Result<bool> {
+        let beat =
+            sqlx::query(self.sql("UPDATE {s}.jobs_server SET heartbeat_at = now() WHERE id = $1"))
+                .bind(server)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| Error::storage("recording a heartbeat", e))?;
+        Ok(beat.rows_affected() == 1)
+    }
+
+    async fn unregister_server(&self, server: &str) -> Result<()> {
+        sqlx::query(self.sql(
+            "WITH leader AS (DELETE FROM {s}.jobs_leader WHERE server = $1)
+             DELETE FROM {s}.jobs_server WHERE id = $1",
+        ))
+        .bind(server)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("unregistering a server", e))?;
+        Ok(())
+    }
+
+    async fn servers(&self) -> Result<Vec<ServerRecord>> {
+        sqlx::query(self.sql(
+            "SELECT id, workers, queues, started_at, heartbeat_at FROM {s}.jobs_server ORDER BY started_at, id",
+        ))
+        .try_map(|row: PgRow| {
+            Ok(ServerRecord {
+                id: row.try_get("id")?,
+                workers: row.try_get::<i32, _>("workers")?.try_into().unwrap_or(0),
+                queues: row.try_get("queues")?,
+                started_at: row.try_get("started_at")?,
+                heartbeat_at: row.try_get("heartbeat_at")?,
+            })
+        })
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::storage("reading servers", e))
+    }
+
+    async fn prune_servers(&self, params: PruneServersParams) -> Result<u64> {
+        let pruned = sqlx::query(self.sql(
+            "DELETE FROM {s}.jobs_server WHERE heartbeat_at < now() - $1 * interval '1 millisecond'",
+        ))
+        .bind(millis(params.silent_for))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("pruning servers", e))?;
+        Ok(pruned.rows_affected())
+    }
+
+    async fn try_lead(&self, params: LeadParams) -> Result<bool> {
+        let leader: Option<String> = sqlx::query_scalar(self.sql(
+            "INSERT INTO {s}.jobs_leader (name, server, expires_at)
+             VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+             ON CONFLICT (name) DO UPDATE SET server = excluded.server, expires_at = excluded.expires_at
+             WHERE jobs_leader.server = excluded.server OR jobs_leader.expires_at < now()
+             RETURNING server",
+        ))
+        .bind(MAINTENANCE)
+        .bind(&params.server)
+        .bind(millis(params.ttl))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::storage("electing a leader", e))?;
+        Ok(leader.is_some_and(|leader| leader == params.server))
+    }
+
+    async fn resign(&self, server: &str) -> Result<()> {
+        sqlx::query(self.sql("DELETE FROM {s}.jobs_leader WHERE name = $1 AND server = $2"))
+            .bind(MAINTENANCE)
+            .bind(server)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| Error::storage("resigning the leadership", e))?;
+        Ok(())
+    }
+
+    async fn expire(&self, params: ExpireParams) -> Result<u64> {
+        let expired = sqlx::query(self.sql(
+            "DELETE FROM {s}.jobs_job WHERE id IN (
+                 SELECT id FROM {s}.jobs_job
+                 WHERE state IN ('Succeeded', 'Deleted')
+                   AND state_changed_at < now() - $1 * interval '1 millisecond'
+                 ORDER BY state_changed_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED)",
+        ))
+        .bind(millis(params.older_than))
+        .bind(limit(params.limit))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::storage("expiring finished jobs", e))?;
+        Ok(expired.rows_affected())
     }
 
     async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use jobs_core::{Error, Registry, Result};
@@ -23,6 +24,18 @@ pub const DEFAULT_RESCUE_INTERVAL: Duration = Duration::from_secs(15);
 /// How long running jobs get to finish at shutdown before they are
 /// interrupted and requeued.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a server records that it lives.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a server may be silent before it is forgotten (its jobs are
+/// rescued through their leases, independently of this).
+pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the maintenance leadership lasts unless renewed (the leader
+/// renews every third of it); when a leader dies another takes over within it.
+pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(15);
+/// How long succeeded and deleted jobs are kept (Hangfire: one day).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often expired jobs and silent servers are deleted.
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The default number of workers: five per core, at most 20 (Hangfire's
 /// `Math.Min(Environment.ProcessorCount * 5, 20)`).
@@ -50,6 +63,16 @@ pub struct ServerConfig {
     pub rescue_interval: Duration,
     /// Grace period at shutdown ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
     pub shutdown_timeout: Duration,
+    /// Period of the heartbeat ([`DEFAULT_HEARTBEAT_INTERVAL`]).
+    pub heartbeat_interval: Duration,
+    /// Silence after which a server is forgotten ([`DEFAULT_SERVER_TIMEOUT`]).
+    pub server_timeout: Duration,
+    /// Term of the maintenance leadership ([`DEFAULT_LEADER_TTL`]).
+    pub leader_ttl: Duration,
+    /// How long finished jobs are kept ([`DEFAULT_RETENTION`]).
+    pub retention: Duration,
+    /// Period of the expirer ([`DEFAULT_CLEANUP_INTERVAL`]).
+    pub cleanup_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +86,11 @@ impl Default for ServerConfig {
             lease: DEFAULT_LEASE,
             rescue_interval: DEFAULT_RESCUE_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            server_timeout: DEFAULT_SERVER_TIMEOUT,
+            leader_ttl: DEFAULT_LEADER_TTL,
+            retention: DEFAULT_RETENTION,
+            cleanup_interval: DEFAULT_CLEANUP_INTERVAL,
         }
     }
 }
@@ -77,11 +105,13 @@ impl ServerConfig {
             "a server needs at least one queue"
         } else if self.queues.iter().any(|queue| queue.trim().is_empty()) {
             "queue names must not be empty"
-        } else if self.lease < Duration::from_secs(1) {
-            "the lease must be at least 1 second"
+        } else if self.lease < Duration::from_secs(1) || self.leader_ttl < Duration::from_secs(1) {
+            "the lease and the leader ttl must be at least 1 second"
         } else if self.poll_interval.is_zero()
             || self.schedule_interval.is_zero()
             || self.rescue_interval.is_zero()
+            || self.heartbeat_interval.is_zero()
+            || self.cleanup_interval.is_zero()
         {
             "intervals must be longer than zero"
         } else {
@@ -163,6 +193,37 @@ impl ServerBuilder {
         self
     }
 
+    /// How often the server records that it lives
+    /// ([`DEFAULT_HEARTBEAT_INTERVAL`]).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// How long a silent server stays listed ([`DEFAULT_SERVER_TIMEOUT`]).
+    pub fn server_timeout(mut self, timeout: Duration) -> Self {
+        self.config.server_timeout = timeout;
+        self
+    }
+
+    /// The term of the maintenance leadership ([`DEFAULT_LEADER_TTL`]).
+    pub fn leader_ttl(mut self, ttl: Duration) -> Self {
+        self.config.leader_ttl = ttl;
+        self
+    }
+
+    /// How long succeeded and deleted jobs are kept ([`DEFAULT_RETENTION`]).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
+    /// How often expired jobs are deleted ([`DEFAULT_CLEANUP_INTERVAL`]).
+    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
+        self.config.cleanup_interval = interval;
+        self
+    }
+
     /// The settings so far.
     pub fn config(&self) -> &ServerConfig {
         &self.config
@@ -195,6 +256,7 @@ impl ServerBuilder {
             config: self.config,
             id: server_id(),
             in_flight: Mutex::new(HashMap::new()),
+            leader: AtomicBool::new(false),
         })
     }
 }

@@ -7,23 +7,34 @@
 //!   panic;
 //! - the completer (`completer.rs`) records outcomes, successes in batches,
 //!   and decides retry or failure from the job's retry policy;
-//! - the scheduler (`scheduler.rs`) enqueues due `Scheduled` jobs;
-//! - the rescuer (`rescuer.rs`) gives back jobs whose server died;
-//! - the lease keeper (`lease_keeper.rs`) extends the leases of running jobs.
+//! - the lease keeper (`lease_keeper.rs`) extends the leases of running jobs;
+//! - the notifier (`notifier.rs`) wakes the fetcher on the storage's
+//!   notifications (PostgreSQL `LISTEN`/`NOTIFY`);
+//! - the heartbeat (`heartbeat.rs`) registers the server and keeps it alive;
+//! - the elector (`elector.rs`) keeps one server of the storage leader, and
+//!   only the leader runs the maintenance:
+//!   - the scheduler (`scheduler.rs`) enqueues due `Scheduled` jobs;
+//!   - the rescuer (`rescuer.rs`) gives back jobs whose server died;
+//!   - the expirer (`expirer.rs`) deletes old finished jobs and silent servers.
 //!
 //! Shutdown is graceful: stop fetching, let running jobs finish within the
 //! shutdown timeout, requeue those that did not, record every outcome.
 
 mod builder;
 mod completer;
+mod elector;
 mod executor;
+mod expirer;
 mod fetcher;
+mod heartbeat;
 mod lease_keeper;
+mod notifier;
 mod rescuer;
 mod scheduler;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,9 +117,15 @@ pub(crate) struct Shared {
     pub id: String,
     /// The attempts this server runs now; the lease keeper extends them.
     pub in_flight: Mutex<HashMap<JobId, u32>>,
+    /// Whether this server is the maintenance leader (set by the elector).
+    pub leader: AtomicBool,
 }
 
 impl Shared {
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
     pub fn in_flight(&self) -> Vec<Completion> {
         let in_flight = self.in_flight.lock().expect("in-flight lock");
         in_flight
@@ -159,7 +176,11 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let completer = services.spawn(completer::run(shared.clone(), outcome_rx));
     services.spawn(scheduler::run(shared.clone(), stop_services.clone()));
     services.spawn(rescuer::run(shared.clone(), stop_services.clone()));
+    services.spawn(expirer::run(shared.clone(), stop_services.clone()));
     services.spawn(lease_keeper::run(shared.clone(), stop_services.clone()));
+    services.spawn(notifier::run(shared.clone(), stop_services.clone()));
+    services.spawn(heartbeat::run(shared.clone(), stop_services.clone()));
+    services.spawn(elector::run(shared.clone(), stop_services.clone()));
 
     let jobs = TaskTracker::new();
     let interrupt = CancellationToken::new();

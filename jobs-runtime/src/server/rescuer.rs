@@ -1,6 +1,6 @@
 //! Gives back jobs whose server stopped renewing their lease (it crashed or
 //! lost the database): `Enqueued` again, or `Failed` when no attempt is left.
-//! River's `job_rescuer`.
+//! River's `job_rescuer`. Runs on the leader only.
 
 use std::sync::Arc;
 
@@ -13,11 +13,12 @@ use super::{Shared, sleep_or_cancel};
 /// The most jobs moved per storage call.
 pub const RESCUE_BATCH: usize = 1000;
 
-/// Runs [`run_once`] at once (jobs of a server that died before this one
-/// started), then every `rescue_interval` until `cancel`.
+/// Runs [`run_once`] every `rescue_interval` while leading, until `cancel`.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
-        if let Err(error) = run_once(&shared).await {
+        if shared.is_leader()
+            && let Err(error) = run_once(&shared).await
+        {
             warn!(%error, "rescuing jobs failed");
         }
         if sleep_or_cancel(shared.config.rescue_interval, &cancel).await {

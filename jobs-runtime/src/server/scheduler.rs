@@ -1,5 +1,5 @@
 //! Enqueues `Scheduled` jobs whose time has come (delayed jobs and retries),
-//! like Hangfire's `DelayedJobScheduler`.
+//! like Hangfire's `DelayedJobScheduler`. Runs on the leader only.
 
 use std::sync::Arc;
 
@@ -12,10 +12,12 @@ use super::{Shared, sleep_or_cancel};
 /// The most jobs moved per storage call; a larger backlog takes several.
 pub const PROMOTE_BATCH: usize = 1000;
 
-/// Runs [`run_once`] every `schedule_interval` until `cancel`.
+/// Runs [`run_once`] every `schedule_interval` while leading, until `cancel`.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     loop {
-        if let Err(error) = run_once(&shared).await {
+        if shared.is_leader()
+            && let Err(error) = run_once(&shared).await
+        {
             warn!(%error, "promoting scheduled jobs failed");
         }
         if sleep_or_cancel(shared.config.schedule_interval, &cancel).await {

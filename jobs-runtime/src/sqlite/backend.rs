@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use jobs_core::{
-    CompleteParams, Completion, EnqueueParams, Error, ExtendLeasesParams, FailParams, FetchParams,
-    FetchedJob, JobId, JobRecord, PromoteParams, RequeueParams, RescueParams, Result, RetryParams,
-    State, StateChange, StateCounts, StorageBackend,
+    CompleteParams, Completion, EnqueueParams, Error, ExpireParams, ExtendLeasesParams, FailParams,
+    FetchParams, FetchedJob, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams,
+    RequeueParams, RescueParams, Result, RetryParams, ServerInfo, ServerRecord, State, StateChange,
+    StateCounts, StorageBackend,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -36,12 +37,34 @@ fn attempts_json(jobs: &[Completion]) -> String {
 /// The current attempts among `?2`, as a `FROM` clause joined on id.
 const HELD: &str = "(SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?2)) AS held";
 
+/// The one leadership there is for now: maintenance.
+const MAINTENANCE: &str = "maintenance";
+
 impl SqliteStorage {
     async fn write(&self, operation: &'static str) -> Result<Transaction<'static, Sqlite>> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| Error::storage(operation, e))
+    }
+
+    /// Runs one statement in its own write transaction; returns the rows
+    /// it changed.
+    async fn execute(
+        &self,
+        operation: &'static str,
+        query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<u64> {
+        let mut tx = self.write(operation).await?;
+        let changed = query
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::storage(operation, e))?
+            .rows_affected();
+        tx.commit()
+            .await
+            .map_err(|e| Error::storage(operation, e))?;
+        Ok(changed)
     }
 }
 
@@ -372,5 +395,112 @@ impl StorageBackend for SqliteStorage {
             counts.set(state, u64::try_from(count).unwrap_or(0));
         }
         Ok(counts)
+    }
+
+    async fn register_server(&self, server: ServerInfo) -> Result<()> {
+        let queues = serde_json::to_string(&server.queues).expect("strings serialize");
+        let query = sqlx::query(
+            "INSERT INTO jobs_server (id, workers, queues, started_at, heartbeat_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (id) DO UPDATE
+             SET workers = excluded.workers, queues = excluded.queues, heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(server.id)
+        .bind(server.workers)
+        .bind(queues)
+        .bind(now_ms());
+        self.execute("registering a server", query).await.map(drop)
+    }
+
+    async fn heartbeat(&self, server: &str) -> Result<bool> {
+        let query = sqlx::query("UPDATE jobs_server SET heartbeat_at = ?1 WHERE id = ?2")
+            .bind(now_ms())
+            .bind(server.to_owned());
+        Ok(self.execute("recording a heartbeat", query).await? == 1)
+    }
+
+    async fn unregister_server(&self, server: &str) -> Result<()> {
+        const OP: &str = "unregistering a server";
+        let mut tx = self.write(OP).await?;
+        for statement in [
+            "DELETE FROM jobs_server WHERE id = ?1",
+            "DELETE FROM jobs_leader WHERE server = ?1",
+        ] {
+            sqlx::query(statement)
+                .bind(server)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::storage(OP, e))?;
+        }
+        tx.commit().await.map_err(|e| Error::storage(OP, e))
+    }
+
+    async fn servers(&self) -> Result<Vec<ServerRecord>> {
+        sqlx::query(
+            "SELECT id, workers, queues, started_at, heartbeat_at FROM jobs_server ORDER BY started_at, id",
+        )
+        .try_map(|row: SqliteRow| {
+            let queues: String = row.try_get("queues")?;
+            Ok(ServerRecord {
+                id: row.try_get("id")?,
+                workers: row.try_get("workers")?,
+                queues: serde_json::from_str(&queues).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                started_at: time(row.try_get("started_at")?),
+                heartbeat_at: time(row.try_get("heartbeat_at")?),
+            })
+        })
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| Error::storage("reading servers", e))
+    }
+
+    async fn prune_servers(&self, params: PruneServersParams) -> Result<u64> {
+        let query = sqlx::query("DELETE FROM jobs_server WHERE heartbeat_at < ?1 - ?2")
+            .bind(now_ms())
+            .bind(millis(params.silent_for));
+        self.execute("pruning servers", query).await
+    }
+
+    async fn try_lead(&self, params: LeadParams) -> Result<bool> {
+        const OP: &str = "electing a leader";
+        let now = now_ms();
+        let mut tx = self.write(OP).await?;
+        let leader: Option<String> = sqlx::query_scalar(
+            "INSERT INTO jobs_leader (name, server, expires_at) VALUES (?1, ?2, ?3 + ?4)
+             ON CONFLICT (name) DO UPDATE SET server = excluded.server, expires_at = excluded.expires_at
+             WHERE jobs_leader.server = excluded.server OR jobs_leader.expires_at < ?3
+             RETURNING server",
+        )
+        .bind(MAINTENANCE)
+        .bind(&params.server)
+        .bind(now)
+        .bind(millis(params.ttl))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::storage(OP, e))?;
+        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        Ok(leader.is_some_and(|leader| leader == params.server))
+    }
+
+    async fn resign(&self, server: &str) -> Result<()> {
+        let query = sqlx::query("DELETE FROM jobs_leader WHERE name = ?1 AND server = ?2")
+            .bind(MAINTENANCE)
+            .bind(server.to_owned());
+        self.execute("resigning the leadership", query)
+            .await
+            .map(drop)
+    }
+
+    async fn expire(&self, params: ExpireParams) -> Result<u64> {
+        let query = sqlx::query(
+            "DELETE FROM jobs_job WHERE id IN (
+                 SELECT id FROM jobs_job
+                 WHERE state IN ('Succeeded', 'Deleted') AND state_changed_at < ?1 - ?2
+                 ORDER BY state_changed_at LIMIT ?3)",
+        )
+        .bind(now_ms())
+        .bind(millis(params.older_than))
+        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX));
+        self.execute("expiring finished jobs", query).await
     }
 }

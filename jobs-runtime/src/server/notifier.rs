@@ -1,0 +1,35 @@
+//! Wakes the fetcher as soon as the storage says jobs arrived from another
+//! process (PostgreSQL `LISTEN`/`NOTIFY`). Polling goes on beside it, so a
+//! lost notification or a broken listener only delays a job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{Shared, sleep_or_cancel};
+
+/// The longest wait before listening again after a failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Listens until `cancel`, listening again after each failure.
+pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
+    let storage = shared.storage.clone();
+    let wake = move || storage.wake_servers();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            result = shared.storage.watch_for_jobs(&wake) => {
+                if let Err(error) = result {
+                    warn!(%error, retry_in = ?backoff, "listening for enqueued jobs failed; polling meanwhile");
+                }
+            }
+            _ = cancel.cancelled() => return,
+        }
+        if sleep_or_cancel(backoff, &cancel).await {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
