@@ -15,6 +15,8 @@ pub mod storage {
         CompleteParams, Completion, EnqueueParams, ExtendLeasesParams, FailParams, FetchParams,
         FetchedJob, NewJob, PromoteParams, RequeueParams, RescueParams, RetryParams,
     };
+    pub use jobs_core::{ExpireParams, LeadParams, PruneServersParams, ServerInfo, ServerRecord};
+    pub use jobs_runtime::postgres::PostgresStorage;
     pub use jobs_runtime::sqlite::SqliteStorage;
 }
 
