@@ -18,12 +18,85 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 use jobs::prelude::*;
-use jobs::storage::SqliteStorage;
+use jobs::storage::{PostgresStorage, SqliteStorage};
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 
 /// Where the jobs store their results: the application's own database.
-static RESULTS: OnceLock<SqlitePool> = OnceLock::new();
+static RESULTS: OnceLock<Results> = OnceLock::new();
+
+/// The application's table of results, in the same database as the jobs.
+enum Results {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One statement for both databases (`$n` parameters work in SQLite too).
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS quickstart_file_digest (
+    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, bytes BIGINT NOT NULL,
+    lines BIGINT NOT NULL, job_id BIGINT NOT NULL)";
+const STORE: &str = "INSERT INTO quickstart_file_digest (path, sha256, bytes, lines, job_id)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
+        lines = excluded.lines, job_id = excluded.job_id";
+const COUNT_SINCE: &str = "SELECT count(*) FROM quickstart_file_digest WHERE job_id >= $1";
+
+impl Results {
+    async fn create_table(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Results::Sqlite(pool) => sqlx::query(CREATE_TABLE).execute(pool).await.map(drop),
+            Results::Postgres(pool) => sqlx::query(CREATE_TABLE).execute(pool).await.map(drop),
+        }
+    }
+
+    async fn store(
+        &self,
+        path: String,
+        sha256: String,
+        bytes: i64,
+        lines: i64,
+        job: i64,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Results::Sqlite(pool) => {
+                let query = sqlx::query(STORE)
+                    .bind(path)
+                    .bind(sha256)
+                    .bind(bytes)
+                    .bind(lines)
+                    .bind(job);
+                query.execute(pool).await.map(drop)
+            }
+            Results::Postgres(pool) => {
+                let query = sqlx::query(STORE)
+                    .bind(path)
+                    .bind(sha256)
+                    .bind(bytes)
+                    .bind(lines)
+                    .bind(job);
+                query.execute(pool).await.map(drop)
+            }
+        }
+    }
+
+    /// Results stored by jobs with this id or a later one (this run's).
+    async fn count_since(&self, first: i64) -> Result<i64, sqlx::Error> {
+        match self {
+            Results::Sqlite(pool) => {
+                sqlx::query_scalar(COUNT_SINCE)
+                    .bind(first)
+                    .fetch_one(pool)
+                    .await
+            }
+            Results::Postgres(pool) => {
+                sqlx::query_scalar(COUNT_SINCE)
+                    .bind(first)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+    }
+}
 
 /// Reads a file and stores its SHA-256, size in bytes and line count.
 #[job(queue = "files", retries = 1, backoff = "200ms")]
@@ -32,22 +105,18 @@ async fn hash_file(ctx: JobContext, path: PathBuf) -> Result<(), std::io::Error>
     let sha256 = format!("{:x}", Sha256::digest(&bytes));
     let lines = bytes.iter().filter(|&&b| b == b'\n').count()
         + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
-    let pool = RESULTS
-        .get()
-        .expect("the results pool is set before the server starts");
-    sqlx::query(
-        "INSERT OR REPLACE INTO quickstart_file_digest (path, sha256, bytes, lines, job_id)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(path.display().to_string())
-    .bind(sha256)
-    .bind(bytes.len() as i64)
-    .bind(lines as i64)
-    .bind(ctx.id().get())
-    .execute(pool)
-    .await
-    .map_err(std::io::Error::other)?;
-    Ok(())
+    let results = RESULTS.get().expect("set before the server starts");
+    let (bytes, lines) = (bytes.len() as i64, lines as i64);
+    results
+        .store(
+            path.display().to_string(),
+            sha256,
+            bytes,
+            lines,
+            ctx.id().get(),
+        )
+        .await
+        .map_err(std::io::Error::other)
 }
 
 /// Announces itself: enqueued with a delay, it shows when it really ran.
@@ -78,7 +147,8 @@ async fn flaky_upload(ctx: JobContext, name: String) -> Result<(), String> {
 struct Args {
     /// The directory to hash (default: this repository).
     dir: Option<PathBuf>,
-    /// The storage (default: a new SQLite file in a temporary directory).
+    /// The storage: sqlite://PATH or postgres://USER@HOST/DB (default: a new
+    /// SQLite file in a temporary directory).
     #[arg(long)]
     database: Option<String>,
     /// Jobs run at once.
@@ -102,18 +172,21 @@ async fn main() -> anyhow::Result<()> {
         .database
         .unwrap_or_else(|| format!("sqlite://{}", temp.path().join("quickstart.db").display()));
 
-    let sqlite = SqliteStorage::connect(&url)
-        .await
-        .with_context(|| format!("opening {url}"))?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS quickstart_file_digest (
-             path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
-             lines INTEGER NOT NULL, job_id INTEGER NOT NULL)",
-    )
-    .execute(sqlite.pool())
-    .await?;
-    RESULTS.set(sqlite.pool().clone()).expect("set once");
-    let storage = Storage::new(sqlite);
+    let (storage, results) = if url.starts_with("postgres") {
+        let postgres = PostgresStorage::connect(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        let results = Results::Postgres(postgres.pool().clone());
+        (Storage::new(postgres), results)
+    } else {
+        let sqlite = SqliteStorage::connect(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        let results = Results::Sqlite(sqlite.pool().clone());
+        (Storage::new(sqlite), results)
+    };
+    results.create_table().await?;
+    let results = RESULTS.get_or_init(|| results);
     let client = Client::new(storage.clone());
 
     println!("jobs quickstart: hashing the files of {}", dir.display());
@@ -191,9 +264,7 @@ async fn main() -> anyhow::Result<()> {
     for (path, reason) in &summary.failed {
         println!("  FAILED {path}: {reason}");
     }
-    let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM quickstart_file_digest")
-        .fetch_one(RESULTS.get().expect("set"))
-        .await?;
+    let stored = results.count_since(ids[0].get()).await?;
     println!(
         "summary: files {}, succeeded {}, failed {}, results stored {stored}, elapsed {:.2}s, {:.0} jobs/s",
         ids.len(),
