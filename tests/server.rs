@@ -1,9 +1,10 @@
-//! The server end to end, against a real SQLite file per test.
+//! The server end to end, on every storage: each case runs against a new
+//! SQLite file and against a new PostgreSQL schema.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -68,11 +69,10 @@ async fn slow(key: String, millis: u64) {
     count_run(&key);
 }
 
-#[tokio::test]
-async fn enqueued_job_succeeds_with_its_history() {
-    let (_dir, storage) = temp_storage().await;
+async fn enqueued_job_succeeds_with_its_history(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
-    let id = record_run::enqueue(&client, "history".into())
+    let id = record_run::enqueue(&client, fx.key("history"))
         .await
         .unwrap();
     assert_eq!(job(&storage, id).await.state, State::Enqueued);
@@ -81,7 +81,7 @@ async fn enqueued_job_succeeds_with_its_history() {
     let done = wait_for_state(&storage, id, State::Succeeded).await;
     server.shutdown().await;
 
-    assert_eq!(runs("history"), 1);
+    assert_eq!(runs(&fx.key("history")), 1);
     assert_eq!(done.attempt, 1);
     assert_eq!(done.name, "record_run");
     assert_eq!(
@@ -90,30 +90,28 @@ async fn enqueued_job_succeeds_with_its_history() {
     );
 }
 
-#[tokio::test]
-async fn method_on_the_argument_struct_enqueues_too() {
-    let (_dir, storage) = temp_storage().await;
+async fn method_on_the_argument_struct_enqueues_too(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let id = RecordRun {
-        key: "method".into(),
+        key: fx.key("method"),
     }
     .enqueue(&client)
     .await
     .unwrap();
     let stored = job(&storage, id).await;
-    assert_eq!(stored.args, r#"{"key":"method"}"#);
+    assert_eq!(stored.args, format!(r#"{{"key":"{}"}}"#, fx.key("method")));
     assert_eq!(stored.max_attempts, 11, "Hangfire's default: 10 retries");
 }
 
-#[tokio::test]
-async fn delayed_job_runs_after_its_time_and_not_before() {
-    let (_dir, storage) = temp_storage().await;
+async fn delayed_job_runs_after_its_time_and_not_before(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).start().unwrap();
 
     let delay = Duration::from_millis(1500);
     let before = Utc::now();
-    let id = note_start_time::schedule_in(&client, delay, "delayed".into())
+    let id = note_start_time::schedule_in(&client, delay, fx.key("delayed"))
         .await
         .unwrap();
     let scheduled = job(&storage, id).await;
@@ -124,7 +122,7 @@ async fn delayed_job_runs_after_its_time_and_not_before() {
 
     wait_for_state(&storage, id, State::Succeeded).await;
     server.shutdown().await;
-    let ran_at = RUN_TIMES.lock().unwrap()["delayed"];
+    let ran_at = RUN_TIMES.lock().unwrap()[&fx.key("delayed")];
     assert!(ran_at >= due, "ran at {ran_at}, before its time {due}");
     assert_eq!(
         history_states(&storage, id).await,
@@ -137,24 +135,24 @@ async fn delayed_job_runs_after_its_time_and_not_before() {
     );
 }
 
-#[tokio::test]
-async fn schedule_at_a_past_time_runs_at_once() {
-    let (_dir, storage) = temp_storage().await;
+async fn schedule_at_a_past_time_runs_at_once(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).start().unwrap();
     let at = Utc::now() - chrono::Duration::seconds(5);
-    let id = RecordRun { key: "past".into() }
-        .schedule_at(&client, at)
-        .await
-        .unwrap();
+    let id = RecordRun {
+        key: fx.key("past"),
+    }
+    .schedule_at(&client, at)
+    .await
+    .unwrap();
     wait_for_state(&storage, id, State::Succeeded).await;
     server.shutdown().await;
-    assert_eq!(runs("past"), 1);
+    assert_eq!(runs(&fx.key("past")), 1);
 }
 
-#[tokio::test]
-async fn failed_attempts_are_retried_until_success() {
-    let (_dir, storage) = temp_storage().await;
+async fn failed_attempts_are_retried_until_success(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).start().unwrap();
     let id = flaky::enqueue(&client, 3).await.unwrap();
@@ -177,9 +175,8 @@ async fn failed_attempts_are_retried_until_success() {
     assert_eq!(first_error["error"], "transient failure on attempt 1");
 }
 
-#[tokio::test]
-async fn exhausted_attempts_fail_with_the_error_text() {
-    let (_dir, storage) = temp_storage().await;
+async fn exhausted_attempts_fail_with_the_error_text(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).start().unwrap();
     let id = always_fails::enqueue(&client, "disk full".into())
@@ -198,13 +195,12 @@ async fn exhausted_attempts_fail_with_the_error_text() {
     assert_eq!(states.last(), Some(&State::Failed));
 }
 
-#[tokio::test]
-async fn a_panic_fails_its_job_and_the_server_goes_on() {
-    let (_dir, storage) = temp_storage().await;
+async fn a_panic_fails_its_job_and_the_server_goes_on(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).workers(1).start().unwrap();
     let panicked = panics::enqueue(&client, "boom".into()).await.unwrap();
-    let next = record_run::enqueue(&client, "after-panic".into())
+    let next = record_run::enqueue(&client, fx.key("after-panic"))
         .await
         .unwrap();
 
@@ -212,7 +208,7 @@ async fn a_panic_fails_its_job_and_the_server_goes_on() {
     wait_for_state(&storage, next, State::Succeeded).await;
     server.shutdown().await;
     assert_eq!(failed.reason.as_deref(), Some("the job panicked: boom"));
-    assert_eq!(runs("after-panic"), 1);
+    assert_eq!(runs(&fx.key("after-panic")), 1);
 }
 
 async fn enqueue_raw(storage: &Storage, name: &str, args: &str) -> JobId {
@@ -231,11 +227,15 @@ async fn enqueue_raw(storage: &Storage, name: &str, args: &str) -> JobId {
     ids[0]
 }
 
-#[tokio::test]
-async fn an_unknown_job_name_fails_and_the_server_goes_on() {
-    let (_dir, storage) = temp_storage().await;
+async fn an_unknown_job_name_fails_and_the_server_goes_on(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let unknown = enqueue_raw(&storage, "no_such_job", "{}").await;
-    let next = enqueue_raw(&storage, "record_run", r#"{"key":"after-unknown"}"#).await;
+    let next = enqueue_raw(
+        &storage,
+        "record_run",
+        &format!(r#"{{"key":"{}"}}"#, fx.key("after-unknown")),
+    )
+    .await;
     let server = fast_server(&storage).workers(1).start().unwrap();
 
     let failed = wait_for_state(&storage, unknown, State::Failed).await;
@@ -252,11 +252,15 @@ async fn an_unknown_job_name_fails_and_the_server_goes_on() {
     );
 }
 
-#[tokio::test]
-async fn arguments_that_no_longer_decode_fail_and_the_server_goes_on() {
-    let (_dir, storage) = temp_storage().await;
+async fn arguments_that_no_longer_decode_fail_and_the_server_goes_on(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let broken = enqueue_raw(&storage, "record_run", r#"{"user":7}"#).await;
-    let next = enqueue_raw(&storage, "record_run", r#"{"key":"after-broken"}"#).await;
+    let next = enqueue_raw(
+        &storage,
+        "record_run",
+        &format!(r#"{{"key":"{}"}}"#, fx.key("after-broken")),
+    )
+    .await;
     let server = fast_server(&storage).workers(1).start().unwrap();
 
     let failed = wait_for_state(&storage, broken, State::Failed).await;
@@ -270,30 +274,28 @@ async fn arguments_that_no_longer_decode_fail_and_the_server_goes_on() {
     assert!(reason.contains("missing field `key`"), "{reason}");
 }
 
-#[tokio::test]
-async fn shutdown_waits_for_running_jobs() {
-    let (_dir, storage) = temp_storage().await;
+async fn shutdown_waits_for_running_jobs(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).start().unwrap();
-    let id = slow::enqueue(&client, "finishes-at-shutdown".into(), 300)
+    let id = slow::enqueue(&client, fx.key("finishes-at-shutdown"), 300)
         .await
         .unwrap();
     wait_for_state(&storage, id, State::Processing).await;
 
     server.shutdown().await;
     assert_eq!(job(&storage, id).await.state, State::Succeeded);
-    assert_eq!(runs("finishes-at-shutdown"), 1);
+    assert_eq!(runs(&fx.key("finishes-at-shutdown")), 1);
 }
 
-#[tokio::test]
-async fn shutdown_requeues_jobs_that_outlast_the_timeout() {
-    let (_dir, storage) = temp_storage().await;
+async fn shutdown_requeues_jobs_that_outlast_the_timeout(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage)
         .shutdown_timeout(Duration::from_millis(100))
         .start()
         .unwrap();
-    let id = slow::enqueue(&client, "interrupted".into(), 60_000)
+    let id = slow::enqueue(&client, fx.key("interrupted"), 60_000)
         .await
         .unwrap();
     wait_for_state(&storage, id, State::Processing).await;
@@ -308,43 +310,45 @@ async fn shutdown_requeues_jobs_that_outlast_the_timeout() {
             .unwrap()
             .contains("stopped before the job finished")
     );
-    assert_eq!(runs("interrupted"), 0);
+    assert_eq!(runs(&fx.key("interrupted")), 0);
 }
 
-#[tokio::test]
-async fn jobs_enqueued_before_a_restart_run_after_it() {
-    let dir = tempfile::tempdir().unwrap();
+async fn jobs_enqueued_before_a_restart_run_after_it(fx: &Fixture) {
     let ids = {
-        let storage = open(&dir).await;
+        let storage = fx.reopen().await;
         let server = fast_server(&storage).start().unwrap();
         server.shutdown().await;
         let client = Client::new(storage.clone());
         let mut ids = Vec::new();
         for n in 0..20 {
             ids.push(
-                record_run::enqueue(&client, format!("restart-{n}"))
+                record_run::enqueue(&client, fx.key(&format!("restart-{n}")))
                     .await
                     .unwrap(),
             );
         }
         ids
     };
-    // A new process would open the file anew: so does this.
-    let storage = open(&dir).await;
+    // A new process would open the storage anew: so does this.
+    let storage = fx.reopen().await;
     let server = fast_server(&storage).start().unwrap();
     for id in &ids {
         wait_for_state(&storage, *id, State::Succeeded).await;
     }
     server.shutdown().await;
     for n in 0..20 {
-        assert_eq!(runs(&format!("restart-{n}")), 1);
+        assert_eq!(runs(&fx.key(&format!("restart-{n}"))), 1);
     }
 }
 
-#[tokio::test]
-async fn a_job_whose_server_died_is_rescued_after_its_lease() {
-    let (_dir, storage) = temp_storage().await;
-    let id = enqueue_raw(&storage, "record_run", r#"{"key":"rescued"}"#).await;
+async fn a_job_whose_server_died_is_rescued_after_its_lease(fx: &Fixture) {
+    let storage = fx.storage.clone();
+    let id = enqueue_raw(
+        &storage,
+        "record_run",
+        &format!(r#"{{"key":"{}"}}"#, fx.key("rescued")),
+    )
+    .await;
     // A server that fetched the job and died: nothing renews its lease.
     let taken = storage
         .fetch(jobs::storage::FetchParams {
@@ -367,34 +371,32 @@ async fn a_job_whose_server_died_is_rescued_after_its_lease() {
         .find_map(|change| change.reason.clone().filter(|r| r.contains("dead-server")))
         .expect("the rescue is recorded");
     assert!(rescue.contains("stopped heartbeating"), "{rescue}");
-    assert_eq!(runs("rescued"), 1);
+    assert_eq!(runs(&fx.key("rescued")), 1);
 }
 
-#[tokio::test]
-async fn a_long_job_keeps_its_lease_while_its_server_lives() {
-    let (_dir, storage) = temp_storage().await;
+async fn a_long_job_keeps_its_lease_while_its_server_lives(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     // The job runs for three leases; the lease keeper must renew it.
     let server = fast_server(&storage)
         .lease(Duration::from_secs(1))
         .start()
         .unwrap();
-    let id = slow::enqueue(&client, "long".into(), 3_000).await.unwrap();
+    let id = slow::enqueue(&client, fx.key("long"), 3_000).await.unwrap();
     let done = wait_for_state(&storage, id, State::Succeeded).await;
     server.shutdown().await;
     assert_eq!(done.attempt, 1, "never rescued");
-    assert_eq!(runs("long"), 1);
+    assert_eq!(runs(&fx.key("long")), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_jobs_on_eight_workers_each_run_exactly_once() {
-    let (_dir, storage) = temp_storage().await;
+async fn a_thousand_jobs_on_eight_workers_each_run_exactly_once(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).workers(8).start().unwrap();
     let mut ids = Vec::new();
     for n in 0..1000 {
         ids.push(
-            record_run::enqueue(&client, format!("thousand-{n}"))
+            record_run::enqueue(&client, fx.key(&format!("thousand-{n}")))
                 .await
                 .unwrap(),
         );
@@ -405,38 +407,38 @@ async fn a_thousand_jobs_on_eight_workers_each_run_exactly_once() {
     .await;
     server.shutdown().await;
     for n in 0..1000 {
-        assert_eq!(runs(&format!("thousand-{n}")), 1, "job thousand-{n}");
+        assert_eq!(
+            runs(&fx.key(&format!("thousand-{n}"))),
+            1,
+            "job thousand-{n}"
+        );
     }
     let counts = storage.counts().await.unwrap();
     assert_eq!(counts.total(), 1000);
 }
 
-#[tokio::test]
-async fn queues_are_served_in_priority_order() {
+async fn queues_are_served_in_priority_order(fx: &Fixture) {
     static ORDER: LazyLock<Mutex<Vec<String>>> = LazyLock::new(Default::default);
-    static STARTED: AtomicUsize = AtomicUsize::new(0);
 
     #[job(queue = "low")]
     async fn low_priority(tag: String) {
-        STARTED.fetch_add(1, Ordering::SeqCst);
         ORDER.lock().unwrap().push(tag);
     }
 
     #[job(queue = "high")]
     async fn high_priority(tag: String) {
-        STARTED.fetch_add(1, Ordering::SeqCst);
         ORDER.lock().unwrap().push(tag);
     }
 
-    let (_dir, storage) = temp_storage().await;
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     for n in 0..3 {
-        low_priority::enqueue(&client, format!("low-{n}"))
+        low_priority::enqueue(&client, fx.key(&format!("low-{n}")))
             .await
             .unwrap();
     }
     for n in 0..3 {
-        high_priority::enqueue(&client, format!("high-{n}"))
+        high_priority::enqueue(&client, fx.key(&format!("high-{n}")))
             .await
             .unwrap();
     }
@@ -445,13 +447,38 @@ async fn queues_are_served_in_priority_order() {
         .queues(["high", "low"])
         .start()
         .unwrap();
-    wait_until("six jobs to run", || async {
-        STARTED.load(Ordering::SeqCst) == 6
-    })
-    .await;
+    let mine = || -> Vec<String> {
+        let order = ORDER.lock().unwrap();
+        order
+            .iter()
+            .filter(|tag| tag.starts_with(&fx.key("")))
+            .cloned()
+            .collect()
+    };
+    wait_until("six jobs to run", || async { mine().len() == 6 }).await;
     server.shutdown().await;
-    assert_eq!(
-        *ORDER.lock().unwrap(),
-        ["high-0", "high-1", "high-2", "low-0", "low-1", "low-2"]
-    );
+    let expected: Vec<_> = ["high-0", "high-1", "high-2", "low-0", "low-1", "low-2"]
+        .iter()
+        .map(|tag| fx.key(tag))
+        .collect();
+    assert_eq!(mine(), expected);
 }
+
+on_every_storage!(
+    enqueued_job_succeeds_with_its_history,
+    method_on_the_argument_struct_enqueues_too,
+    delayed_job_runs_after_its_time_and_not_before,
+    schedule_at_a_past_time_runs_at_once,
+    failed_attempts_are_retried_until_success,
+    exhausted_attempts_fail_with_the_error_text,
+    a_panic_fails_its_job_and_the_server_goes_on,
+    an_unknown_job_name_fails_and_the_server_goes_on,
+    arguments_that_no_longer_decode_fail_and_the_server_goes_on,
+    shutdown_waits_for_running_jobs,
+    shutdown_requeues_jobs_that_outlast_the_timeout,
+    jobs_enqueued_before_a_restart_run_after_it,
+    a_job_whose_server_died_is_rescued_after_its_lease,
+    a_long_job_keeps_its_lease_while_its_server_lives,
+    a_thousand_jobs_on_eight_workers_each_run_exactly_once,
+    queues_are_served_in_priority_order,
+);

@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use jobs::storage::PostgresStorage;
 use jobs::{JobId, JobRecord, ServerBuilder, State, Storage};
+use jobs_runtime::testing::{TestPostgres, fresh_postgres};
 
 /// How long any condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -23,6 +25,87 @@ pub async fn open(dir: &tempfile::TempDir) -> Storage {
     Storage::connect(&url).await.expect("connect to SQLite")
 }
 
+/// A fresh storage for one test, of either kind.
+pub struct Fixture {
+    /// The storage.
+    pub storage: Storage,
+    kind: &'static str,
+    place: Place,
+}
+
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestPostgres),
+}
+
+impl Fixture {
+    /// A new SQLite file.
+    pub async fn sqlite() -> Fixture {
+        let (dir, storage) = temp_storage().await;
+        Fixture {
+            storage,
+            kind: "sqlite",
+            place: Place::Sqlite(dir),
+        }
+    }
+
+    /// A new PostgreSQL schema, or `None` to skip (see `fresh_postgres`).
+    pub async fn postgres() -> Option<Fixture> {
+        let pg = fresh_postgres().await?;
+        Some(Fixture {
+            storage: Storage::new(pg.storage.clone()),
+            kind: "postgres",
+            place: Place::Postgres(pg),
+        })
+    }
+
+    /// `name`, made unique to this storage kind, for side effects recorded
+    /// in statics that both kinds' tests share.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}-{name}", self.kind)
+    }
+
+    /// The same database opened anew, as another process would.
+    pub async fn reopen(&self) -> Storage {
+        match &self.place {
+            Place::Sqlite(dir) => open(dir).await,
+            Place::Postgres(pg) => {
+                let schema = pg.storage.schema();
+                let storage = PostgresStorage::connect_with_schema(pg.url(), schema)
+                    .await
+                    .expect("reopen PostgreSQL");
+                Storage::new(storage)
+            }
+        }
+    }
+}
+
+/// Runs each `async fn case(fx: &Fixture)` as two tests, `sqlite::case` and
+/// `postgres::case`.
+#[macro_export]
+macro_rules! on_every_storage {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = $crate::common::Fixture::sqlite().await;
+                    super::$case(&fixture).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(fixture) = $crate::common::Fixture::postgres().await else { return };
+                    super::$case(&fixture).await;
+                }
+            )*
+        }
+    };
+}
+
 /// A server builder with short intervals, so tests finish fast.
 pub fn fast_server(storage: &Storage) -> ServerBuilder {
     jobs::Server::builder(storage.clone())
@@ -31,6 +114,8 @@ pub fn fast_server(storage: &Storage) -> ServerBuilder {
         .schedule_interval(Duration::from_millis(50))
         .rescue_interval(Duration::from_millis(100))
         .shutdown_timeout(Duration::from_secs(5))
+        .heartbeat_interval(Duration::from_millis(200))
+        .leader_ttl(Duration::from_secs(1))
 }
 
 /// Polls `condition` every 10 ms until it holds; panics with `what` after
