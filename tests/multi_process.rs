@@ -9,8 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::wait_within;
 use jobs::prelude::*;
 use jobs::storage::PostgresStorage;
 use jobs_runtime::testing::fresh_postgres;
@@ -79,21 +82,6 @@ fn spawn_server(url: &str, schema: &str) -> Child {
         .expect("spawn a server process")
 }
 
-async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !condition().await {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_lose_nothing_when_the_leader_is_killed() {
     let Some(pg) = fresh_postgres().await else {
@@ -126,7 +114,7 @@ async fn three_servers_lose_nothing_when_the_leader_is_killed() {
         .unwrap();
         count
     };
-    wait_for(
+    wait_within(
         "a quarter of the jobs to run",
         Duration::from_secs(120),
         || async { count_effects().await >= JOBS / 4 },
@@ -151,7 +139,7 @@ async fn three_servers_lose_nothing_when_the_leader_is_killed() {
     killed.wait().unwrap();
     let killed_at = count_effects().await;
 
-    wait_for("every job to succeed", Duration::from_secs(180), || async {
+    wait_within("every job to succeed", Duration::from_secs(180), || async {
         storage.counts().await.unwrap().get(State::Succeeded) == JOBS as u64
     })
     .await;

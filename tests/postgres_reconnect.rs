@@ -8,6 +8,9 @@ use std::str::FromStr;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::wait_within;
 use jobs::prelude::*;
 use jobs::storage::PostgresStorage;
 use jobs_runtime::testing::fresh_postgres;
@@ -20,21 +23,6 @@ static RUNS: LazyLock<Mutex<HashMap<i64, u32>>> = LazyLock::new(Default::default
 async fn counted(n: i64) {
     tokio::time::sleep(Duration::from_millis(1)).await;
     *RUNS.lock().unwrap().entry(n).or_default() += 1;
-}
-
-async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !condition().await {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +59,7 @@ async fn the_server_carries_on_after_its_connections_are_terminated() {
         .start()
         .unwrap();
     let succeeded = || async { other_process.counts().await.unwrap().get(State::Succeeded) };
-    wait_for("some jobs to run", Duration::from_secs(60), || async {
+    wait_within("some jobs to run", Duration::from_secs(60), || async {
         succeeded().await >= 500
     })
     .await;
@@ -86,14 +74,14 @@ async fn the_server_carries_on_after_its_connections_are_terminated() {
     .unwrap();
     assert!(terminated >= 1, "the server's connections were found");
 
-    wait_for("every job to succeed", Duration::from_secs(120), || async {
+    wait_within("every job to succeed", Duration::from_secs(120), || async {
         succeeded().await == total as u64
     })
     .await;
 
     // After the storm: a job enqueued elsewhere starts at once, so the
     // server is listening again.
-    wait_for("the listener to be back", Duration::from_secs(20), || async {
+    wait_within("the listener to be back", Duration::from_secs(20), || async {
         let (listening,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
         )
@@ -106,7 +94,7 @@ async fn the_server_carries_on_after_its_connections_are_terminated() {
     .await;
     let started = Instant::now();
     let late = counted::enqueue(&client, total).await.unwrap();
-    wait_for("the late job", Duration::from_secs(10), || async {
+    wait_within("the late job", Duration::from_secs(10), || async {
         other_process.job(late).await.unwrap().unwrap().state == State::Succeeded
     })
     .await;

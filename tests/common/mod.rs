@@ -120,7 +120,17 @@ pub fn fast_server(storage: &Storage) -> ServerBuilder {
 
 /// Polls `condition` every 10 ms until it holds; panics with `what` after
 /// [`DEADLINE`].
-pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+pub async fn wait_until<F, Fut>(what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_within(what, DEADLINE, condition).await;
+}
+
+/// Polls `condition` every 10 ms until it holds; panics with `what` after
+/// `deadline`.
+pub async fn wait_within<F, Fut>(what: &str, deadline: Duration, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -128,8 +138,8 @@ where
     let start = Instant::now();
     while !condition().await {
         assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
