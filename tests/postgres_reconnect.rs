@@ -94,7 +94,8 @@ async fn the_server_carries_on_after_its_connections_are_terminated() {
     .await;
     let started = Instant::now();
     let late = counted::enqueue(&client, total).await.unwrap();
-    wait_within("the late job", Duration::from_secs(10), || async {
+    // The deadline stays under the 30 s poll interval: only NOTIFY can make it.
+    wait_within("the late job", Duration::from_secs(20), || async {
         other_process.job(late).await.unwrap().unwrap().state == State::Succeeded
     })
     .await;
@@ -103,9 +104,10 @@ async fn the_server_carries_on_after_its_connections_are_terminated() {
 
     let runs = RUNS.lock().unwrap();
     assert_eq!(runs.len(), total as usize + 1, "every job ran");
+    let twice: Vec<_> = runs.iter().filter(|(_, runs)| **runs > 1).collect();
     assert!(
-        woke_in < Duration::from_secs(10),
-        "woken by NOTIFY, not the 30 s poll: {woke_in:?}"
+        twice.is_empty(),
+        "no job ran twice (no lease expired): {twice:?}"
     );
     eprintln!("terminated {terminated} connections; late job ran {woke_in:?} after enqueue");
 }

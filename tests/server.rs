@@ -62,6 +62,30 @@ async fn panics(message: String) {
     panic!("{message}");
 }
 
+/// Counts its starts and its finishes, working `millis` in between.
+#[job]
+async fn tracked(key: String, millis: u64) {
+    count_run(&format!("{key}/started"));
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    count_run(&format!("{key}/finished"));
+}
+
+/// An argument whose decoding panics.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Bomb;
+
+impl<'de> serde::Deserialize<'de> for Bomb {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("decoding exploded")
+    }
+}
+
+/// Never runs: its argument cannot be decoded.
+#[job(retries = 0)]
+async fn explosive(arg: Bomb) {
+    let _ = arg;
+}
+
 /// Sleeps, then records that it ran.
 #[job]
 async fn slow(key: String, millis: u64) {
@@ -303,7 +327,11 @@ async fn shutdown_requeues_jobs_that_outlast_the_timeout(fx: &Fixture) {
     server.shutdown().await;
     let requeued = job(&storage, id).await;
     assert_eq!(requeued.state, State::Enqueued);
-    assert_eq!(requeued.attempt, 0, "an interrupted attempt does not count");
+    assert_eq!(requeued.attempt, 1, "attempt numbers only grow");
+    assert_eq!(
+        requeued.max_attempts, 12,
+        "the interrupted attempt is given back"
+    );
     assert!(
         requeued
             .reason
@@ -464,6 +492,57 @@ async fn queues_are_served_in_priority_order(fx: &Fixture) {
     assert_eq!(mine(), expected);
 }
 
+async fn a_panic_while_decoding_fails_the_job_and_the_server_goes_on(fx: &Fixture) {
+    let storage = fx.storage.clone();
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage).workers(1).start().unwrap();
+    let broken = explosive::enqueue(&client, Bomb).await.unwrap();
+    let next = record_run::enqueue(&client, fx.key("after-explosion"))
+        .await
+        .unwrap();
+    let failed = wait_for_state(&storage, broken, State::Failed).await;
+    wait_for_state(&storage, next, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("the job panicked: decoding exploded")
+    );
+}
+
+async fn an_attempt_that_lost_its_lease_is_stopped(fx: &Fixture) {
+    let storage = fx.storage.clone();
+    let client = Client::new(storage.clone());
+    let server = fast_server(&storage)
+        .lease(Duration::from_secs(1))
+        .start()
+        .unwrap();
+    let key = fx.key("stolen");
+    let id = tracked::enqueue(&client, key.clone(), 1_500).await.unwrap();
+    wait_until("the first attempt to start", || async {
+        runs(&format!("{key}/started")) == 1
+    })
+    .await;
+    // Someone else takes the job over (as a rescuer would after an outage
+    // longer than the lease): the first attempt must stop, not finish.
+    let taken = storage
+        .requeue(jobs::storage::RequeueParams {
+            jobs: vec![jobs::storage::Completion { id, attempt: 1 }],
+            reason: "taken over".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(taken, 1);
+    let done = wait_for_state(&storage, id, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(done.attempt, 2);
+    assert_eq!(runs(&format!("{key}/started")), 2);
+    assert_eq!(
+        runs(&format!("{key}/finished")),
+        1,
+        "the first attempt was stopped"
+    );
+}
+
 on_every_storage!(
     enqueued_job_succeeds_with_its_history,
     method_on_the_argument_struct_enqueues_too,
@@ -481,4 +560,6 @@ on_every_storage!(
     a_long_job_keeps_its_lease_while_its_server_lives,
     a_thousand_jobs_on_eight_workers_each_run_exactly_once,
     queues_are_served_in_priority_order,
+    a_panic_while_decoding_fails_the_job_and_the_server_goes_on,
+    an_attempt_that_lost_its_lease_is_stopped,
 );

@@ -110,8 +110,8 @@ pub struct RetryParams {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequeueParams {
     /// The attempts a server gives back unfinished; they do not count
-    /// against the job's attempts. The server must have stopped them: a
-    /// requeued attempt's number is given back, so it no longer fences.
+    /// against the job's attempts (its `max_attempts` grows by one, while
+    /// the attempt number, which fences, only ever grows).
     pub jobs: Vec<Completion>,
     /// The history's reason, e.g. `"server stopping"`.
     pub reason: String,
@@ -283,13 +283,14 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// Returns whether it moved.
     async fn retry(&self, params: RetryParams) -> Result<bool>;
 
-    /// Moves unfinished attempts back to `Enqueued` without counting them.
-    /// Returns how many moved.
+    /// Moves unfinished attempts back to `Enqueued` without counting them:
+    /// each job's `max_attempts` grows by one. Returns how many moved.
     async fn requeue(&self, params: RequeueParams) -> Result<u64>;
 
-    /// Extends the leases of the attempts a server still runs. Returns how
-    /// many are still held.
-    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<u64>;
+    /// Extends the leases of the attempts a server still runs. Returns the
+    /// jobs whose lease it still holds, sorted; an attempt missing from the
+    /// answer was rescued and must stop.
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>>;
 
     /// Moves `Scheduled` jobs whose time has come to `Enqueued`, oldest due
     /// first. Returns how many moved.

@@ -163,8 +163,21 @@ pub async fn enqueue_with_run_at_schedules(storage: &dyn StorageBackend) {
     assert!(fetch(storage, &["q"], 10).await.is_empty());
 }
 
-/// A batch is stored whole.
+/// A batch is stored whole, or not at all.
 pub async fn enqueue_many_is_one_transaction(storage: &dyn StorageBackend) {
+    let broken = vec![
+        new_job("fine", "bulk"),
+        new_job("", "bulk"),
+        new_job("fine too", "bulk"),
+    ];
+    let refused = storage.enqueue(EnqueueParams { jobs: broken }).await;
+    assert!(refused.is_err(), "a job without a name is refused");
+    assert_eq!(
+        storage.counts().await.unwrap().total(),
+        0,
+        "and nothing of its batch is stored"
+    );
+
     let jobs: Vec<_> = (0..500)
         .map(|n| new_job(&format!("j{n}"), "bulk"))
         .collect();
@@ -419,22 +432,36 @@ pub async fn promote_moves_only_due_jobs(storage: &dyn StorageBackend) {
     );
 }
 
-/// `requeue` puts the job back without counting the attempt.
+/// `requeue` puts the job back without counting the attempt against it;
+/// attempt numbers only grow, so the requeued attempt stays fenced.
 pub async fn requeue_gives_back_the_attempt(storage: &dyn StorageBackend) {
     let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
     let job = fetch(storage, &["q"], 1).await.remove(0);
-    let moved = storage
-        .requeue(RequeueParams {
-            jobs: vec![held(&job)],
-            reason: "server stopping".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(moved, 1);
+    let requeue = RequeueParams {
+        jobs: vec![held(&job)],
+        reason: "server stopping".into(),
+    };
+    assert_eq!(storage.requeue(requeue.clone()).await.unwrap(), 1);
     let requeued = storage.job(id).await.unwrap().unwrap();
-    assert_eq!((requeued.state, requeued.attempt), (State::Enqueued, 0));
+    assert_eq!((requeued.state, requeued.attempt), (State::Enqueued, 1));
+    assert_eq!(requeued.max_attempts, 4, "one more attempt in exchange");
     assert_eq!(requeued.reason.as_deref(), Some("server stopping"));
-    assert_eq!(fetch(storage, &["q"], 1).await[0].attempt, 1);
+
+    let again = fetch(storage, &["q"], 1).await.remove(0);
+    assert_eq!(again.attempt, 2);
+    // The same requeue, delivered twice (a lost reply, retried), does not
+    // touch the new holder's attempt; nor does a stale completion.
+    assert_eq!(storage.requeue(requeue).await.unwrap(), 0);
+    assert_eq!(
+        storage
+            .complete(CompleteParams {
+                jobs: vec![held(&job)]
+            })
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(state(storage, id).await, State::Processing);
 }
 
 // ---- leases and rescue ---------------------------------------------------
@@ -451,19 +478,23 @@ pub async fn extend_leases_keeps_jobs_from_rescue(storage: &dyn StorageBackend) 
         })
         .await
         .unwrap();
-    assert_eq!(extended, 1);
+    assert_eq!(extended, [kept.id]);
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(storage.rescue(RescueParams { limit: 10 }).await.unwrap(), 1);
     assert_eq!(state(storage, kept.id).await, State::Processing);
     assert_eq!(state(storage, lost.id).await, State::Enqueued);
     let stale = storage
         .extend_leases(ExtendLeasesParams {
-            jobs: vec![held(lost)],
+            jobs: vec![held(kept), held(lost)],
             lease: Duration::from_secs(60),
         })
         .await
         .unwrap();
-    assert_eq!(stale, 0, "a rescued attempt's lease cannot be renewed");
+    assert_eq!(
+        stale,
+        [kept.id],
+        "a rescued attempt's lease cannot be renewed"
+    );
 }
 
 /// Expired jobs with attempts left are enqueued again; the others fail.

@@ -7,35 +7,6 @@ use jobs_runtime::testing::fresh_postgres;
 
 jobs_core::storage_conformance_tests!(fresh_postgres);
 
-/// The fetch reads the partial index of enqueued jobs.
-#[tokio::test]
-async fn fetch_uses_the_partial_index() {
-    let Some(pg) = fresh_postgres().await else {
-        return;
-    };
-    let schema = pg.storage.schema().to_owned();
-    let mut conn = pg.storage.pool().acquire().await.unwrap();
-    sqlx::query("SET enable_seqscan = off")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN SELECT id FROM {schema}.jobs_job WHERE state = 'Enqueued' AND queue = 'q' ORDER BY id LIMIT 10"
-    )))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("RESET enable_seqscan")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    let plan: Vec<_> = plan.into_iter().map(|row| row.0).collect();
-    assert!(
-        plan.iter().any(|line| line.contains("jobs_job_enqueued")),
-        "{plan:#?}"
-    );
-}
-
 /// Tables and our migrations table live in the configured schema; nothing
 /// lands in `public`, and `_sqlx_migrations` is never used.
 #[tokio::test]

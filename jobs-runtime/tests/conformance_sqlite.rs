@@ -28,28 +28,6 @@ async fn fresh_sqlite() -> Option<TestStorage> {
 
 jobs_core::storage_conformance_tests!(fresh_sqlite);
 
-/// The fetch statement reads the partial index of enqueued jobs, so its cost
-/// does not grow with the finished jobs kept.
-#[tokio::test]
-async fn fetch_uses_the_partial_index() {
-    let storage = fresh_sqlite().await.unwrap();
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-        "EXPLAIN QUERY PLAN SELECT id FROM jobs_job WHERE state = 'Enqueued' AND queue = ?1 ORDER BY id LIMIT 10",
-    )
-    .bind("default")
-    .fetch_all(storage.storage.pool())
-    .await
-    .unwrap();
-    let detail: Vec<_> = plan.into_iter().map(|row| row.3).collect();
-    assert!(
-        detail
-            .iter()
-            .any(|d| d.contains("USING INDEX jobs_job_enqueued")
-                || d.contains("USING COVERING INDEX jobs_job_enqueued")),
-        "{detail:?}"
-    );
-}
-
 /// Our migrations are tracked in our own table, never `_sqlx_migrations`.
 #[tokio::test]
 async fn migrations_use_our_own_table() {

@@ -3,8 +3,8 @@
 -- columns and indexes as the SQLite migration of the same number.
 CREATE TABLE jobs_job (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name             TEXT        NOT NULL,
-    queue            TEXT        NOT NULL,
+    name             TEXT        NOT NULL CHECK (name <> ''),
+    queue            TEXT        NOT NULL CHECK (queue <> ''),
     args             TEXT        NOT NULL,  -- JSON, kept as written
     state            TEXT        NOT NULL CHECK (state IN
                          ('Scheduled', 'Enqueued', 'Processing', 'Succeeded', 'Failed', 'Deleted', 'Awaiting')),

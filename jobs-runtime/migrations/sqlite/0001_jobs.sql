@@ -3,8 +3,8 @@
 -- Times are Unix milliseconds, UTC.
 CREATE TABLE jobs_job (
     id               INTEGER PRIMARY KEY AUTOINCREMENT, -- AUTOINCREMENT: ids are never reused
-    name             TEXT    NOT NULL,
-    queue            TEXT    NOT NULL,
+    name             TEXT    NOT NULL CHECK (name <> ''),
+    queue            TEXT    NOT NULL CHECK (queue <> ''),
     args             TEXT    NOT NULL,                  -- JSON
     state            TEXT    NOT NULL CHECK (state IN
                          ('Scheduled', 'Enqueued', 'Processing', 'Succeeded', 'Failed', 'Deleted', 'Awaiting')),

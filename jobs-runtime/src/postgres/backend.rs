@@ -9,7 +9,7 @@ use jobs_core::{
     StateCounts, StorageBackend,
 };
 use sqlx::Row;
-use sqlx::postgres::{PgListener, PgRow};
+use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
 
 use super::PostgresStorage;
 
@@ -27,6 +27,30 @@ fn held(jobs: &[Completion]) -> (Vec<i64>, Vec<i32>) {
         .map(|job| (job.id.0, i32::try_from(job.attempt).unwrap_or(i32::MAX)))
         .unzip()
 }
+
+/// Takes up to `$2` enqueued jobs of the queues `$1` (in priority order) for
+/// server `$3` with a lease of `$4` ms: queues in priority order, each read
+/// through its partial index; rows another server holds are skipped, never
+/// waited for.
+const FETCH: &str = "WITH picked AS (
+         SELECT job.id
+         FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
+         CROSS JOIN LATERAL (
+             SELECT id FROM {s}.jobs_job
+             WHERE state = 'Enqueued' AND queue = q.name
+             ORDER BY id LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         ) AS job
+         ORDER BY q.priority, job.id
+         LIMIT $2
+     )
+     UPDATE {s}.jobs_job AS j
+     SET state = 'Processing', attempt = j.attempt + 1, server = $3,
+         lease_expires_at = now() + $4 * interval '1 millisecond',
+         state_changed_at = now(), run_at = NULL, reason = NULL,
+         state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
+     FROM picked WHERE j.id = picked.id
+     RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at";
 
 /// The one leadership there is for now: maintenance.
 const MAINTENANCE: &str = "maintenance";
@@ -118,37 +142,15 @@ impl StorageBackend for PostgresStorage {
         if params.limit == 0 || params.queues.is_empty() {
             return Ok(Vec::new());
         }
-        // Queues in priority order, each read through its partial index;
-        // rows another server holds are skipped, never waited for.
-        let mut jobs = sqlx::query(self.sql(
-            "WITH picked AS (
-                 SELECT job.id
-                 FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
-                 CROSS JOIN LATERAL (
-                     SELECT id FROM {s}.jobs_job
-                     WHERE state = 'Enqueued' AND queue = q.name
-                     ORDER BY id LIMIT $2
-                     FOR UPDATE SKIP LOCKED
-                 ) AS job
-                 ORDER BY q.priority, job.id
-                 LIMIT $2
-             )
-             UPDATE {s}.jobs_job AS j
-             SET state = 'Processing', attempt = j.attempt + 1, server = $3,
-                 lease_expires_at = now() + $4 * interval '1 millisecond',
-                 state_changed_at = now(), run_at = NULL, reason = NULL,
-                 state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
-             FROM picked WHERE j.id = picked.id
-             RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at",
-        ))
-        .bind(&params.queues)
-        .bind(limit(params.limit))
-        .bind(&params.server)
-        .bind(millis(params.lease))
-        .try_map(|row: PgRow| fetched(&row))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| Error::storage("fetching jobs", e))?;
+        let mut jobs = sqlx::query(self.sql(FETCH))
+            .bind(&params.queues)
+            .bind(limit(params.limit))
+            .bind(&params.server)
+            .bind(millis(params.lease))
+            .try_map(|row: PgRow| fetched(&row))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| Error::storage("fetching jobs", e))?;
         let priority = |queue: &str| params.queues.iter().position(|q| q == queue);
         jobs.sort_unstable_by_key(|job| (priority(&job.queue), job.id));
         Ok(jobs)
@@ -218,13 +220,14 @@ impl StorageBackend for PostgresStorage {
         let moved = sqlx::query(self.sql(
             "WITH moved AS (
                  UPDATE {s}.jobs_job AS j
-                 SET state = 'Enqueued', attempt = j.attempt - 1, state_changed_at = now(),
+                 SET state = 'Enqueued', max_attempts = j.max_attempts + 1, state_changed_at = now(),
                      lease_expires_at = NULL, server = NULL, reason = $3, state_data = NULL
                  FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
                  WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'
                  RETURNING j.id
-             )
-             SELECT count(*) AS moved, pg_notify($4, '') FROM moved",
+             ), counted AS (SELECT count(*) AS moved FROM moved)
+             SELECT moved FROM counted
+             LEFT JOIN LATERAL (SELECT pg_notify($4, '') WHERE moved > 0) AS woken ON true",
         ))
         .bind(ids)
         .bind(attempts)
@@ -237,24 +240,26 @@ impl StorageBackend for PostgresStorage {
         Ok(u64::try_from(moved).unwrap_or(0))
     }
 
-    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<u64> {
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {
         if params.jobs.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let (ids, attempts) = held(&params.jobs);
-        let held = sqlx::query(self.sql(
+        let mut held: Vec<i64> = sqlx::query_scalar(self.sql(
             "UPDATE {s}.jobs_job AS j
              SET lease_expires_at = now() + $3 * interval '1 millisecond'
              FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
-             WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'",
+             WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'
+             RETURNING j.id",
         ))
         .bind(ids)
         .bind(attempts)
         .bind(millis(params.lease))
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(|e| Error::storage("extending leases", e))?;
-        Ok(held.rows_affected())
+        held.sort_unstable();
+        Ok(held.into_iter().map(JobId).collect())
     }
 
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
@@ -268,10 +273,12 @@ impl StorageBackend for PostgresStorage {
                               ORDER BY run_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
                  RETURNING id
-             )
-             SELECT count(*) FROM moved",
+             ), counted AS (SELECT count(*) AS moved FROM moved)
+             SELECT moved FROM counted
+             LEFT JOIN LATERAL (SELECT pg_notify($2, '') WHERE moved > 0) AS woken ON true",
         ))
         .bind(limit(params.limit))
+        .bind(&self.channel)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| Error::storage("promoting scheduled jobs", e))?;
@@ -293,10 +300,12 @@ impl StorageBackend for PostgresStorage {
                               ORDER BY lease_expires_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
                  RETURNING id
-             )
-             SELECT count(*) FROM moved",
+             ), counted AS (SELECT count(*) AS moved FROM moved)
+             SELECT moved FROM counted
+             LEFT JOIN LATERAL (SELECT pg_notify($2, '') WHERE moved > 0) AS woken ON true",
         ))
         .bind(limit(params.limit))
+        .bind(&self.channel)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| Error::storage("rescuing jobs", e))?;
@@ -461,7 +470,14 @@ impl StorageBackend for PostgresStorage {
 
     async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
         const OP: &str = "listening for enqueued jobs";
-        let mut listener = PgListener::connect_with(&self.pool)
+        // A connection of its own, so that listening never takes one of
+        // the pool's (which may be the application's, and small).
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with((*self.pool.connect_options()).clone())
+            .await
+            .map_err(|e| Error::storage(OP, e))?;
+        let mut listener = PgListener::connect_with(&own)
             .await
             .map_err(|e| Error::storage(OP, e))?;
         listener
@@ -471,8 +487,62 @@ impl StorageBackend for PostgresStorage {
         // Jobs may have come while nobody listened.
         wake();
         loop {
-            listener.recv().await.map_err(|e| Error::storage(OP, e))?;
+            // `None`: the connection was lost and is being re-established;
+            // notifications may have been missed meanwhile, so wake anyway.
+            listener
+                .try_recv()
+                .await
+                .map_err(|e| Error::storage(OP, e))?;
             wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fresh_postgres;
+
+    /// The real fetch statement reads the partial index of enqueued jobs,
+    /// whatever the number of finished jobs kept.
+    #[tokio::test]
+    async fn fetch_reads_the_partial_index_among_many_finished_jobs() {
+        let Some(pg) = fresh_postgres().await else {
+            return;
+        };
+        let storage = &pg.storage;
+        sqlx::query(storage.sql(
+            "INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
+             SELECT 'done', 'default', '{}', 'Succeeded', 1, now(), now() FROM generate_series(1, 20000)",
+        ))
+        .execute(storage.pool())
+        .await
+        .unwrap();
+        sqlx::query(storage.sql("ANALYZE {s}.jobs_job"))
+            .execute(storage.pool())
+            .await
+            .unwrap();
+        let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
+            storage.sql(FETCH).0
+        )))
+        .bind(vec!["default".to_owned()])
+        .bind(10_i64)
+        .bind("server")
+        .bind(1000.0_f64)
+        .fetch_all(storage.pool())
+        .await
+        .unwrap();
+        let plan: Vec<_> = plan.into_iter().map(|row| row.0).collect();
+        assert!(
+            plan.iter().any(|line| line.contains("jobs_job_enqueued")),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|line| line.contains("Seq Scan on jobs_job ")),
+            "{plan:#?}"
+        );
     }
 }

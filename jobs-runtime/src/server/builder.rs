@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use jobs_core::{Error, Registry, Result};
@@ -256,7 +255,7 @@ impl ServerBuilder {
             config: self.config,
             id: server_id(),
             in_flight: Mutex::new(HashMap::new()),
-            leader: AtomicBool::new(false),
+            leader_until: Mutex::new(None),
         })
     }
 }
@@ -269,5 +268,5 @@ fn server_id() -> String {
         .filter(|name| !name.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}:{}:{:04x}", std::process::id(), fastrand::u16(..))
+    format!("{host}:{}:{:016x}", std::process::id(), fastrand::u64(..))
 }

@@ -10,15 +10,16 @@ use jobs_core::{
     CompleteParams, Completion, FailParams, RequeueParams, Result, RetryParams, RetryPolicy,
 };
 use tokio::sync::mpsc;
-use tracing::{error, warn};
+use tracing::warn;
 
 use super::Shared;
 
 /// The most outcomes recorded in one batch.
 const MAX_BATCH: usize = 1000;
-/// How many times a failed write is tried before it is given up; a given-up
-/// job stays `Processing` until its lease expires and it is rescued.
-const WRITE_TRIES: u32 = 5;
+/// The longest wait between tries of a write that failed. Writes are tried
+/// until they succeed (the jobs stay held and their leases renewed
+/// meanwhile), or until the shutdown timeout at shutdown.
+const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -32,6 +33,9 @@ pub(crate) enum Outcome {
     },
     /// Stopped by the server at shutdown; requeued without counting.
     Interrupted,
+    /// Stopped because its lease was lost: another server holds the job
+    /// now, so nothing is recorded.
+    LeaseLost,
 }
 
 /// An attempt that ended, with what the completer needs to record it.
@@ -48,11 +52,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut outcomes: mpsc::UnboundedReceiv
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
         record(&shared, &batch).await;
-        {
-            let mut in_flight = shared.in_flight.lock().expect("in-flight lock");
-            for finished in &batch {
-                in_flight.remove(&finished.job.id);
-            }
+        for finished in &batch {
+            shared.release(finished.job);
         }
         batch.clear();
     }
@@ -60,21 +61,24 @@ pub(crate) async fn run(shared: Arc<Shared>, mut outcomes: mpsc::UnboundedReceiv
 
 async fn record(shared: &Shared, batch: &[Finished]) {
     let storage = &shared.storage;
-    let succeeded: Vec<Completion> = batch
+    let mut succeeded: Vec<Completion> = batch
         .iter()
         .filter(|finished| matches!(finished.outcome, Outcome::Succeeded))
         .map(|finished| finished.job)
         .collect();
+    // One lock order for every storage call: by id.
+    succeeded.sort_unstable_by_key(|job| job.id);
     if !succeeded.is_empty() {
         let params = CompleteParams { jobs: succeeded };
         write("completing jobs", || storage.complete(params.clone())).await;
     }
 
-    let interrupted: Vec<Completion> = batch
+    let mut interrupted: Vec<Completion> = batch
         .iter()
         .filter(|finished| matches!(finished.outcome, Outcome::Interrupted))
         .map(|finished| finished.job)
         .collect();
+    interrupted.sort_unstable_by_key(|job| job.id);
     if !interrupted.is_empty() {
         let params = RequeueParams {
             jobs: interrupted,
@@ -119,26 +123,23 @@ async fn record(shared: &Shared, batch: &[Finished]) {
     }
 }
 
-/// Runs a storage write, trying again on error with a doubling wait.
+/// Runs a storage write until it succeeds, with a doubling wait between
+/// tries. Dropping an outcome would run its job again, so it never gives
+/// up; the server's shutdown bounds it.
 async fn write<T, F, Fut>(operation: &str, mut call: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
     let mut wait = Duration::from_millis(100);
-    for attempt in 1..=WRITE_TRIES {
+    loop {
         match call().await {
             Ok(_) => return,
-            Err(e) if attempt < WRITE_TRIES => {
-                warn!(%e, operation, retry_in = ?wait, "recording an outcome failed");
+            Err(e) => {
+                warn!(%e, operation, retry_in = ?wait, "recording an outcome failed; trying again");
                 tokio::time::sleep(wait).await;
-                wait *= 2;
+                wait = (wait * 2).min(MAX_WRITE_BACKOFF);
             }
-            Err(e) => error!(
-                %e,
-                operation,
-                "recording an outcome failed for good; the job stays Processing until its lease expires and it is rescued"
-            ),
         }
     }
 }

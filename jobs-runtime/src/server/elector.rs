@@ -4,7 +4,7 @@
 //! ttl; if it dies, another takes over when the ttl runs out.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use jobs_core::{LeadParams, Result};
 use tokio_util::sync::CancellationToken;
@@ -24,24 +24,34 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             break;
         }
     }
-    if shared.leader.swap(false, Ordering::SeqCst)
-        && let Err(error) = shared.storage.resign(&shared.id).await
-    {
+    let led = shared
+        .leader_until
+        .lock()
+        .expect("leader lock")
+        .take()
+        .is_some();
+    if led && let Err(error) = shared.storage.resign(&shared.id).await {
         warn!(%error, "resigning the leadership failed; it passes on when its ttl runs out");
     }
 }
 
 /// Takes or renews the leadership; returns whether this server leads.
 pub(crate) async fn run_once(shared: &Shared) -> Result<bool> {
-    let leads = shared
+    let asked_at = Instant::now();
+    let led = shared.is_leader();
+    let result = shared
         .storage
         .try_lead(LeadParams {
             server: shared.id.clone(),
             ttl: shared.config.leader_ttl,
         })
-        .await
-        .inspect_err(|_| shared.leader.store(false, Ordering::SeqCst))?;
-    let led = shared.leader.swap(leads, Ordering::SeqCst);
+        .await;
+    let leads = matches!(result, Ok(true));
+    // The term runs from before the request: a slow answer cannot stretch
+    // it past what the storage granted.
+    *shared.leader_until.lock().expect("leader lock") =
+        leads.then(|| asked_at + shared.config.leader_ttl);
+    let leads = result?;
     if leads != led {
         info!(leads, "maintenance leadership changed");
     }

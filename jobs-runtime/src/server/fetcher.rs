@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use super::completer::Finished;
-use super::{Shared, executor, sleep_or_cancel};
+use super::{InFlight, Shared, executor, sleep_or_cancel};
 
 /// The longest wait after a failed fetch (the database went away); the wait
 /// doubles from 50 ms up to this.
@@ -52,8 +52,18 @@ pub(crate) async fn run(
             server: shared.id.clone(),
             lease: shared.config.lease,
         };
-        match shared.storage.fetch(params).await {
+        // A fetch that hangs (a half-open connection) must not hold up the
+        // shutdown for ever: what it took is rescued after its lease.
+        let fetch = tokio::select! {
+            fetch = shared.storage.fetch(params) => fetch,
+            _ = async {
+                stop.cancelled().await;
+                tokio::time::sleep(shared.config.shutdown_timeout).await;
+            } => return,
+        };
+        match fetch {
             Ok(fetched) if fetched.is_empty() => {
+                error_backoff = Duration::from_millis(50);
                 drop(permits);
                 tokio::select! {
                     _ = woken => {}
@@ -63,17 +73,28 @@ pub(crate) async fn run(
             }
             Ok(fetched) => {
                 error_backoff = Duration::from_millis(50);
+                let cancels: Vec<_> = fetched.iter().map(|_| interrupt.child_token()).collect();
                 {
                     let mut in_flight = shared.in_flight.lock().expect("in-flight lock");
-                    in_flight.extend(fetched.iter().map(|job| (job.id, job.attempt)));
+                    for (job, cancel) in fetched.iter().zip(&cancels) {
+                        let held = InFlight {
+                            attempt: job.attempt,
+                            cancel: cancel.clone(),
+                        };
+                        // Fetched again while an older attempt still runs
+                        // here: that attempt's lease is gone, so it stops.
+                        if let Some(older) = in_flight.insert(job.id, held) {
+                            older.cancel.cancel();
+                        }
+                    }
                 }
                 // Permits beyond the jobs fetched drop here, freeing their workers.
-                for (job, permit) in fetched.into_iter().zip(permits) {
+                for ((job, permit), cancel) in fetched.into_iter().zip(permits).zip(cancels) {
                     let shared = shared.clone();
                     let outcomes = outcomes.clone();
                     let interrupt = interrupt.clone();
                     jobs.spawn(async move {
-                        let finished = executor::execute(&shared, job, &interrupt).await;
+                        let finished = executor::execute(&shared, job, &cancel, &interrupt).await;
                         drop(permit);
                         // The completer outlives every job task.
                         let _ = outcomes.send(finished);

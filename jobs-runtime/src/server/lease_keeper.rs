@@ -1,7 +1,10 @@
 //! Renews the lease of every job this server runs, every third of the lease,
 //! so that a job running for hours is never rescued while its server lives.
+//! An attempt whose lease was lost anyway (the storage was away longer than
+//! the lease, and the job was rescued) is stopped: another server has it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jobs_core::{ExtendLeasesParams, Result};
 use tokio_util::sync::CancellationToken;
@@ -9,38 +12,50 @@ use tracing::warn;
 
 use super::{Shared, sleep_or_cancel};
 
-/// Runs [`run_once`] every third of the lease until `cancel`.
+/// The wait before trying again after a failed renewal.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs [`run_once`] every third of the lease until `cancel`; sooner again
+/// after a failure.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let period = shared.config.lease / 3;
+    let mut wait = period;
     loop {
-        if sleep_or_cancel(period, &cancel).await {
+        if sleep_or_cancel(wait, &cancel).await {
             return;
         }
-        if let Err(error) = run_once(&shared).await {
-            warn!(%error, "renewing leases failed; jobs may be rescued and run again if this goes on");
-        }
+        wait = match run_once(&shared).await {
+            Ok(_) => period,
+            Err(error) => {
+                warn!(%error, "renewing leases failed; trying again soon");
+                RETRY_AFTER.min(period)
+            }
+        };
     }
 }
 
-/// Renews the leases of the jobs running now; returns how many are held.
-pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
+/// Renews the leases of the jobs held now and stops the attempts whose
+/// lease was lost; returns how many are still held.
+pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     let jobs = shared.in_flight();
     if jobs.is_empty() {
         return Ok(0);
     }
-    let sent = jobs.len() as u64;
     let held = shared
         .storage
         .extend_leases(ExtendLeasesParams {
-            jobs,
+            jobs: jobs.clone(),
             lease: shared.config.lease,
         })
         .await?;
-    if held < sent {
-        warn!(
-            lost = sent - held,
-            "some running jobs were taken over after their lease expired"
-        );
+    for job in jobs
+        .into_iter()
+        .filter(|job| held.binary_search(&job.id).is_err())
+    {
+        if let Some(cancel) = shared.release(job) {
+            warn!(job.id = %job.id, attempt = job.attempt, "lost the lease of a running job (it was rescued); stopping this attempt");
+            cancel.cancel();
+        }
     }
-    Ok(held)
+    Ok(held.len())
 }

@@ -34,9 +34,8 @@ mod scheduler;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jobs_core::{Completion, JobId, Registry, Result};
 use tokio::sync::mpsc;
@@ -115,23 +114,53 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub config: ServerConfig,
     pub id: String,
-    /// The attempts this server runs now; the lease keeper extends them.
-    pub in_flight: Mutex<HashMap<JobId, u32>>,
-    /// Whether this server is the maintenance leader (set by the elector).
-    pub leader: AtomicBool,
+    /// The attempts this server holds now, from fetch until their outcome
+    /// is recorded; the lease keeper renews their leases.
+    pub in_flight: Mutex<HashMap<JobId, InFlight>>,
+    /// Until when this server leads the maintenance, if it does (set by the
+    /// elector; counted from before it asked, so never past the real term).
+    pub leader_until: Mutex<Option<Instant>>,
+}
+
+/// An attempt this server holds.
+pub(crate) struct InFlight {
+    pub attempt: u32,
+    /// Cancelled to stop the attempt: at shutdown (a child of the server's
+    /// interrupt token) or when its lease was lost.
+    pub cancel: CancellationToken,
 }
 
 impl Shared {
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::SeqCst)
+        let until = *self.leader_until.lock().expect("leader lock");
+        until.is_some_and(|until| Instant::now() < until)
     }
 
+    /// The attempts held now, sorted by id (so that every storage call locks
+    /// rows in one order).
     pub fn in_flight(&self) -> Vec<Completion> {
         let in_flight = self.in_flight.lock().expect("in-flight lock");
-        in_flight
+        let mut held: Vec<_> = in_flight
             .iter()
-            .map(|(&id, &attempt)| Completion { id, attempt })
-            .collect()
+            .map(|(&id, held)| Completion {
+                id,
+                attempt: held.attempt,
+            })
+            .collect();
+        held.sort_unstable_by_key(|job| job.id);
+        held
+    }
+
+    /// Forgets an attempt, unless the job was fetched again since (a newer
+    /// attempt is held under the same id). Returns its cancel token.
+    pub fn release(&self, job: Completion) -> Option<CancellationToken> {
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        match in_flight.get(&job.id) {
+            Some(held) if held.attempt == job.attempt => {
+                in_flight.remove(&job.id).map(|held| held.cancel)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -195,12 +224,25 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             "jobs did not finish within the shutdown timeout; interrupting and requeueing them"
         );
         interrupt.cancel();
-        jobs.wait().await;
+        if tokio::time::timeout(timeout, jobs.wait()).await.is_err() {
+            warn!(
+                running = jobs.len(),
+                "jobs ignore their interruption (blocking their thread?); leaving them to be rescued when their lease expires"
+            );
+        }
     }
-    // Every job task has sent its outcome and dropped its sender: the
-    // completer records what is left and ends.
-    if let Err(error) = completer.await {
-        warn!(%error, "the completer ended abnormally");
+    // Every job task that ended has sent its outcome: the completer records
+    // what is left and ends, unless the storage stays away.
+    let mut completer = completer;
+    match tokio::time::timeout(timeout, &mut completer).await {
+        Ok(Err(error)) => warn!(%error, "the completer ended abnormally"),
+        Ok(Ok(())) => {}
+        Err(_) => {
+            warn!(
+                "outcomes could not be recorded within the shutdown timeout; their jobs will be rescued"
+            );
+            completer.abort();
+        }
     }
     stop_services.cancel();
     services.close();

@@ -19,6 +19,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let wake = move || storage.wake_servers();
     let mut backoff = Duration::from_millis(100);
     loop {
+        let started = tokio::time::Instant::now();
         tokio::select! {
             result = shared.storage.watch_for_jobs(&wake) => {
                 if let Err(error) = result {
@@ -26,6 +27,10 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 }
             }
             _ = cancel.cancelled() => return,
+        }
+        if started.elapsed() > MAX_BACKOFF * 2 {
+            // It listened for a good while: this is a new failure.
+            backoff = Duration::from_millis(100);
         }
         if sleep_or_cancel(backoff, &cancel).await {
             return;

@@ -34,6 +34,17 @@ fn attempts_json(jobs: &[Completion]) -> String {
     serde_json::to_string(&pairs).expect("integers serialize")
 }
 
+/// Takes up to `?5` enqueued jobs of queue `?4` for server `?1` at time
+/// `?2` with a lease of `?3` ms, through the partial index of enqueued jobs.
+const FETCH: &str = "UPDATE jobs_job
+     SET state = 'Processing', attempt = attempt + 1, server = ?1,
+         lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
+         reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
+     WHERE id IN (SELECT id FROM jobs_job
+                  WHERE state = 'Enqueued' AND queue = ?4
+                  ORDER BY id LIMIT ?5)
+     RETURNING id, name, queue, args, attempt, max_attempts, created_at";
+
 /// The current attempts among `?2`, as a `FROM` clause joined on id.
 const HELD: &str = "(SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?2)) AS held";
 
@@ -151,25 +162,16 @@ impl StorageBackend for SqliteStorage {
             if wanted == 0 {
                 break;
             }
-            let mut rows = sqlx::query(
-                "UPDATE jobs_job
-                 SET state = 'Processing', attempt = attempt + 1, server = ?1,
-                     lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
-                     reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
-                 WHERE id IN (SELECT id FROM jobs_job
-                              WHERE state = 'Enqueued' AND queue = ?4
-                              ORDER BY id LIMIT ?5)
-                 RETURNING id, name, queue, args, attempt, max_attempts, created_at",
-            )
-            .bind(&params.server)
-            .bind(now)
-            .bind(millis(params.lease))
-            .bind(queue)
-            .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
-            .try_map(|row: SqliteRow| fetched(&row))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| Error::storage(OP, e))?;
+            let mut rows = sqlx::query(FETCH)
+                .bind(&params.server)
+                .bind(now)
+                .bind(millis(params.lease))
+                .bind(queue)
+                .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
+                .try_map(|row: SqliteRow| fetched(&row))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| Error::storage(OP, e))?;
             rows.sort_unstable_by_key(|job| job.id);
             jobs.extend(rows);
         }
@@ -255,7 +257,7 @@ impl StorageBackend for SqliteStorage {
         let mut tx = self.write(OP).await?;
         let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs_job
-             SET state = 'Enqueued', attempt = jobs_job.attempt - 1, state_changed_at = ?1,
+             SET state = 'Enqueued', max_attempts = jobs_job.max_attempts + 1, state_changed_at = ?1,
                  lease_expires_at = NULL, server = NULL, reason = ?3, state_data = NULL
              FROM {HELD}
              WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
@@ -272,27 +274,28 @@ impl StorageBackend for SqliteStorage {
         Ok(moved)
     }
 
-    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<u64> {
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {
         const OP: &str = "extending leases";
         if params.jobs.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut tx = self.write(OP).await?;
-        let held = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut held: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs_job SET lease_expires_at = ?1 + ?3
              FROM {HELD}
              WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
-               AND jobs_job.state = 'Processing'"
+               AND jobs_job.state = 'Processing'
+             RETURNING jobs_job.id"
         )))
         .bind(now_ms())
         .bind(attempts_json(&params.jobs))
         .bind(millis(params.lease))
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
+        .map_err(|e| Error::storage(OP, e))?;
         tx.commit().await.map_err(|e| Error::storage(OP, e))?;
-        Ok(held)
+        held.sort_unstable();
+        Ok(held.into_iter().map(JobId).collect())
     }
 
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
@@ -502,5 +505,51 @@ impl StorageBackend for SqliteStorage {
         .bind(millis(params.older_than))
         .bind(i64::try_from(params.limit).unwrap_or(i64::MAX));
         self.execute("expiring finished jobs", query).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real fetch statement reads the partial index of enqueued jobs,
+    /// whatever the number of finished jobs kept.
+    #[tokio::test]
+    async fn fetch_reads_the_partial_index_among_many_finished_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let storage = SqliteStorage::connect(&url).await.unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+             INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
+             SELECT 'done', 'default', '{}', 'Succeeded', 1, 0, 0 FROM n",
+        )
+        .execute(storage.pool())
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE")
+            .execute(storage.pool())
+            .await
+            .unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {FETCH}")))
+                .bind("server")
+                .bind(0_i64)
+                .bind(1000_i64)
+                .bind("default")
+                .bind(10_i64)
+                .fetch_all(storage.pool())
+                .await
+                .unwrap();
+        let plan: Vec<_> = plan.into_iter().map(|row| row.3).collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX jobs_job_enqueued")),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN jobs_job")),
+            "{plan:#?}"
+        );
     }
 }

@@ -44,18 +44,22 @@ impl SqliteStorage {
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::storage("parsing the SQLite URL", e))?;
-        Self::connect_with(options).await
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open(options, in_memory).await
     }
 
-    /// Opens and migrates the database these options describe. Our settings
-    /// (WAL, `synchronous = FULL`, busy timeout, create if missing) are laid
-    /// over them; set another `synchronous` on the options afterwards to
-    /// trade durability for speed.
+    /// Opens and migrates the database file these options describe (for an
+    /// in-memory database use [`connect`](Self::connect) with
+    /// `sqlite::memory:`). Our settings (WAL, `synchronous = FULL`, busy
+    /// timeout, create if missing) are laid over them.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self> {
-        let in_memory = options.get_filename().as_os_str() == ":memory:";
+        Self::open(options, false).await
+    }
+
+    async fn open(options: SqliteConnectOptions, in_memory: bool) -> Result<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -71,7 +75,8 @@ impl SqliteStorage {
             .await
             .map_err(|e| Error::storage("opening the SQLite database", e))?;
         migrate(&writer).await?;
-        // An in-memory database lives in its one connection: reads share it.
+        // An in-memory database is read through the writing connection: a
+        // second pool would see another database, or fight over table locks.
         let reader = if in_memory {
             writer.clone()
         } else {
