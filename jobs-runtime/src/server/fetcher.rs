@@ -73,7 +73,7 @@ pub(crate) async fn run(
             }
             Ok(fetched) => {
                 error_backoff = Duration::from_millis(50);
-                let cancels: Vec<_> = fetched.iter().map(|_| interrupt.child_token()).collect();
+                let cancels: Vec<_> = fetched.iter().map(|_| CancellationToken::new()).collect();
                 {
                     let mut in_flight = shared.in_flight.lock().expect("in-flight lock");
                     for (job, cancel) in fetched.iter().zip(&cancels) {

@@ -125,8 +125,8 @@ pub(crate) struct Shared {
 /// An attempt this server holds.
 pub(crate) struct InFlight {
     pub attempt: u32,
-    /// Cancelled to stop the attempt: at shutdown (a child of the server's
-    /// interrupt token) or when its lease was lost.
+    /// Cancelled to stop the attempt: at shutdown (see [`Shared::interrupt`])
+    /// or when its lease was lost.
     pub cancel: CancellationToken,
 }
 
@@ -149,6 +149,16 @@ impl Shared {
             .collect();
         held.sort_unstable_by_key(|job| job.id);
         held
+    }
+
+    /// Stops every attempt held (shutdown: `interrupt` is cancelled first,
+    /// so that they are requeued rather than dropped).
+    pub fn interrupt(&self, interrupt: &CancellationToken) {
+        interrupt.cancel();
+        let in_flight = self.in_flight.lock().expect("in-flight lock");
+        for held in in_flight.values() {
+            held.cancel.cancel();
+        }
     }
 
     /// Forgets an attempt, unless the job was fetched again since (a newer
@@ -223,7 +233,7 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             ?timeout,
             "jobs did not finish within the shutdown timeout; interrupting and requeueing them"
         );
-        interrupt.cancel();
+        shared.interrupt(&interrupt);
         if tokio::time::timeout(timeout, jobs.wait()).await.is_err() {
             warn!(
                 running = jobs.len(),
