@@ -543,6 +543,39 @@ async fn an_attempt_that_lost_its_lease_is_stopped(fx: &Fixture) {
     );
 }
 
+async fn a_job_only_another_server_knows_waits_for_it(fx: &Fixture) {
+    let storage = fx.storage.clone();
+    // A server of a newer version, which knows a job this binary does not.
+    let newer = jobs::storage::ServerInfo {
+        id: "newer-version".into(),
+        workers: 1,
+        queues: vec!["default".into()],
+        jobs: vec!["only_in_the_new_version".into()],
+    };
+    storage.register_server(newer).await.unwrap();
+    let id = enqueue_raw(&storage, "only_in_the_new_version", "{}").await;
+    let server = fast_server(&storage).start().unwrap();
+
+    let deferred = wait_for_state(&storage, id, State::Scheduled).await;
+    let reason = deferred.reason.unwrap();
+    assert!(reason.contains("server newer-version knows it"), "{reason}");
+    assert_eq!(
+        (deferred.attempt, deferred.max_attempts),
+        (1, 4),
+        "the attempt is forgiven"
+    );
+
+    // Once no running server knows it, it fails.
+    storage.unregister_server("newer-version").await.unwrap();
+    let failed = wait_for_state(&storage, id, State::Failed).await;
+    server.shutdown().await;
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.contains("is registered on any running server"),
+        "{reason}"
+    );
+}
+
 on_every_storage!(
     enqueued_job_succeeds_with_its_history,
     method_on_the_argument_struct_enqueues_too,
@@ -562,4 +595,5 @@ on_every_storage!(
     queues_are_served_in_priority_order,
     a_panic_while_decoding_fails_the_job_and_the_server_goes_on,
     an_attempt_that_lost_its_lease_is_stopped,
+    a_job_only_another_server_knows_waits_for_it,
 );

@@ -104,6 +104,10 @@ pub struct RetryParams {
     pub reason: String,
     /// The failed attempt's error, kept in the history's data.
     pub error: String,
+    /// Whether the failed attempt is forgiven: then the job's
+    /// `max_attempts` grows by one, so it does not count against the job
+    /// (used when this server cannot run the job but another can).
+    pub forgive: bool,
 }
 
 /// The arguments of [`StorageBackend::requeue`].
@@ -149,6 +153,8 @@ pub struct ServerInfo {
     pub workers: u32,
     /// The queues it serves, in priority order.
     pub queues: Vec<String>,
+    /// The names of the jobs it can run, sorted.
+    pub jobs: Vec<String>,
 }
 
 /// A registered server, as [`StorageBackend::servers`] reads it.
@@ -160,6 +166,8 @@ pub struct ServerRecord {
     pub workers: u32,
     /// The queues it serves, in priority order.
     pub queues: Vec<String>,
+    /// The names of the jobs it can run, sorted.
+    pub jobs: Vec<String>,
     /// When it registered (UTC).
     pub started_at: DateTime<Utc>,
     /// Its last heartbeat (UTC).

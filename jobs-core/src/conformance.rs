@@ -36,6 +36,7 @@ macro_rules! storage_conformance_tests {
             complete_is_fenced_by_attempt,
             fail_records_the_reason,
             retry_schedules_after_the_delay,
+            a_forgiven_retry_does_not_count,
             promote_moves_only_due_jobs,
             requeue_gives_back_the_attempt,
             extend_leases_keeps_jobs_from_rescue,
@@ -326,6 +327,7 @@ pub async fn complete_is_fenced_by_attempt(storage: &dyn StorageBackend) {
         delay: Duration::ZERO,
         reason: "late".into(),
         error: "late".into(),
+        forgive: false,
     };
     assert!(!storage.retry(late_retry).await.unwrap());
     assert_eq!(state(storage, id).await, State::Processing);
@@ -375,12 +377,14 @@ pub async fn retry_schedules_after_the_delay(storage: &dyn StorageBackend) {
             delay: Duration::from_secs(60),
             reason: "retry attempt 1 of 2".into(),
             error: "timeout".into(),
+            forgive: false,
         })
         .await
         .unwrap();
     assert!(moved);
     let scheduled = storage.job(id).await.unwrap().unwrap();
     assert_eq!(scheduled.state, State::Scheduled);
+    assert_eq!(scheduled.max_attempts, 3, "the attempt counts");
     let due = scheduled.run_at.unwrap();
     assert!(due >= before + chrono::Duration::seconds(59), "{due}");
     let last = storage.history(id).await.unwrap().pop().unwrap();
@@ -392,6 +396,28 @@ pub async fn retry_schedules_after_the_delay(storage: &dyn StorageBackend) {
             .await
             .unwrap(),
         0
+    );
+}
+
+/// A forgiven failure gives the job one more attempt.
+pub async fn a_forgiven_retry_does_not_count(storage: &dyn StorageBackend) {
+    let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
+    let job = fetch(storage, &["q"], 1).await.remove(0);
+    let moved = storage
+        .retry(RetryParams {
+            job: held(&job),
+            delay: Duration::ZERO,
+            reason: "another server knows it".into(),
+            error: "unknown here".into(),
+            forgive: true,
+        })
+        .await
+        .unwrap();
+    assert!(moved);
+    let deferred = storage.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (deferred.state, deferred.attempt, deferred.max_attempts),
+        (State::Scheduled, 1, 4)
     );
 }
 
@@ -565,6 +591,7 @@ pub async fn servers_register_heartbeat_and_are_pruned(storage: &dyn StorageBack
         id: id.to_owned(),
         workers: 8,
         queues: vec!["critical".to_owned(), "default".to_owned()],
+        jobs: vec!["mail".to_owned(), "report".to_owned()],
     };
     storage.register_server(info("a")).await.unwrap();
     storage.register_server(info("b")).await.unwrap();
@@ -573,6 +600,7 @@ pub async fn servers_register_heartbeat_and_are_pruned(storage: &dyn StorageBack
     let ids: Vec<_> = servers.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(servers[0].queues, ["critical", "default"]);
+    assert_eq!(servers[0].jobs, ["mail", "report"]);
     assert_eq!(servers[0].workers, 8);
 
     tokio::time::sleep(Duration::from_millis(300)).await;

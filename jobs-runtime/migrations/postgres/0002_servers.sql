@@ -4,6 +4,7 @@ CREATE TABLE jobs_server (
     id           TEXT        PRIMARY KEY,
     workers      INTEGER     NOT NULL,
     queues       TEXT[]      NOT NULL, -- priority order
+    jobs         TEXT[]      NOT NULL, -- the job names it runs
     started_at   TIMESTAMPTZ NOT NULL,
     heartbeat_at TIMESTAMPTZ NOT NULL
 );

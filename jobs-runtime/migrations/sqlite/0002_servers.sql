@@ -4,6 +4,7 @@ CREATE TABLE jobs_server (
     id           TEXT    PRIMARY KEY,
     workers      INTEGER NOT NULL,
     queues       TEXT    NOT NULL, -- JSON array, priority order
+    jobs         TEXT    NOT NULL, -- JSON array of the job names it runs
     started_at   INTEGER NOT NULL,
     heartbeat_at INTEGER NOT NULL
 );

@@ -197,7 +197,7 @@ impl StorageBackend for PostgresStorage {
             "UPDATE {s}.jobs_job
              SET state = 'Scheduled', state_changed_at = now(),
                  run_at = now() + $1 * interval '1 millisecond',
-                 lease_expires_at = NULL, server = NULL,
+                 lease_expires_at = NULL, server = NULL, max_attempts = max_attempts + $6,
                  reason = $2, state_data = jsonb_build_object('error', $3::text)
              WHERE id = $4 AND attempt = $5 AND state = 'Processing'",
         ))
@@ -206,6 +206,7 @@ impl StorageBackend for PostgresStorage {
         .bind(&params.error)
         .bind(params.job.id.0)
         .bind(i32::try_from(params.job.attempt).unwrap_or(i32::MAX))
+        .bind(i32::from(params.forgive))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::storage("scheduling a retry", e))?;
@@ -359,14 +360,16 @@ impl StorageBackend for PostgresStorage {
 
     async fn register_server(&self, server: ServerInfo) -> Result<()> {
         sqlx::query(self.sql(
-            "INSERT INTO {s}.jobs_server (id, workers, queues, started_at, heartbeat_at)
-             VALUES ($1, $2, $3, now(), now())
+            "INSERT INTO {s}.jobs_server (id, workers, queues, jobs, started_at, heartbeat_at)
+             VALUES ($1, $2, $3, $4, now(), now())
              ON CONFLICT (id) DO UPDATE
-             SET workers = excluded.workers, queues = excluded.queues, heartbeat_at = now()",
+             SET workers = excluded.workers, queues = excluded.queues, jobs = excluded.jobs,
+                 heartbeat_at = now()",
         ))
         .bind(&server.id)
         .bind(i32::try_from(server.workers).unwrap_or(i32::MAX))
         .bind(&server.queues)
+        .bind(&server.jobs)
         .execute(&self.pool)
         .await
         .map_err(|e| Error::storage("registering a server", e))?;
@@ -397,13 +400,14 @@ impl StorageBackend for PostgresStorage {
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
         sqlx::query(self.sql(
-            "SELECT id, workers, queues, started_at, heartbeat_at FROM {s}.jobs_server ORDER BY started_at, id",
+            "SELECT id, workers, queues, jobs, started_at, heartbeat_at FROM {s}.jobs_server ORDER BY started_at, id",
         ))
         .try_map(|row: PgRow| {
             Ok(ServerRecord {
                 id: row.try_get("id")?,
                 workers: row.try_get::<i32, _>("workers")?.try_into().unwrap_or(0),
                 queues: row.try_get("queues")?,
+                jobs: row.try_get("jobs")?,
                 started_at: row.try_get("started_at")?,
                 heartbeat_at: row.try_get("heartbeat_at")?,
             })

@@ -16,6 +16,9 @@ use super::Shared;
 
 /// The most outcomes recorded in one batch.
 const MAX_BATCH: usize = 1000;
+/// How long a job waits when this server does not know its name but
+/// another live server does (a rolling deploy); the wait is forgiven.
+pub const UNKNOWN_JOB_DELAY: Duration = Duration::from_secs(5);
 /// The longest wait between tries of a write that failed. Writes are tried
 /// until they succeed (the jobs stay held and their leases renewed
 /// meanwhile), or until the shutdown timeout at shutdown.
@@ -25,11 +28,15 @@ const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Succeeded,
-    /// `retryable` is false when running it again cannot help (unknown job,
-    /// arguments that do not decode).
+    /// `retryable` is false when running it again cannot help (arguments
+    /// that do not decode).
     Failed {
         error: String,
         retryable: bool,
+    },
+    /// No job of this name is registered on this server.
+    Unknown {
+        name: String,
     },
     /// Stopped by the server at shutdown; requeued without counting.
     Interrupted,
@@ -94,6 +101,10 @@ async fn record(shared: &Shared, batch: &[Finished]) {
     }
 
     for finished in batch {
+        if let Outcome::Unknown { name } = &finished.outcome {
+            record_unknown(shared, finished.job, name).await;
+            continue;
+        }
         let Outcome::Failed { error, retryable } = &finished.outcome else {
             continue;
         };
@@ -109,6 +120,7 @@ async fn record(shared: &Shared, batch: &[Finished]) {
                         finished.max_attempts - 1
                     ),
                     error: error.clone(),
+                    forgive: false,
                 };
                 write("scheduling a retry", || storage.retry(params.clone())).await;
             }
@@ -119,6 +131,60 @@ async fn record(shared: &Shared, batch: &[Finished]) {
                 };
                 write("failing a job", || storage.fail(params.clone())).await;
             }
+        }
+    }
+}
+
+/// A job whose name this server does not know: when another live server
+/// knows it (servers of two versions during a deploy), it waits
+/// [`UNKNOWN_JOB_DELAY`] without losing an attempt; when no server knows
+/// it, it fails (DESIGN.md: "whose job name no server knows").
+async fn record_unknown(shared: &Shared, job: Completion, name: &str) {
+    let storage = &shared.storage;
+    let servers = loop {
+        match storage.servers().await {
+            Ok(servers) => break servers,
+            Err(e) => {
+                warn!(%e, "reading servers failed; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let silent_for = |heartbeat: chrono::DateTime<chrono::Utc>| {
+        (chrono::Utc::now() - heartbeat)
+            .to_std()
+            .unwrap_or_default()
+    };
+    let knower = servers.iter().find(|server| {
+        server.id != shared.id
+            && silent_for(server.heartbeat_at) < shared.config.server_timeout
+            && server.jobs.iter().any(|job| job == name)
+    });
+    match knower {
+        Some(knower) => {
+            let params = RetryParams {
+                job,
+                delay: UNKNOWN_JOB_DELAY,
+                reason: format!(
+                    "no job named `{name}` on server {}; server {} knows it: trying again in {} s",
+                    shared.id,
+                    knower.id,
+                    UNKNOWN_JOB_DELAY.as_secs()
+                ),
+                error: format!("no job named `{name}` on server {}", shared.id),
+                forgive: true,
+            };
+            write("deferring an unknown job", || storage.retry(params.clone())).await;
+        }
+        None => {
+            let params = FailParams {
+                job,
+                reason: format!(
+                    "no job named `{name}` is registered on any running server (this one is {}); is it defined with #[job] in the binary?",
+                    shared.id
+                ),
+            };
+            write("failing an unknown job", || storage.fail(params.clone())).await;
         }
     }
 }

@@ -24,7 +24,7 @@ pub(crate) async fn execute(
 ) -> Finished {
     let registration = shared.registry.get(&job.name);
     let span = info_span!("job", job.id = %job.id, job.name = %job.name, attempt = job.attempt);
-    let attempt = AssertUnwindSafe(attempt(shared, &job, registration))
+    let attempt = AssertUnwindSafe(attempt(&job, registration))
         .catch_unwind()
         .instrument(span);
     let outcome = tokio::select! {
@@ -49,18 +49,10 @@ pub(crate) async fn execute(
     }
 }
 
-async fn attempt(
-    shared: &Shared,
-    job: &FetchedJob,
-    registration: Option<&JobRegistration>,
-) -> Outcome {
+async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> Outcome {
     let Some(registration) = registration else {
-        return Outcome::Failed {
-            error: format!(
-                "no job named `{}` is registered on server {}; is it defined with #[job] in this binary?",
-                job.name, shared.id
-            ),
-            retryable: false,
+        return Outcome::Unknown {
+            name: job.name.clone(),
         };
     };
     let ctx = JobContext::new(

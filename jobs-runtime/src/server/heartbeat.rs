@@ -42,6 +42,11 @@ pub(crate) async fn run_once(shared: &Shared, registered: bool) -> Result<()> {
             id: shared.id.clone(),
             workers: u32::try_from(shared.config.workers).unwrap_or(u32::MAX),
             queues: shared.config.queues.clone(),
+            jobs: shared
+                .registry
+                .iter()
+                .map(|job| job.name.to_owned())
+                .collect(),
         })
         .await
 }

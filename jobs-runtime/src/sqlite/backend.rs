@@ -231,7 +231,7 @@ impl StorageBackend for SqliteStorage {
         let moved = sqlx::query(
             "UPDATE jobs_job
              SET state = 'Scheduled', state_changed_at = ?1, run_at = ?1 + ?2,
-                 lease_expires_at = NULL, server = NULL,
+                 lease_expires_at = NULL, server = NULL, max_attempts = max_attempts + ?7,
                  reason = ?3, state_data = json_object('error', ?4)
              WHERE id = ?5 AND attempt = ?6 AND state = 'Processing'",
         )
@@ -241,6 +241,7 @@ impl StorageBackend for SqliteStorage {
         .bind(&params.error)
         .bind(params.job.id.0)
         .bind(params.job.attempt)
+        .bind(i64::from(params.forgive))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::storage(OP, e))?
@@ -402,16 +403,19 @@ impl StorageBackend for SqliteStorage {
 
     async fn register_server(&self, server: ServerInfo) -> Result<()> {
         let queues = serde_json::to_string(&server.queues).expect("strings serialize");
+        let jobs = serde_json::to_string(&server.jobs).expect("strings serialize");
         let query = sqlx::query(
-            "INSERT INTO jobs_server (id, workers, queues, started_at, heartbeat_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)
+            "INSERT INTO jobs_server (id, workers, queues, jobs, started_at, heartbeat_at)
+             VALUES (?1, ?2, ?3, ?5, ?4, ?4)
              ON CONFLICT (id) DO UPDATE
-             SET workers = excluded.workers, queues = excluded.queues, heartbeat_at = excluded.heartbeat_at",
+             SET workers = excluded.workers, queues = excluded.queues, jobs = excluded.jobs,
+                 heartbeat_at = excluded.heartbeat_at",
         )
         .bind(server.id)
         .bind(server.workers)
         .bind(queues)
-        .bind(now_ms());
+        .bind(now_ms())
+        .bind(jobs);
         self.execute("registering a server", query).await.map(drop)
     }
 
@@ -440,14 +444,18 @@ impl StorageBackend for SqliteStorage {
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
         sqlx::query(
-            "SELECT id, workers, queues, started_at, heartbeat_at FROM jobs_server ORDER BY started_at, id",
+            "SELECT id, workers, queues, jobs, started_at, heartbeat_at FROM jobs_server ORDER BY started_at, id",
         )
         .try_map(|row: SqliteRow| {
-            let queues: String = row.try_get("queues")?;
+            let list = |column: &str| -> std::result::Result<Vec<String>, sqlx::Error> {
+                let json: String = row.try_get(column)?;
+                serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+            };
             Ok(ServerRecord {
                 id: row.try_get("id")?,
                 workers: row.try_get("workers")?,
-                queues: serde_json::from_str(&queues).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                queues: list("queues")?,
+                jobs: list("jobs")?,
                 started_at: time(row.try_get("started_at")?),
                 heartbeat_at: time(row.try_get("heartbeat_at")?),
             })
