@@ -13,6 +13,7 @@ pub mod sqlite;
 mod storage;
 #[doc(hidden)]
 pub mod testing;
+mod traced;
 
 pub use client::Client;
 pub use server::{Server, ServerBuilder, ServerHandle};

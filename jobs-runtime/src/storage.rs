@@ -7,6 +7,7 @@ use tokio::sync::Notify;
 
 use crate::postgres::PostgresStorage;
 use crate::sqlite::SqliteStorage;
+use crate::traced::Traced;
 
 /// A cheap-to-clone handle to the storage that clients and servers share.
 ///
@@ -41,10 +42,11 @@ impl Storage {
         }
     }
 
-    /// A handle over any backend.
+    /// A handle over any backend. Every call through it is traced (a
+    /// `debug` span per call, named `storage.<method>`).
     pub fn new(backend: impl StorageBackend) -> Storage {
         Storage {
-            backend: Arc::new(backend),
+            backend: Arc::new(Traced::new(backend)),
             wakeup: Arc::new(Notify::new()),
         }
     }

@@ -1,0 +1,145 @@
+//! Tracing for every storage, in one place: a wrapper around the backend
+//! that runs each call in a `debug` span named after it (`storage.fetch`,
+//! ...) with its main figures, and records a failed call's error there.
+//! Backends trace nothing themselves.
+
+use std::future::Future;
+
+use jobs_core::{
+    CompleteParams, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams, FetchParams,
+    FetchedJob, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams, RequeueParams,
+    RescueParams, Result, RetryParams, ServerInfo, ServerRecord, StateChange, StateCounts,
+    StorageBackend,
+};
+use tracing::{Instrument, Span, debug, debug_span};
+
+/// A backend whose every call is traced.
+pub(crate) struct Traced<B> {
+    inner: B,
+}
+
+impl<B> Traced<B> {
+    pub(crate) fn new(inner: B) -> Self {
+        Traced { inner }
+    }
+}
+
+async fn traced<T>(span: Span, call: impl Future<Output = Result<T>>) -> Result<T> {
+    let result = call.instrument(span.clone()).await;
+    if let Err(error) = &result {
+        span.in_scope(|| debug!(%error, "storage call failed"));
+    }
+    result
+}
+
+#[async_trait::async_trait]
+impl<B: StorageBackend> StorageBackend for Traced<B> {
+    async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
+        let span = debug_span!("storage.enqueue", jobs = params.jobs.len());
+        traced(span, self.inner.enqueue(params)).await
+    }
+
+    async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
+        let span = debug_span!("storage.fetch", limit = params.limit);
+        traced(span, self.inner.fetch(params)).await
+    }
+
+    async fn complete(&self, params: CompleteParams) -> Result<u64> {
+        let span = debug_span!("storage.complete", jobs = params.jobs.len());
+        traced(span, self.inner.complete(params)).await
+    }
+
+    async fn fail(&self, params: FailParams) -> Result<bool> {
+        let span = debug_span!("storage.fail", job.id = %params.job.id);
+        traced(span, self.inner.fail(params)).await
+    }
+
+    async fn retry(&self, params: RetryParams) -> Result<bool> {
+        let span = debug_span!("storage.retry", job.id = %params.job.id, delay = ?params.delay);
+        traced(span, self.inner.retry(params)).await
+    }
+
+    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
+        let span = debug_span!("storage.requeue", jobs = params.jobs.len());
+        traced(span, self.inner.requeue(params)).await
+    }
+
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {
+        let span = debug_span!("storage.extend_leases", jobs = params.jobs.len());
+        traced(span, self.inner.extend_leases(params)).await
+    }
+
+    async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
+        let span = debug_span!("storage.promote_scheduled", limit = params.limit);
+        traced(span, self.inner.promote_scheduled(params)).await
+    }
+
+    async fn rescue(&self, params: RescueParams) -> Result<u64> {
+        let span = debug_span!("storage.rescue", limit = params.limit);
+        traced(span, self.inner.rescue(params)).await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        traced(debug_span!("storage.job", job.id = %id), self.inner.job(id)).await
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
+        traced(
+            debug_span!("storage.history", job.id = %id),
+            self.inner.history(id),
+        )
+        .await
+    }
+
+    async fn counts(&self) -> Result<StateCounts> {
+        traced(debug_span!("storage.counts"), self.inner.counts()).await
+    }
+
+    async fn register_server(&self, server: ServerInfo) -> Result<()> {
+        let span = debug_span!("storage.register_server", server = %server.id);
+        traced(span, self.inner.register_server(server)).await
+    }
+
+    async fn heartbeat(&self, server: &str) -> Result<bool> {
+        traced(
+            debug_span!("storage.heartbeat"),
+            self.inner.heartbeat(server),
+        )
+        .await
+    }
+
+    async fn unregister_server(&self, server: &str) -> Result<()> {
+        let span = debug_span!("storage.unregister_server", server);
+        traced(span, self.inner.unregister_server(server)).await
+    }
+
+    async fn servers(&self) -> Result<Vec<ServerRecord>> {
+        traced(debug_span!("storage.servers"), self.inner.servers()).await
+    }
+
+    async fn prune_servers(&self, params: PruneServersParams) -> Result<u64> {
+        let span = debug_span!("storage.prune_servers", silent_for = ?params.silent_for);
+        traced(span, self.inner.prune_servers(params)).await
+    }
+
+    async fn try_lead(&self, params: LeadParams) -> Result<bool> {
+        traced(debug_span!("storage.try_lead"), self.inner.try_lead(params)).await
+    }
+
+    async fn resign(&self, server: &str) -> Result<()> {
+        traced(debug_span!("storage.resign"), self.inner.resign(server)).await
+    }
+
+    async fn expire(&self, params: ExpireParams) -> Result<u64> {
+        let span = debug_span!("storage.expire", older_than = ?params.older_than);
+        traced(span, self.inner.expire(params)).await
+    }
+
+    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
+        traced(
+            debug_span!("storage.watch_for_jobs"),
+            self.inner.watch_for_jobs(wake),
+        )
+        .await
+    }
+}
