@@ -218,17 +218,14 @@ impl StorageBackend for PostgresStorage {
             return Ok(0);
         }
         let (ids, attempts) = held(&params.jobs);
-        let moved = sqlx::query(self.sql(
-            "WITH moved AS (
-                 UPDATE {s}.jobs_job AS j
+        let moved: i64 = sqlx::query_scalar(self.moved_and_notified(
+            "UPDATE {s}.jobs_job AS j
                  SET state = 'Enqueued', max_attempts = j.max_attempts + 1, state_changed_at = now(),
                      lease_expires_at = NULL, server = NULL, reason = $3, state_data = NULL
                  FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
                  WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'
-                 RETURNING j.id
-             ), counted AS (SELECT count(*) AS moved FROM moved)
-             SELECT moved FROM counted
-             LEFT JOIN LATERAL (SELECT pg_notify($4, '') WHERE moved > 0) AS woken ON true",
+                 RETURNING j.id",
+            4,
         ))
         .bind(ids)
         .bind(attempts)
@@ -236,7 +233,6 @@ impl StorageBackend for PostgresStorage {
         .bind(&self.channel)
         .fetch_one(&self.pool)
         .await
-        .and_then(|row| row.try_get::<i64, _>("moved"))
         .map_err(|e| Error::storage("requeueing jobs", e))?;
         Ok(u64::try_from(moved).unwrap_or(0))
     }
@@ -264,19 +260,16 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
-        let moved: i64 = sqlx::query_scalar(self.sql(
-            "WITH moved AS (
-                 UPDATE {s}.jobs_job
+        let moved: i64 = sqlx::query_scalar(self.moved_and_notified(
+            "UPDATE {s}.jobs_job
                  SET state = 'Enqueued', state_changed_at = now(), run_at = NULL,
                      reason = 'scheduled time reached', state_data = NULL
                  WHERE id IN (SELECT id FROM {s}.jobs_job
                               WHERE state = 'Scheduled' AND run_at <= now()
                               ORDER BY run_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id
-             ), counted AS (SELECT count(*) AS moved FROM moved)
-             SELECT moved FROM counted
-             LEFT JOIN LATERAL (SELECT pg_notify($2, '') WHERE moved > 0) AS woken ON true",
+                 RETURNING id",
+            2,
         ))
         .bind(limit(params.limit))
         .bind(&self.channel)
@@ -287,9 +280,8 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn rescue(&self, params: RescueParams) -> Result<u64> {
-        let moved: i64 = sqlx::query_scalar(self.sql(
-            "WITH moved AS (
-                 UPDATE {s}.jobs_job
+        let moved: i64 = sqlx::query_scalar(self.moved_and_notified(
+            "UPDATE {s}.jobs_job
                  SET state = CASE WHEN attempt < max_attempts THEN 'Enqueued' ELSE 'Failed' END,
                      state_changed_at = now(), lease_expires_at = NULL, server = NULL,
                      reason = 'rescued: the lease of server ' || coalesce(server, '?')
@@ -300,10 +292,8 @@ impl StorageBackend for PostgresStorage {
                               WHERE state = 'Processing' AND lease_expires_at < now()
                               ORDER BY lease_expires_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id
-             ), counted AS (SELECT count(*) AS moved FROM moved)
-             SELECT moved FROM counted
-             LEFT JOIN LATERAL (SELECT pg_notify($2, '') WHERE moved > 0) AS woken ON true",
+                 RETURNING id",
+            2,
         ))
         .bind(limit(params.limit))
         .bind(&self.channel)

@@ -88,6 +88,19 @@ impl PostgresStorage {
         &self.schema
     }
 
+    /// `update` (an `UPDATE` of jobs ending in `RETURNING id`) as one
+    /// statement that returns how many jobs it moved (column `moved`) and,
+    /// when it moved any, wakes the listening servers on commit; the channel
+    /// is bound as parameter `$channel`.
+    fn moved_and_notified(&self, update: &str, channel: usize) -> AssertSqlSafe<String> {
+        self.sql(&format!(
+            "WITH moved AS ({update}),
+                  counted AS (SELECT count(*) AS moved FROM moved)
+             SELECT moved FROM counted
+             LEFT JOIN LATERAL (SELECT pg_notify(${channel}, '') WHERE moved > 0) AS woken ON true"
+        ))
+    }
+
     /// A statement with `{s}` replaced by the schema.
     fn sql(&self, template: &str) -> AssertSqlSafe<String> {
         AssertSqlSafe(template.replace("{s}", &self.schema))

@@ -184,8 +184,7 @@ impl StorageBackend for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.write(OP).await?;
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs_job
              SET state = 'Succeeded', state_changed_at = ?1, lease_expires_at = NULL,
                  reason = NULL, state_data = NULL
@@ -194,19 +193,14 @@ impl StorageBackend for SqliteStorage {
                AND jobs_job.state = 'Processing'"
         )))
         .bind(now_ms())
-        .bind(attempts_json(&params.jobs))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .bind(attempts_json(&params.jobs));
+        let done = self.execute(OP, query).await?;
         Ok(done)
     }
 
     async fn fail(&self, params: FailParams) -> Result<bool> {
         const OP: &str = "failing a job";
-        let mut tx = self.write(OP).await?;
-        let moved = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs_job
              SET state = 'Failed', state_changed_at = ?1, lease_expires_at = NULL,
                  reason = ?2, state_data = NULL
@@ -215,20 +209,15 @@ impl StorageBackend for SqliteStorage {
         .bind(now_ms())
         .bind(&params.reason)
         .bind(params.job.id.0)
-        .bind(params.job.attempt)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .bind(params.job.attempt);
+        let moved = self.execute(OP, query).await?;
         Ok(moved == 1)
     }
 
     async fn retry(&self, params: RetryParams) -> Result<bool> {
         const OP: &str = "scheduling a retry";
         let now = now_ms();
-        let mut tx = self.write(OP).await?;
-        let moved = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs_job
              SET state = 'Scheduled', state_changed_at = ?1, run_at = ?1 + ?2,
                  lease_expires_at = NULL, server = NULL, max_attempts = max_attempts + ?7,
@@ -241,12 +230,8 @@ impl StorageBackend for SqliteStorage {
         .bind(&params.error)
         .bind(params.job.id.0)
         .bind(params.job.attempt)
-        .bind(i64::from(params.forgive))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .bind(i64::from(params.forgive));
+        let moved = self.execute(OP, query).await?;
         Ok(moved == 1)
     }
 
@@ -255,8 +240,7 @@ impl StorageBackend for SqliteStorage {
         if params.jobs.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.write(OP).await?;
-        let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE jobs_job
              SET state = 'Enqueued', max_attempts = jobs_job.max_attempts + 1, state_changed_at = ?1,
                  lease_expires_at = NULL, server = NULL, reason = ?3, state_data = NULL
@@ -266,12 +250,8 @@ impl StorageBackend for SqliteStorage {
         )))
         .bind(now_ms())
         .bind(attempts_json(&params.jobs))
-        .bind(&params.reason)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .bind(&params.reason);
+        let moved = self.execute(OP, query).await?;
         Ok(moved)
     }
 
@@ -302,8 +282,7 @@ impl StorageBackend for SqliteStorage {
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
         const OP: &str = "promoting scheduled jobs";
         let now = now_ms();
-        let mut tx = self.write(OP).await?;
-        let moved = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs_job
              SET state = 'Enqueued', state_changed_at = ?1, run_at = NULL,
                  reason = 'scheduled time reached', state_data = NULL
@@ -312,20 +291,15 @@ impl StorageBackend for SqliteStorage {
                           ORDER BY run_at LIMIT ?2)",
         )
         .bind(now)
-        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX));
+        let moved = self.execute(OP, query).await?;
         Ok(moved)
     }
 
     async fn rescue(&self, params: RescueParams) -> Result<u64> {
         const OP: &str = "rescuing jobs";
         let now = now_ms();
-        let mut tx = self.write(OP).await?;
-        let moved = sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs_job
              SET state = CASE WHEN attempt < max_attempts THEN 'Enqueued' ELSE 'Failed' END,
                  state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
@@ -338,12 +312,8 @@ impl StorageBackend for SqliteStorage {
                           ORDER BY lease_expires_at LIMIT ?2)",
         )
         .bind(now)
-        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?
-        .rows_affected();
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .bind(i64::try_from(params.limit).unwrap_or(i64::MAX));
+        let moved = self.execute(OP, query).await?;
         Ok(moved)
     }
 
