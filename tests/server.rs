@@ -398,7 +398,7 @@ async fn a_job_whose_server_died_is_rescued_after_its_lease(fx: &Fixture) {
         .iter()
         .find_map(|change| change.reason.clone().filter(|r| r.contains("dead-server")))
         .expect("the rescue is recorded");
-    assert!(rescue.contains("stopped heartbeating"), "{rescue}");
+    assert!(rescue.contains("stopped renewing it"), "{rescue}");
     assert_eq!(runs(&fx.key("rescued")), 1);
 }
 

@@ -76,6 +76,128 @@ pub struct Completion {
     pub attempt: u32,
 }
 
+/// How an attempt ended, as [`StorageBackend::finish`] records it.
+///
+/// Texts (reasons, errors) may come from user code: storages keep them
+/// through [`storable_text`](crate::storable_text) (NUL replaced, cut at
+/// [`MAX_TEXT_LEN`](crate::MAX_TEXT_LEN)), so any text can be recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran to completion: `Succeeded`.
+    Succeeded,
+    /// The job failed for good: `Failed`, with the reason (the job's error
+    /// text, or what the server could not do, e.g. "no job named `x` is
+    /// registered").
+    Failed {
+        /// Why, recorded as the history's reason.
+        reason: String,
+    },
+    /// The attempt failed and the job gets another: `Scheduled`, due after
+    /// `delay` (a retry, as Hangfire records one).
+    Retry {
+        /// How long from now the job waits in `Scheduled`.
+        delay: Duration,
+        /// The history's reason, e.g. `"retry attempt 1 of 10"`.
+        reason: String,
+        /// The failed attempt's error, kept in the history's data as
+        /// `{"error": ...}`.
+        error: String,
+        /// Whether the failed attempt is forgiven: then the job's
+        /// `max_attempts` grows by one, so it does not count against the job
+        /// (used when this server cannot run the job but another can).
+        forgive: bool,
+    },
+    /// The server gives the attempt back unfinished (shutdown, or fetched
+    /// ahead and never started): `Enqueued` again, not counted against the
+    /// job (its `max_attempts` grows by one, while the attempt number, which
+    /// fences, only ever grows).
+    Requeue {
+        /// The history's reason, e.g. `"server stopping"`.
+        reason: String,
+    },
+}
+
+/// The columns a storage writes for an [`Outcome`]: the decision is made
+/// here once, in Rust, and each storage binds these values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOutcome {
+    /// The job's new state.
+    pub state: State,
+    /// The move's reason, storable (see [`storable_text`](crate::storable_text)).
+    pub reason: Option<String>,
+    /// The move's data, a JSON object as text, storable.
+    pub data: Option<String>,
+    /// For `Scheduled`: due this long after the storage's now.
+    pub run_after: Option<Duration>,
+    /// Whether the job's `max_attempts` grows by one (a forgiven attempt).
+    pub grant_attempt: bool,
+    /// Whether the job's `server` is cleared (it waits again), rather than
+    /// kept as the server that finished it.
+    pub release_server: bool,
+}
+
+impl Outcome {
+    /// What a storage writes for this outcome.
+    pub fn stored(&self) -> StoredOutcome {
+        let text = |text: &str| crate::storable_text(text).into_owned();
+        match self {
+            Outcome::Succeeded => StoredOutcome {
+                state: State::Succeeded,
+                reason: None,
+                data: None,
+                run_after: None,
+                grant_attempt: false,
+                release_server: false,
+            },
+            Outcome::Failed { reason } => StoredOutcome {
+                state: State::Failed,
+                reason: Some(text(reason)),
+                data: None,
+                run_after: None,
+                grant_attempt: false,
+                release_server: false,
+            },
+            Outcome::Retry {
+                delay,
+                reason,
+                error,
+                forgive,
+            } => StoredOutcome {
+                state: State::Scheduled,
+                reason: Some(text(reason)),
+                data: Some(serde_json::json!({ "error": text(error) }).to_string()),
+                run_after: Some(*delay),
+                grant_attempt: *forgive,
+                release_server: true,
+            },
+            Outcome::Requeue { reason } => StoredOutcome {
+                state: State::Enqueued,
+                reason: Some(text(reason)),
+                data: None,
+                run_after: None,
+                grant_attempt: true,
+                release_server: true,
+            },
+        }
+    }
+}
+
+/// One attempt's outcome, for [`StorageBackend::finish`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// The attempt that ended.
+    pub job: Completion,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// The arguments of [`StorageBackend::finish`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FinishParams {
+    /// The outcomes, at most one per job; all are recorded in one statement.
+    pub jobs: Vec<JobOutcome>,
+}
+
 /// The arguments of [`StorageBackend::complete`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompleteParams {
@@ -104,18 +226,14 @@ pub struct RetryParams {
     pub reason: String,
     /// The failed attempt's error, kept in the history's data.
     pub error: String,
-    /// Whether the failed attempt is forgiven: then the job's
-    /// `max_attempts` grows by one, so it does not count against the job
-    /// (used when this server cannot run the job but another can).
+    /// Whether the failed attempt is forgiven (see [`Outcome::Retry`]).
     pub forgive: bool,
 }
 
 /// The arguments of [`StorageBackend::requeue`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequeueParams {
-    /// The attempts a server gives back unfinished; they do not count
-    /// against the job's attempts (its `max_attempts` grows by one, while
-    /// the attempt number, which fences, only ever grows).
+    /// The attempts a server gives back unfinished (see [`Outcome::Requeue`]).
     pub jobs: Vec<Completion>,
     /// The history's reason, e.g. `"server stopping"`.
     pub reason: String,
@@ -280,20 +398,80 @@ pub trait StorageBackend: Send + Sync + 'static {
     /// counting one more attempt each. A job is handed to one fetch only.
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>>;
 
-    /// Moves the attempts to `Succeeded`. Returns how many moved (an attempt
-    /// that is no longer current is skipped).
-    async fn complete(&self, params: CompleteParams) -> Result<u64>;
+    /// Records the outcomes of attempts, all in one statement whatever
+    /// their kinds, each job looked up by its primary key. An attempt that
+    /// is no longer current (the job was rescued and fetched again, or is
+    /// not `Processing`) is skipped. Returns the ids of the jobs that moved,
+    /// sorted.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) when the statement fails;
+    /// then nothing of the batch was recorded. Its `transient` flag tells a
+    /// failure worth trying again (the database is away) from one that will
+    /// fail again (see [`Error::is_transient`](crate::Error::is_transient)).
+    async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>>;
 
-    /// Moves the attempt to `Failed` with the reason. Returns whether it moved.
-    async fn fail(&self, params: FailParams) -> Result<bool>;
+    /// Moves the attempts to `Succeeded` ([`finish`](Self::finish) with
+    /// [`Outcome::Succeeded`]). Returns how many moved (an attempt that is
+    /// no longer current is skipped).
+    async fn complete(&self, params: CompleteParams) -> Result<u64> {
+        let jobs = params
+            .jobs
+            .into_iter()
+            .map(|job| JobOutcome {
+                job,
+                outcome: Outcome::Succeeded,
+            })
+            .collect();
+        let moved = self.finish(FinishParams { jobs }).await?;
+        Ok(moved.len() as u64)
+    }
 
-    /// Moves the attempt to `Scheduled`, due after `delay`, with the reason.
+    /// Moves the attempt to `Failed` with the reason ([`Outcome::Failed`]).
     /// Returns whether it moved.
-    async fn retry(&self, params: RetryParams) -> Result<bool>;
+    async fn fail(&self, params: FailParams) -> Result<bool> {
+        let outcome = Outcome::Failed {
+            reason: params.reason,
+        };
+        let jobs = vec![JobOutcome {
+            job: params.job,
+            outcome,
+        }];
+        Ok(!self.finish(FinishParams { jobs }).await?.is_empty())
+    }
 
-    /// Moves unfinished attempts back to `Enqueued` without counting them:
-    /// each job's `max_attempts` grows by one. Returns how many moved.
-    async fn requeue(&self, params: RequeueParams) -> Result<u64>;
+    /// Moves the attempt to `Scheduled`, due after `delay`, with the reason
+    /// ([`Outcome::Retry`]). Returns whether it moved.
+    async fn retry(&self, params: RetryParams) -> Result<bool> {
+        let outcome = Outcome::Retry {
+            delay: params.delay,
+            reason: params.reason,
+            error: params.error,
+            forgive: params.forgive,
+        };
+        let jobs = vec![JobOutcome {
+            job: params.job,
+            outcome,
+        }];
+        Ok(!self.finish(FinishParams { jobs }).await?.is_empty())
+    }
+
+    /// Moves unfinished attempts back to `Enqueued` without counting them
+    /// ([`Outcome::Requeue`]). Returns how many moved.
+    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
+        let jobs = params
+            .jobs
+            .into_iter()
+            .map(|job| JobOutcome {
+                job,
+                outcome: Outcome::Requeue {
+                    reason: params.reason.clone(),
+                },
+            })
+            .collect();
+        let moved = self.finish(FinishParams { jobs }).await?;
+        Ok(moved.len() as u64)
+    }
 
     /// Extends the leases of the attempts a server still runs. Returns the
     /// jobs whose lease it still holds, sorted; an attempt missing from the

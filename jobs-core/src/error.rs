@@ -11,7 +11,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The storage failed: the database went away, a query failed, a
-    /// migration could not run. The message says which operation failed.
+    /// migration could not run. The message says which operation failed
+    /// and why (the driver's error, e.g. "Connection refused").
     #[error("storage error while {operation}: {source}")]
     Storage {
         /// What the storage was doing, e.g. `"fetching jobs"`.
@@ -19,6 +20,11 @@ pub enum Error {
         /// The database driver's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+        /// Whether the same call may succeed later unchanged: the database
+        /// was unreachable, the pool had no connection in time, a lock or
+        /// serialization conflict. `false` for errors that would repeat
+        /// (a value the database refuses, a constraint, a bad statement).
+        transient: bool,
     },
 
     /// A job's arguments could not be turned into JSON.
@@ -61,7 +67,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps a driver error with the operation that failed.
+    /// Wraps a driver error with the operation that failed, as an error
+    /// that would happen again if the call were repeated.
     pub fn storage(
         operation: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -69,6 +76,27 @@ impl Error {
         Error::Storage {
             operation,
             source: source.into(),
+            transient: false,
         }
+    }
+
+    /// Wraps a driver error with the operation that failed, as an error
+    /// that may go away if the call is repeated later (the database is
+    /// unreachable, busy or restarting).
+    pub fn transient_storage(
+        operation: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Storage {
+            operation,
+            source: source.into(),
+            transient: true,
+        }
+    }
+
+    /// Whether repeating the call later may succeed: a transient storage
+    /// error. Everything else (including a refused value) would fail again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Storage { transient: true, .. })
     }
 }

@@ -21,12 +21,13 @@ mod job;
 mod registry;
 mod retry;
 mod state;
+mod text;
 
 pub use backend::{
     CompleteParams, Completion, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams,
-    FetchParams, FetchedJob, JobRecord, LeadParams, NewJob, PromoteParams, PruneServersParams,
-    RequeueParams, RescueParams, RetryParams, ServerInfo, ServerRecord, StateCounts,
-    StorageBackend,
+    FetchParams, FetchedJob, FinishParams, JobOutcome, JobRecord, LeadParams, NewJob, Outcome,
+    PromoteParams, PruneServersParams, RequeueParams, RescueParams, RetryParams, ServerInfo,
+    ServerRecord, StateCounts, StorageBackend, StoredOutcome,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};
@@ -36,6 +37,7 @@ pub use job::{BoxFuture, IntoJobResult, Job, JobArgument, JobError, JobResult};
 pub use registry::{JobRegistration, Registry};
 pub use retry::{Backoff, RetryPolicy};
 pub use state::{ParseStateError, State};
+pub use text::{MAX_TEXT_LEN, NUL_REPLACEMENT, TRUNCATION_MARKER, storable_text};
 
 #[doc(hidden)]
 pub use inventory;

@@ -7,14 +7,19 @@
 #![warn(missing_docs)]
 
 mod client;
+mod connect_options;
 pub mod postgres;
 pub mod server;
 pub mod sqlite;
+mod sql_error;
 mod storage;
 #[doc(hidden)]
 pub mod testing;
 mod traced;
 
 pub use client::Client;
+pub use connect_options::{
+    ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+};
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use storage::Storage;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use jobs_core::{Error, Result, StorageBackend};
 use tokio::sync::Notify;
 
+use crate::ConnectOptions;
 use crate::postgres::PostgresStorage;
 use crate::sqlite::SqliteStorage;
 use crate::traced::Traced;
@@ -32,11 +33,46 @@ impl Storage {
     /// # Errors
     /// [`Error::UnsupportedUrl`] for another scheme; [`Error::Storage`] when
     /// the database cannot be opened or migrated.
+    /// Uses the default [`ConnectOptions`]: a pool of
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS), enough
+    /// for a server of any number of workers and its clients.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedUrl`] for another scheme; [`Error::Storage`] when
+    /// the database cannot be opened or migrated. A PostgreSQL server that
+    /// refuses or does not answer fails within the connect timeout
+    /// ([`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT)), and
+    /// the error names the cause.
     pub async fn connect(url: &str) -> Result<Storage> {
+        Self::connect_with(url, ConnectOptions::default()).await
+    }
+
+    /// As [`connect`](Self::connect), with the pool's size and timeouts
+    /// from `options`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> jobs_core::Result<()> {
+    /// use jobs_runtime::{ConnectOptions, Storage};
+    /// let options = ConnectOptions::new().max_connections(20);
+    /// let storage = Storage::connect_with("postgres://postgres@localhost/app", options).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Storage> {
         if url.starts_with("sqlite:") {
-            Ok(Storage::new(SqliteStorage::connect(url).await?))
+            Ok(Storage::new(
+                SqliteStorage::connect_with_options(url, &options).await?,
+            ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Storage::new(PostgresStorage::connect(url).await?))
+            let postgres = PostgresStorage::connect_with_options(
+                url,
+                crate::postgres::DEFAULT_SCHEMA,
+                &options,
+            )
+            .await?;
+            Ok(Storage::new(postgres))
         } else {
             Err(Error::UnsupportedUrl(url.to_owned()))
         }

@@ -6,10 +6,9 @@
 use std::future::Future;
 
 use jobs_core::{
-    CompleteParams, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams, FetchParams,
-    FetchedJob, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams, RequeueParams,
-    RescueParams, Result, RetryParams, ServerInfo, ServerRecord, StateChange, StateCounts,
-    StorageBackend,
+    EnqueueParams, ExpireParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId,
+    JobRecord, LeadParams, PromoteParams, PruneServersParams, RescueParams, Result, ServerInfo,
+    ServerRecord, StateChange, StateCounts, StorageBackend,
 };
 use tracing::{Instrument, Span, debug, debug_span};
 
@@ -44,24 +43,9 @@ impl<B: StorageBackend> StorageBackend for Traced<B> {
         traced(span, self.inner.fetch(params)).await
     }
 
-    async fn complete(&self, params: CompleteParams) -> Result<u64> {
-        let span = debug_span!("storage.complete", jobs = params.jobs.len());
-        traced(span, self.inner.complete(params)).await
-    }
-
-    async fn fail(&self, params: FailParams) -> Result<bool> {
-        let span = debug_span!("storage.fail", job.id = %params.job.id);
-        traced(span, self.inner.fail(params)).await
-    }
-
-    async fn retry(&self, params: RetryParams) -> Result<bool> {
-        let span = debug_span!("storage.retry", job.id = %params.job.id, delay = ?params.delay);
-        traced(span, self.inner.retry(params)).await
-    }
-
-    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
-        let span = debug_span!("storage.requeue", jobs = params.jobs.len());
-        traced(span, self.inner.requeue(params)).await
+    async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>> {
+        let span = debug_span!("storage.finish", jobs = params.jobs.len());
+        traced(span, self.inner.finish(params)).await
     }
 
     async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {

@@ -3,15 +3,16 @@
 //! statement is a transaction of its own.
 
 use jobs_core::{
-    CompleteParams, Completion, EnqueueParams, Error, ExpireParams, ExtendLeasesParams, FailParams,
-    FetchParams, FetchedJob, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams,
-    RequeueParams, RescueParams, Result, RetryParams, ServerInfo, ServerRecord, StateChange,
-    StateCounts, StorageBackend,
+    Completion, EnqueueParams, Error, ExpireParams, ExtendLeasesParams, FetchParams, FetchedJob,
+    FinishParams, JobId, JobOutcome, JobRecord, LeadParams, PromoteParams, PruneServersParams,
+    RescueParams, Result, ServerInfo, ServerRecord, State, StateChange, StateCounts,
+    StorageBackend,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
 
 use super::PostgresStorage;
+use crate::sql_error::storage_error;
 
 fn millis(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
@@ -51,6 +52,93 @@ const FETCH: &str = "WITH picked AS (
          state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
      FROM picked WHERE j.id = picked.id
      RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at";
+
+/// How statements that change held attempts find their rows: each job by
+/// its primary key (`j.id = ANY($1)`, joined to the per-job values of the
+/// `unnest`), never through a partial index. The state a job must be in
+/// comes from the `unnest` too (`from_state`), not as a literal: with
+/// `state = 'Processing'` written out, the planner may prove the predicate
+/// of `jobs_job_processing` and, once statistics exist, read 20,000
+/// processing rows against the id list for every batch (seconds instead
+/// of milliseconds). A column cannot prove it, so the plan stays on the
+/// primary key whatever the table holds (see the plan tests below).
+///
+/// Records outcomes: `$1` ids, `$2` attempts, `$3` new states, `$4`
+/// reasons, `$5` data (JSON text), `$6` delays in ms for `Scheduled`, `$7`
+/// attempts granted back (0 or 1), `$8` whether the server is cleared, `$9`
+/// the state each job must be in (`Processing`), `$10` the channel to
+/// notify when a job became `Enqueued`. Returns the ids that moved.
+const FINISH: &str = "WITH o AS (
+         SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+                              $6::float8[], $7::int[], $8::bool[], $9::text[])
+                AS o(id, attempt, state, reason, data, run_after_ms, grant_attempt, release, from_state)
+     ), moved AS (
+         UPDATE {s}.jobs_job AS j
+         SET state = o.state, state_changed_at = now(), lease_expires_at = NULL,
+             run_at = now() + o.run_after_ms * interval '1 millisecond',
+             max_attempts = j.max_attempts + o.grant_attempt,
+             server = CASE WHEN o.release THEN NULL ELSE j.server END,
+             reason = o.reason, state_data = o.data::jsonb
+         FROM o
+         WHERE j.id = ANY($1) AND j.id = o.id AND j.attempt = o.attempt AND j.state = o.from_state
+         RETURNING j.id, j.state
+     ), notified AS (
+         SELECT pg_notify($10, '') WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
+     )
+     SELECT id FROM moved LEFT JOIN notified ON true";
+
+/// Renews the leases of held attempts: `$1` ids, `$2` attempts, `$3` the
+/// state each must be in (`Processing`), `$4` the lease in ms. Planned
+/// through the primary key as [`FINISH`] is. Returns the ids still held.
+const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
+     SET lease_expires_at = now() + $4 * interval '1 millisecond'
+     FROM unnest($1::bigint[], $2::int[], $3::text[]) AS held(id, attempt, from_state)
+     WHERE j.id = ANY($1) AND j.id = held.id AND j.attempt = held.attempt
+       AND j.state = held.from_state
+     RETURNING j.id";
+
+/// The per-job columns of [`FINISH`], as arrays.
+struct OutcomeRows {
+    ids: Vec<i64>,
+    attempts: Vec<i32>,
+    states: Vec<&'static str>,
+    reasons: Vec<Option<String>>,
+    data: Vec<Option<String>>,
+    run_after_ms: Vec<Option<f64>>,
+    grant: Vec<i32>,
+    release: Vec<bool>,
+    from_state: Vec<&'static str>,
+}
+
+impl OutcomeRows {
+    fn new(jobs: &[JobOutcome]) -> Self {
+        let mut rows = OutcomeRows {
+            ids: Vec::with_capacity(jobs.len()),
+            attempts: Vec::with_capacity(jobs.len()),
+            states: Vec::with_capacity(jobs.len()),
+            reasons: Vec::with_capacity(jobs.len()),
+            data: Vec::with_capacity(jobs.len()),
+            run_after_ms: Vec::with_capacity(jobs.len()),
+            grant: Vec::with_capacity(jobs.len()),
+            release: Vec::with_capacity(jobs.len()),
+            from_state: Vec::with_capacity(jobs.len()),
+        };
+        for job in jobs {
+            let stored = job.outcome.stored();
+            rows.ids.push(job.job.id.0);
+            rows.attempts
+                .push(i32::try_from(job.job.attempt).unwrap_or(i32::MAX));
+            rows.states.push(stored.state.as_str());
+            rows.reasons.push(stored.reason);
+            rows.data.push(stored.data);
+            rows.run_after_ms.push(stored.run_after.map(millis));
+            rows.grant.push(i32::from(stored.grant_attempt));
+            rows.release.push(stored.release_server);
+            rows.from_state.push(State::Processing.as_str());
+        }
+        rows
+    }
+}
 
 /// The one leadership there is for now: maintenance.
 const MAINTENANCE: &str = "maintenance";
@@ -109,7 +197,7 @@ impl StorageBackend for PostgresStorage {
             jobs.iter().map(|job| job.run_at).collect();
         let notify = jobs.iter().any(|job| job.run_at.is_none());
         // One statement: insert, and wake the listening servers on commit.
-        let mut ids: Vec<i64> = sqlx::query_scalar(self.sql(
+        let mut ids: Vec<i64> = self.run(OP, sqlx::query_scalar(self.sql(
             "WITH inserted AS (
                  INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
                  SELECT name, queue, args,
@@ -132,8 +220,7 @@ impl StorageBackend for PostgresStorage {
         .bind(&self.channel)
         .bind(notify)
         .fetch_all(&self.pool)
-        .await
-        .map_err(|e| Error::storage(OP, e))?;
+        ).await?;
         ids.sort_unstable();
         Ok(ids.into_iter().map(JobId).collect())
     }
@@ -142,99 +229,43 @@ impl StorageBackend for PostgresStorage {
         if params.limit == 0 || params.queues.is_empty() {
             return Ok(Vec::new());
         }
-        let mut jobs = sqlx::query(self.sql(FETCH))
+        let mut jobs = self.run("fetching jobs", sqlx::query(self.sql(FETCH))
             .bind(&params.queues)
             .bind(limit(params.limit))
             .bind(&params.server)
             .bind(millis(params.lease))
             .try_map(|row: PgRow| fetched(&row))
             .fetch_all(&self.pool)
-            .await
-            .map_err(|e| Error::storage("fetching jobs", e))?;
+            ).await?;
         let priority = |queue: &str| params.queues.iter().position(|q| q == queue);
         jobs.sort_unstable_by_key(|job| (priority(&job.queue), job.id));
         Ok(jobs)
     }
 
-    async fn complete(&self, params: CompleteParams) -> Result<u64> {
+    async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>> {
         if params.jobs.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        let (ids, attempts) = held(&params.jobs);
-        let done = sqlx::query(self.sql(
-            "UPDATE {s}.jobs_job AS j
-             SET state = 'Succeeded', state_changed_at = now(), lease_expires_at = NULL,
-                 reason = NULL, state_data = NULL
-             FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
-             WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'",
-        ))
-        .bind(ids)
-        .bind(attempts)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("completing jobs", e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn fail(&self, params: FailParams) -> Result<bool> {
-        let moved = sqlx::query(self.sql(
-            "UPDATE {s}.jobs_job
-             SET state = 'Failed', state_changed_at = now(), lease_expires_at = NULL,
-                 reason = $1, state_data = NULL
-             WHERE id = $2 AND attempt = $3 AND state = 'Processing'",
-        ))
-        .bind(&params.reason)
-        .bind(params.job.id.0)
-        .bind(i32::try_from(params.job.attempt).unwrap_or(i32::MAX))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("failing a job", e))?;
-        Ok(moved.rows_affected() == 1)
-    }
-
-    async fn retry(&self, params: RetryParams) -> Result<bool> {
-        let moved = sqlx::query(self.sql(
-            "UPDATE {s}.jobs_job
-             SET state = 'Scheduled', state_changed_at = now(),
-                 run_at = now() + $1 * interval '1 millisecond',
-                 lease_expires_at = NULL, server = NULL, max_attempts = max_attempts + $6,
-                 reason = $2, state_data = jsonb_build_object('error', $3::text)
-             WHERE id = $4 AND attempt = $5 AND state = 'Processing'",
-        ))
-        .bind(millis(params.delay))
-        .bind(&params.reason)
-        .bind(&params.error)
-        .bind(params.job.id.0)
-        .bind(i32::try_from(params.job.attempt).unwrap_or(i32::MAX))
-        .bind(i32::from(params.forgive))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("scheduling a retry", e))?;
-        Ok(moved.rows_affected() == 1)
-    }
-
-    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
-        if params.jobs.is_empty() {
-            return Ok(0);
-        }
-        let (ids, attempts) = held(&params.jobs);
-        let moved: i64 = sqlx::query_scalar(self.moved_and_notified(
-            "UPDATE {s}.jobs_job AS j
-                 SET state = 'Enqueued', max_attempts = j.max_attempts + 1, state_changed_at = now(),
-                     lease_expires_at = NULL, server = NULL, reason = $3, state_data = NULL
-                 FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
-                 WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'
-                 RETURNING j.id",
-            4,
-        ))
-        .bind(ids)
-        .bind(attempts)
-        .bind(&params.reason)
-        .bind(&self.channel)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| Error::storage("requeueing jobs", e))?;
-        Ok(u64::try_from(moved).unwrap_or(0))
+        let rows = OutcomeRows::new(&params.jobs);
+        let mut moved: Vec<i64> = self
+            .run(
+                "recording outcomes",
+                sqlx::query_scalar(self.sql(FINISH))
+                    .bind(rows.ids)
+                    .bind(rows.attempts)
+                    .bind(rows.states)
+                    .bind(rows.reasons)
+                    .bind(rows.data)
+                    .bind(rows.run_after_ms)
+                    .bind(rows.grant)
+                    .bind(rows.release)
+                    .bind(rows.from_state)
+                    .bind(&self.channel)
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        moved.sort_unstable();
+        Ok(moved.into_iter().map(JobId).collect())
     }
 
     async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {
@@ -242,25 +273,24 @@ impl StorageBackend for PostgresStorage {
             return Ok(Vec::new());
         }
         let (ids, attempts) = held(&params.jobs);
-        let mut held: Vec<i64> = sqlx::query_scalar(self.sql(
-            "UPDATE {s}.jobs_job AS j
-             SET lease_expires_at = now() + $3 * interval '1 millisecond'
-             FROM unnest($1::bigint[], $2::int[]) AS held(id, attempt)
-             WHERE j.id = held.id AND j.attempt = held.attempt AND j.state = 'Processing'
-             RETURNING j.id",
-        ))
-        .bind(ids)
-        .bind(attempts)
-        .bind(millis(params.lease))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| Error::storage("extending leases", e))?;
+        let from_state = vec![State::Processing.as_str(); ids.len()];
+        let mut held: Vec<i64> = self
+            .run(
+                "extending leases",
+                sqlx::query_scalar(self.sql(EXTEND_LEASES))
+                    .bind(ids)
+                    .bind(attempts)
+                    .bind(from_state)
+                    .bind(millis(params.lease))
+                    .fetch_all(&self.pool),
+            )
+            .await?;
         held.sort_unstable();
         Ok(held.into_iter().map(JobId).collect())
     }
 
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
-        let moved: i64 = sqlx::query_scalar(self.moved_and_notified(
+        let moved: i64 = self.run("promoting scheduled jobs", sqlx::query_scalar(self.moved_and_notified(
             "UPDATE {s}.jobs_job
                  SET state = 'Enqueued', state_changed_at = now(), run_at = NULL,
                      reason = 'scheduled time reached', state_data = NULL
@@ -274,18 +304,17 @@ impl StorageBackend for PostgresStorage {
         .bind(limit(params.limit))
         .bind(&self.channel)
         .fetch_one(&self.pool)
-        .await
-        .map_err(|e| Error::storage("promoting scheduled jobs", e))?;
+        ).await?;
         Ok(u64::try_from(moved).unwrap_or(0))
     }
 
     async fn rescue(&self, params: RescueParams) -> Result<u64> {
-        let moved: i64 = sqlx::query_scalar(self.moved_and_notified(
+        let moved: i64 = self.run("rescuing jobs", sqlx::query_scalar(self.moved_and_notified(
             "UPDATE {s}.jobs_job
                  SET state = CASE WHEN attempt < max_attempts THEN 'Enqueued' ELSE 'Failed' END,
                      state_changed_at = now(), lease_expires_at = NULL, server = NULL,
                      reason = 'rescued: the lease of server ' || coalesce(server, '?')
-                              || ' expired (it stopped heartbeating)'
+                              || ' expired (the server stopped renewing it: it died, or lost the database for longer than the lease)'
                               || CASE WHEN attempt < max_attempts THEN '' ELSE '; no attempts left' END,
                      state_data = jsonb_build_object('server', server, 'attempt', attempt)
                  WHERE id IN (SELECT id FROM {s}.jobs_job
@@ -298,13 +327,12 @@ impl StorageBackend for PostgresStorage {
         .bind(limit(params.limit))
         .bind(&self.channel)
         .fetch_one(&self.pool)
-        .await
-        .map_err(|e| Error::storage("rescuing jobs", e))?;
+        ).await?;
         Ok(u64::try_from(moved).unwrap_or(0))
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
-        sqlx::query(self.sql(
+        self.run("reading a job", sqlx::query(self.sql(
             "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
                     state_changed_at, run_at, reason
              FROM {s}.jobs_job WHERE id = $1",
@@ -312,12 +340,11 @@ impl StorageBackend for PostgresStorage {
         .bind(id.0)
         .try_map(|row: PgRow| record(&row))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| Error::storage("reading a job", e))
+        ).await
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
-        sqlx::query(self.sql(
+        self.run("reading a job's history", sqlx::query(self.sql(
             "SELECT state, at, reason, data FROM {s}.jobs_job_state WHERE job_id = $1 ORDER BY id",
         ))
         .bind(id.0)
@@ -330,16 +357,14 @@ impl StorageBackend for PostgresStorage {
             })
         })
         .fetch_all(&self.pool)
-        .await
-        .map_err(|e| Error::storage("reading a job's history", e))
+        ).await
     }
 
     async fn counts(&self) -> Result<StateCounts> {
         let rows: Vec<(String, i64)> =
-            sqlx::query_as(self.sql("SELECT state, count(*) FROM {s}.jobs_job GROUP BY state"))
+            self.run("counting jobs", sqlx::query_as(self.sql("SELECT state, count(*) FROM {s}.jobs_job GROUP BY state"))
                 .fetch_all(&self.pool)
-                .await
-                .map_err(|e| Error::storage("counting jobs", e))?;
+                ).await?;
         let mut counts = StateCounts::default();
         for (state, count) in rows {
             let state = decode_state(&state).map_err(|e| Error::storage("counting jobs", e))?;
@@ -349,7 +374,7 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn register_server(&self, server: ServerInfo) -> Result<()> {
-        sqlx::query(self.sql(
+        self.run("registering a server", sqlx::query(self.sql(
             "INSERT INTO {s}.jobs_server (id, workers, queues, jobs, started_at, heartbeat_at)
              VALUES ($1, $2, $3, $4, now(), now())
              ON CONFLICT (id) DO UPDATE
@@ -361,35 +386,32 @@ impl StorageBackend for PostgresStorage {
         .bind(&server.queues)
         .bind(&server.jobs)
         .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("registering a server", e))?;
+        ).await?;
         Ok(())
     }
 
     async fn heartbeat(&self, server: &str) -> Result<bool> {
         let beat =
-            sqlx::query(self.sql("UPDATE {s}.jobs_server SET heartbeat_at = now() WHERE id = $1"))
+            self.run("recording a heartbeat", sqlx::query(self.sql("UPDATE {s}.jobs_server SET heartbeat_at = now() WHERE id = $1"))
                 .bind(server)
                 .execute(&self.pool)
-                .await
-                .map_err(|e| Error::storage("recording a heartbeat", e))?;
+                ).await?;
         Ok(beat.rows_affected() == 1)
     }
 
     async fn unregister_server(&self, server: &str) -> Result<()> {
-        sqlx::query(self.sql(
+        self.run("unregistering a server", sqlx::query(self.sql(
             "WITH leader AS (DELETE FROM {s}.jobs_leader WHERE server = $1)
              DELETE FROM {s}.jobs_server WHERE id = $1",
         ))
         .bind(server)
         .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("unregistering a server", e))?;
+        ).await?;
         Ok(())
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
-        sqlx::query(self.sql(
+        self.run("reading servers", sqlx::query(self.sql(
             "SELECT id, workers, queues, jobs, started_at, heartbeat_at FROM {s}.jobs_server ORDER BY started_at, id",
         ))
         .try_map(|row: PgRow| {
@@ -403,23 +425,21 @@ impl StorageBackend for PostgresStorage {
             })
         })
         .fetch_all(&self.pool)
-        .await
-        .map_err(|e| Error::storage("reading servers", e))
+        ).await
     }
 
     async fn prune_servers(&self, params: PruneServersParams) -> Result<u64> {
-        let pruned = sqlx::query(self.sql(
+        let pruned = self.run("pruning servers", sqlx::query(self.sql(
             "DELETE FROM {s}.jobs_server WHERE heartbeat_at < now() - $1 * interval '1 millisecond'",
         ))
         .bind(millis(params.silent_for))
         .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("pruning servers", e))?;
+        ).await?;
         Ok(pruned.rows_affected())
     }
 
     async fn try_lead(&self, params: LeadParams) -> Result<bool> {
-        let leader: Option<String> = sqlx::query_scalar(self.sql(
+        let leader: Option<String> = self.run("electing a leader", sqlx::query_scalar(self.sql(
             "INSERT INTO {s}.jobs_leader (name, server, expires_at)
              VALUES ($1, $2, now() + $3 * interval '1 millisecond')
              ON CONFLICT (name) DO UPDATE SET server = excluded.server, expires_at = excluded.expires_at
@@ -430,23 +450,21 @@ impl StorageBackend for PostgresStorage {
         .bind(&params.server)
         .bind(millis(params.ttl))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| Error::storage("electing a leader", e))?;
+        ).await?;
         Ok(leader.is_some_and(|leader| leader == params.server))
     }
 
     async fn resign(&self, server: &str) -> Result<()> {
-        sqlx::query(self.sql("DELETE FROM {s}.jobs_leader WHERE name = $1 AND server = $2"))
+        self.run("resigning the leadership", sqlx::query(self.sql("DELETE FROM {s}.jobs_leader WHERE name = $1 AND server = $2"))
             .bind(MAINTENANCE)
             .bind(server)
             .execute(&self.pool)
-            .await
-            .map_err(|e| Error::storage("resigning the leadership", e))?;
+            ).await?;
         Ok(())
     }
 
     async fn expire(&self, params: ExpireParams) -> Result<u64> {
-        let expired = sqlx::query(self.sql(
+        let expired = self.run("expiring finished jobs", sqlx::query(self.sql(
             "DELETE FROM {s}.jobs_job WHERE id IN (
                  SELECT id FROM {s}.jobs_job
                  WHERE state IN ('Succeeded', 'Deleted')
@@ -457,8 +475,7 @@ impl StorageBackend for PostgresStorage {
         .bind(millis(params.older_than))
         .bind(limit(params.limit))
         .execute(&self.pool)
-        .await
-        .map_err(|e| Error::storage("expiring finished jobs", e))?;
+        ).await?;
         Ok(expired.rows_affected())
     }
 
@@ -470,14 +487,14 @@ impl StorageBackend for PostgresStorage {
             .max_connections(1)
             .connect_with((*self.pool.connect_options()).clone())
             .await
-            .map_err(|e| Error::storage(OP, e))?;
+            .map_err(|e| storage_error(OP, e))?;
         let mut listener = PgListener::connect_with(&own)
             .await
-            .map_err(|e| Error::storage(OP, e))?;
+            .map_err(|e| storage_error(OP, e))?;
         listener
             .listen(&self.channel)
             .await
-            .map_err(|e| Error::storage(OP, e))?;
+            .map_err(|e| storage_error(OP, e))?;
         // Jobs may have come while nobody listened.
         wake();
         loop {
@@ -486,7 +503,7 @@ impl StorageBackend for PostgresStorage {
             listener
                 .try_recv()
                 .await
-                .map_err(|e| Error::storage(OP, e))?;
+                .map_err(|e| storage_error(OP, e))?;
             wake();
         }
     }

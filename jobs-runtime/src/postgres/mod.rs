@@ -12,17 +12,18 @@
 
 mod backend;
 
+use std::future::Future;
 use std::str::FromStr;
 
 use jobs_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
+use crate::ConnectOptions;
+use crate::sql_error::storage_error;
+
 /// The schema used unless another is configured.
 pub const DEFAULT_SCHEMA: &str = "jobs";
-
-/// Connections in the pool [`PostgresStorage::connect`] opens.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
 /// The name of our migrations table, inside the schema.
 pub const MIGRATIONS_TABLE: &str = "jobs_migrations";
@@ -34,16 +35,21 @@ pub struct PostgresStorage {
     schema: String,
     /// The `NOTIFY` channel of this schema's enqueues.
     channel: String,
+    /// How long a new connection may take to open, when a pool timeout is
+    /// explained by opening one.
+    connect_timeout: std::time::Duration,
 }
 
 impl PostgresStorage {
-    /// Connects to `url` (`postgres://user@host/db`) with a pool of
-    /// [`DEFAULT_MAX_CONNECTIONS`], and migrates the [`DEFAULT_SCHEMA`].
+    /// Connects to `url` (`postgres://user@host/db`) with the default
+    /// [`ConnectOptions`], and migrates the [`DEFAULT_SCHEMA`].
     ///
     /// # Errors
-    /// [`Error::Storage`] when the database cannot be reached or migrated.
+    /// [`Error::Storage`] when the database cannot be reached (within the
+    /// connect timeout, naming the cause: "Connection refused", a wrong
+    /// password, no answer) or migrated.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_with_schema(url, DEFAULT_SCHEMA).await
+        Self::connect_with_options(url, DEFAULT_SCHEMA, &ConnectOptions::default()).await
     }
 
     /// As [`connect`](Self::connect), with the tables in `schema`.
@@ -52,30 +58,61 @@ impl PostgresStorage {
     /// [`Error::Config`] for a schema name that is not a plain lower-case
     /// identifier; otherwise as [`connect`](Self::connect).
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)
+        Self::connect_with_options(url, schema, &ConnectOptions::default()).await
+    }
+
+    /// As [`connect_with_schema`](Self::connect_with_schema), with the
+    /// pool's size and timeouts from `options`.
+    ///
+    /// One connection is opened first, bounded by the connect timeout, so
+    /// that a closed port or a refused login fails at once with its cause
+    /// (a pool would retry until its acquire timeout and report only that
+    /// it timed out); it then runs the migrations.
+    ///
+    /// # Errors
+    /// As [`connect_with_schema`](Self::connect_with_schema).
+    pub async fn connect_with_options(
+        url: &str,
+        schema: &str,
+        options: &ConnectOptions,
+    ) -> Result<Self> {
+        check_schema_name(schema)?;
+        let connect = PgConnectOptions::from_str(url)
             .map_err(|e| Error::storage("parsing the PostgreSQL URL", e))?;
+        let mut conn = open_connection(&connect, options.connect_timeout).await?;
+        let migrated = migrate(&mut conn, schema).await;
+        let _ = conn.close().await;
+        migrated?;
         let pool = PgPoolOptions::new()
-            .max_connections(DEFAULT_MAX_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::storage("connecting to PostgreSQL", e))?;
-        Self::from_pool(pool, schema).await
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        Ok(Self::new(pool, schema, options.connect_timeout))
     }
 
     /// Uses the application's own pool, with the tables in `schema`
     /// (created and migrated if needed; the pool's sessions are left as
-    /// they were).
+    /// they were). The pool's own size and acquire timeout apply.
     ///
     /// # Errors
     /// As [`connect_with_schema`](Self::connect_with_schema).
     pub async fn from_pool(pool: PgPool, schema: &str) -> Result<Self> {
         check_schema_name(schema)?;
-        migrate(&pool, schema).await?;
-        Ok(PostgresStorage {
+        let connect_timeout = ConnectOptions::default().connect_timeout;
+        let mut conn = open_connection(&pool.connect_options(), connect_timeout).await?;
+        let migrated = migrate(&mut conn, schema).await;
+        let _ = conn.close().await;
+        migrated?;
+        Ok(Self::new(pool, schema, connect_timeout))
+    }
+
+    fn new(pool: PgPool, schema: &str, connect_timeout: std::time::Duration) -> Self {
+        PostgresStorage {
             pool,
             schema: schema.to_owned(),
             channel: format!("{schema}_jobs_enqueued"),
-        })
+            connect_timeout,
+        }
     }
 
     /// The pool, for enqueueing inside the application's own transactions.
@@ -86,6 +123,39 @@ impl PostgresStorage {
     /// The schema that holds the tables.
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// Awaits a statement; a failure becomes a storage error for
+    /// `operation`, explained when the pool had no connection to give.
+    async fn run<T>(
+        &self,
+        operation: &'static str,
+        statement: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        match statement.await {
+            Ok(value) => Ok(value),
+            Err(sqlx::Error::PoolTimedOut) => Err(self.explain_pool_timeout(operation).await),
+            Err(error) => Err(storage_error(operation, error)),
+        }
+    }
+
+    /// Why the pool gave no connection in time: the pool retries refused
+    /// connections silently until its timeout, so one connection of our
+    /// own is opened to find the cause.
+    async fn explain_pool_timeout(&self, operation: &'static str) -> Error {
+        let waited = self.pool.options().get_acquire_timeout();
+        let cause = match open_connection(&self.pool.connect_options(), self.connect_timeout).await
+        {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                format!(
+                    "no free connection within {waited:?}: all {} connections of the pool were busy",
+                    self.pool.options().get_max_connections()
+                )
+            }
+            Err(error) => format!("no connection within {waited:?}: {error}"),
+        };
+        Error::transient_storage(operation, cause)
     }
 
     /// `update` (an `UPDATE` of jobs ending in `RETURNING id`) as one
@@ -104,6 +174,32 @@ impl PostgresStorage {
     /// A statement with `{s}` replaced by the schema.
     fn sql(&self, template: &str) -> AssertSqlSafe<String> {
         AssertSqlSafe(template.replace("{s}", &self.schema))
+    }
+}
+
+/// Opens one connection within `timeout`; the error names the server and
+/// the cause ("Connection refused", a refused login, no answer).
+async fn open_connection(
+    options: &PgConnectOptions,
+    timeout: std::time::Duration,
+) -> Result<PgConnection> {
+    const OP: &str = "connecting to PostgreSQL";
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(timeout, PgConnection::connect_with(options)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => {
+            let transient = crate::sql_error::is_transient(&error);
+            let cause = format!("{server}: {error}");
+            Err(if transient {
+                Error::transient_storage(OP, cause)
+            } else {
+                Error::storage(OP, cause)
+            })
+        }
+        Err(_) => Err(Error::transient_storage(
+            OP,
+            format!("{server}: no answer within {timeout:?}"),
+        )),
     }
 }
 
@@ -128,37 +224,33 @@ fn check_schema_name(schema: &str) -> Result<()> {
 /// servers starting at once.
 const SCHEMA_LOCK: i64 = 0x6a6f_6273; // "jobs"
 
-/// Creates the schema and runs the embedded migrations in it, on a
-/// connection of its own whose `search_path` is the schema.
-async fn migrate(pool: &PgPool, schema: &str) -> Result<()> {
+/// Creates the schema and runs the embedded migrations in it, on `conn`,
+/// whose `search_path` becomes the schema (the connection is closed after).
+async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<()> {
     const OP: &str = "migrating the PostgreSQL schema";
-    let mut conn = PgConnection::connect_with(&pool.connect_options())
-        .await
-        .map_err(|e| Error::storage(OP, e))?;
     let result = async {
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(SCHEMA_LOCK)
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
         sqlx::query(AssertSqlSafe(format!(
             "CREATE SCHEMA IF NOT EXISTS {schema}"
         )))
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .await?;
         sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(SCHEMA_LOCK)
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
         sqlx::query(AssertSqlSafe(format!("SET search_path TO {schema}")))
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
         let mut migrator = sqlx::migrate!("migrations/postgres");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-        migrator.run(&mut conn).await.map_err(sqlx::Error::from)
+        migrator.run(&mut *conn).await.map_err(sqlx::Error::from)
     }
     .await;
-    let _ = conn.close().await;
-    result.map_err(|e| Error::storage(OP, e))
+    result.map_err(|e| storage_error(OP, e))
 }
 
 #[cfg(test)]

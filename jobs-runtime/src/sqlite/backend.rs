@@ -3,15 +3,15 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use jobs_core::{
-    CompleteParams, Completion, EnqueueParams, Error, ExpireParams, ExtendLeasesParams, FailParams,
-    FetchParams, FetchedJob, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams,
-    RequeueParams, RescueParams, Result, RetryParams, ServerInfo, ServerRecord, State, StateChange,
-    StateCounts, StorageBackend,
+    Completion, EnqueueParams, Error, ExpireParams, ExtendLeasesParams, FetchParams, FetchedJob,
+    FinishParams, JobId, JobRecord, LeadParams, PromoteParams, PruneServersParams, RescueParams,
+    Result, ServerInfo, ServerRecord, State, StateChange, StateCounts, StorageBackend,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 
-use super::SqliteStorage;
+use super::{CHANGE_CHECK_INTERVAL, SqliteStorage};
+use crate::sql_error::storage_error;
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -25,13 +25,13 @@ fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// `[[id, attempt], ...]`, as the statements below read with `json_each`.
+/// `[[id, attempt, "Processing"], ...]`, as [`EXTEND_LEASES`] reads it.
 fn attempts_json(jobs: &[Completion]) -> String {
-    let pairs: Vec<[i64; 2]> = jobs
+    let rows: Vec<(i64, u32, &str)> = jobs
         .iter()
-        .map(|job| [job.id.0, i64::from(job.attempt)])
+        .map(|job| (job.id.0, job.attempt, State::Processing.as_str()))
         .collect();
-    serde_json::to_string(&pairs).expect("integers serialize")
+    serde_json::to_string(&rows).expect("integers and strings serialize")
 }
 
 /// Takes up to `?5` enqueued jobs of queue `?4` for server `?1` at time
@@ -45,8 +45,36 @@ const FETCH: &str = "UPDATE jobs_job
                   ORDER BY id LIMIT ?5)
      RETURNING id, name, queue, args, attempt, max_attempts, created_at";
 
-/// The current attempts among `?2`, as a `FROM` clause joined on id.
-const HELD: &str = "(SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(?2)) AS held";
+/// Records outcomes at time `?1`: `?2` is a JSON array of `[id, attempt,
+/// state, reason, data, run_after_ms, grant_attempt, release_server,
+/// from_state]`. Each job is found by its primary key: the state it must
+/// be in comes from the array (`from_state`, always `Processing`), not as a
+/// literal, so the planner cannot take the partial index of processing jobs
+/// instead, whatever `ANALYZE` found (see the plan tests below). Returns
+/// the ids that moved.
+const FINISH: &str = "UPDATE jobs_job
+     SET state = o.state, state_changed_at = ?1, lease_expires_at = NULL,
+         run_at = ?1 + o.run_after_ms,
+         max_attempts = jobs_job.max_attempts + o.grant_attempt,
+         server = CASE WHEN o.release_server THEN NULL ELSE jobs_job.server END,
+         reason = o.reason, state_data = o.data
+     FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
+                  value ->> 3 AS reason, value ->> 4 AS data, value ->> 5 AS run_after_ms,
+                  value ->> 6 AS grant_attempt, value ->> 7 AS release_server,
+                  value ->> 8 AS from_state
+           FROM json_each(?2)) AS o
+     WHERE jobs_job.id = o.id AND jobs_job.attempt = o.attempt AND jobs_job.state = o.from_state
+     RETURNING jobs_job.id";
+
+/// Renews leases at time `?1` for `?3` ms: `?2` is a JSON array of
+/// `[id, attempt, from_state]`, planned as [`FINISH`] is. Returns the ids
+/// still held.
+const EXTEND_LEASES: &str = "UPDATE jobs_job SET lease_expires_at = ?1 + ?3
+     FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS from_state
+           FROM json_each(?2)) AS held
+     WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
+       AND jobs_job.state = held.from_state
+     RETURNING jobs_job.id";
 
 /// The one leadership there is for now: maintenance.
 const MAINTENANCE: &str = "maintenance";
@@ -56,7 +84,7 @@ impl SqliteStorage {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(|e| Error::storage(operation, e))
+            .map_err(|e| storage_error(operation, e))
     }
 
     /// Runs one statement in its own write transaction; returns the rows
@@ -70,11 +98,11 @@ impl SqliteStorage {
         let changed = query
             .execute(&mut *tx)
             .await
-            .map_err(|e| Error::storage(operation, e))?
+            .map_err(|e| storage_error(operation, e))?
             .rows_affected();
         tx.commit()
             .await
-            .map_err(|e| Error::storage(operation, e))?;
+            .map_err(|e| storage_error(operation, e))?;
         Ok(changed)
     }
 }
@@ -142,8 +170,8 @@ impl StorageBackend for SqliteStorage {
         .bind(rows)
         .fetch_all(&mut *tx)
         .await
-        .map_err(|e| Error::storage(OP, e))?;
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
         // Rows are inserted in array order and ids only grow.
         ids.sort_unstable();
         Ok(ids.into_iter().map(JobId).collect())
@@ -171,88 +199,48 @@ impl StorageBackend for SqliteStorage {
                 .try_map(|row: SqliteRow| fetched(&row))
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(|e| Error::storage(OP, e))?;
+                .map_err(|e| storage_error(OP, e))?;
             rows.sort_unstable_by_key(|job| job.id);
             jobs.extend(rows);
         }
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
         Ok(jobs)
     }
 
-    async fn complete(&self, params: CompleteParams) -> Result<u64> {
-        const OP: &str = "completing jobs";
+    async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>> {
+        const OP: &str = "recording outcomes";
         if params.jobs.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs_job
-             SET state = 'Succeeded', state_changed_at = ?1, lease_expires_at = NULL,
-                 reason = NULL, state_data = NULL
-             FROM {HELD}
-             WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
-               AND jobs_job.state = 'Processing'"
-        )))
-        .bind(now_ms())
-        .bind(attempts_json(&params.jobs));
-        let done = self.execute(OP, query).await?;
-        Ok(done)
-    }
-
-    async fn fail(&self, params: FailParams) -> Result<bool> {
-        const OP: &str = "failing a job";
-        let query = sqlx::query(
-            "UPDATE jobs_job
-             SET state = 'Failed', state_changed_at = ?1, lease_expires_at = NULL,
-                 reason = ?2, state_data = NULL
-             WHERE id = ?3 AND attempt = ?4 AND state = 'Processing'",
-        )
-        .bind(now_ms())
-        .bind(&params.reason)
-        .bind(params.job.id.0)
-        .bind(params.job.attempt);
-        let moved = self.execute(OP, query).await?;
-        Ok(moved == 1)
-    }
-
-    async fn retry(&self, params: RetryParams) -> Result<bool> {
-        const OP: &str = "scheduling a retry";
-        let now = now_ms();
-        let query = sqlx::query(
-            "UPDATE jobs_job
-             SET state = 'Scheduled', state_changed_at = ?1, run_at = ?1 + ?2,
-                 lease_expires_at = NULL, server = NULL, max_attempts = max_attempts + ?7,
-                 reason = ?3, state_data = json_object('error', ?4)
-             WHERE id = ?5 AND attempt = ?6 AND state = 'Processing'",
-        )
-        .bind(now)
-        .bind(millis(params.delay))
-        .bind(&params.reason)
-        .bind(&params.error)
-        .bind(params.job.id.0)
-        .bind(params.job.attempt)
-        .bind(i64::from(params.forgive));
-        let moved = self.execute(OP, query).await?;
-        Ok(moved == 1)
-    }
-
-    async fn requeue(&self, params: RequeueParams) -> Result<u64> {
-        const OP: &str = "requeueing jobs";
-        if params.jobs.is_empty() {
-            return Ok(0);
-        }
-        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs_job
-             SET state = 'Enqueued', max_attempts = jobs_job.max_attempts + 1, state_changed_at = ?1,
-                 lease_expires_at = NULL, server = NULL, reason = ?3, state_data = NULL
-             FROM {HELD}
-             WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
-               AND jobs_job.state = 'Processing'"
-        )))
-        .bind(now_ms())
-        .bind(attempts_json(&params.jobs))
-        .bind(&params.reason);
-        let moved = self.execute(OP, query).await?;
-        Ok(moved)
+        let rows: Vec<serde_json::Value> = params
+            .jobs
+            .iter()
+            .map(|job| {
+                let stored = job.outcome.stored();
+                serde_json::json!([
+                    job.job.id.0,
+                    job.job.attempt,
+                    stored.state.as_str(),
+                    stored.reason,
+                    stored.data,
+                    stored.run_after.map(millis),
+                    i64::from(stored.grant_attempt),
+                    stored.release_server,
+                    State::Processing.as_str(),
+                ])
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| Error::storage(OP, e))?;
+        let mut tx = self.write(OP).await?;
+        let mut moved: Vec<i64> = sqlx::query_scalar(FINISH)
+            .bind(now_ms())
+            .bind(rows)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        moved.sort_unstable();
+        Ok(moved.into_iter().map(JobId).collect())
     }
 
     async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {
@@ -261,20 +249,14 @@ impl StorageBackend for SqliteStorage {
             return Ok(Vec::new());
         }
         let mut tx = self.write(OP).await?;
-        let mut held: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "UPDATE jobs_job SET lease_expires_at = ?1 + ?3
-             FROM {HELD}
-             WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
-               AND jobs_job.state = 'Processing'
-             RETURNING jobs_job.id"
-        )))
-        .bind(now_ms())
-        .bind(attempts_json(&params.jobs))
-        .bind(millis(params.lease))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| Error::storage(OP, e))?;
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        let mut held: Vec<i64> = sqlx::query_scalar(EXTEND_LEASES)
+            .bind(now_ms())
+            .bind(attempts_json(&params.jobs))
+            .bind(millis(params.lease))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
         held.sort_unstable();
         Ok(held.into_iter().map(JobId).collect())
     }
@@ -304,7 +286,7 @@ impl StorageBackend for SqliteStorage {
              SET state = CASE WHEN attempt < max_attempts THEN 'Enqueued' ELSE 'Failed' END,
                  state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
                  reason = 'rescued: the lease of server ' || coalesce(server, '?')
-                          || ' expired (it stopped heartbeating)'
+                          || ' expired (the server stopped renewing it: it died, or lost the database for longer than the lease)'
                           || CASE WHEN attempt < max_attempts THEN '' ELSE '; no attempts left' END,
                  state_data = json_object('server', server, 'attempt', attempt)
              WHERE id IN (SELECT id FROM jobs_job
@@ -327,7 +309,7 @@ impl StorageBackend for SqliteStorage {
         .try_map(|row: SqliteRow| record(&row))
         .fetch_optional(&self.reader)
         .await
-        .map_err(|e| Error::storage("reading a job", e))
+        .map_err(|e| storage_error("reading a job", e))
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
@@ -352,7 +334,7 @@ impl StorageBackend for SqliteStorage {
         })
         .fetch_all(&self.reader)
         .await
-        .map_err(|e| Error::storage("reading a job's history", e))
+        .map_err(|e| storage_error("reading a job's history", e))
     }
 
     async fn counts(&self) -> Result<StateCounts> {
@@ -360,7 +342,7 @@ impl StorageBackend for SqliteStorage {
             sqlx::query_as("SELECT state, count(*) FROM jobs_job GROUP BY state")
                 .fetch_all(&self.reader)
                 .await
-                .map_err(|e| Error::storage("counting jobs", e))?;
+                .map_err(|e| storage_error("counting jobs", e))?;
         let mut counts = StateCounts::default();
         for (state, count) in rows {
             let state: State = state
@@ -407,9 +389,9 @@ impl StorageBackend for SqliteStorage {
                 .bind(server)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| Error::storage(OP, e))?;
+                .map_err(|e| storage_error(OP, e))?;
         }
-        tx.commit().await.map_err(|e| Error::storage(OP, e))
+        tx.commit().await.map_err(|e| storage_error(OP, e))
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
@@ -432,7 +414,7 @@ impl StorageBackend for SqliteStorage {
         })
         .fetch_all(&self.reader)
         .await
-        .map_err(|e| Error::storage("reading servers", e))
+        .map_err(|e| storage_error("reading servers", e))
     }
 
     async fn prune_servers(&self, params: PruneServersParams) -> Result<u64> {
@@ -458,8 +440,8 @@ impl StorageBackend for SqliteStorage {
         .bind(millis(params.ttl))
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| Error::storage(OP, e))?;
-        tx.commit().await.map_err(|e| Error::storage(OP, e))?;
+        .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
         Ok(leader.is_some_and(|leader| leader == params.server))
     }
 
@@ -483,6 +465,40 @@ impl StorageBackend for SqliteStorage {
         .bind(millis(params.older_than))
         .bind(i64::try_from(params.limit).unwrap_or(i64::MAX));
         self.execute("expiring finished jobs", query).await
+    }
+
+    /// Wakes when another connection (another process, or this process's
+    /// writer) committed to the file: `PRAGMA data_version` on a connection
+    /// of its own, checked every [`CHANGE_CHECK_INTERVAL`]. That is a few
+    /// microseconds per check and reads no table, unlike a fetch. In memory
+    /// no other process can write: polling alone.
+    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
+        const OP: &str = "watching the SQLite file for changes";
+        let Some(file) = &self.file else {
+            return std::future::pending().await;
+        };
+        let mut conn = SqliteConnection::connect_with(file)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        let mut seen: i64 = sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        // Jobs may have come while nobody watched.
+        wake();
+        let mut tick = tokio::time::interval(CHANGE_CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            if version != seen {
+                seen = version;
+                wake();
+            }
+        }
     }
 }
 

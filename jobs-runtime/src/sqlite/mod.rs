@@ -18,11 +18,15 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::ConnectOptions;
+
 /// How long a write waits for another process's write lock before it fails.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many connections serve reads.
-pub const DEFAULT_READ_CONNECTIONS: u32 = 4;
+/// How often a server checks whether another process changed the file
+/// (`PRAGMA data_version` on a connection of its own, a few microseconds),
+/// so that a job enqueued by another process starts within about this.
+pub const CHANGE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The name of our migrations table.
 pub const MIGRATIONS_TABLE: &str = "jobs_migrations";
@@ -32,6 +36,9 @@ pub const MIGRATIONS_TABLE: &str = "jobs_migrations";
 pub struct SqliteStorage {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// How to open the change-checking connection; `None` in memory, where
+    /// no other process can write.
+    file: Option<SqliteConnectOptions>,
 }
 
 impl SqliteStorage {
@@ -45,7 +52,20 @@ impl SqliteStorage {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::storage("parsing the SQLite URL", e))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::open(options, in_memory).await
+        Self::open(options, in_memory, &ConnectOptions::default()).await
+    }
+
+    /// As [`connect`](Self::connect), with the pool's timeouts from
+    /// `options`; [`ConnectOptions::max_connections`] sets the reading
+    /// connections (writes always go through one).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_options(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::storage("parsing the SQLite URL", e))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open(connect, in_memory, options).await
     }
 
     /// Opens and migrates the database file these options describe (for an
@@ -56,10 +76,14 @@ impl SqliteStorage {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub async fn connect_with(options: SqliteConnectOptions) -> Result<Self> {
-        Self::open(options, false).await
+        Self::open(options, false, &ConnectOptions::default()).await
     }
 
-    async fn open(options: SqliteConnectOptions, in_memory: bool) -> Result<Self> {
+    async fn open(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+        pool: &ConnectOptions,
+    ) -> Result<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -69,6 +93,7 @@ impl SqliteStorage {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .acquire_timeout(pool.acquire_timeout)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options.clone())
@@ -81,12 +106,18 @@ impl SqliteStorage {
             writer.clone()
         } else {
             SqlitePoolOptions::new()
-                .max_connections(DEFAULT_READ_CONNECTIONS)
-                .connect_with(options.read_only(true))
+                .max_connections(pool.max_connections.max(1))
+                .acquire_timeout(pool.acquire_timeout)
+                .connect_with(options.clone().read_only(true))
                 .await
                 .map_err(|e| Error::storage("opening the SQLite database for reading", e))?
         };
-        Ok(SqliteStorage { writer, reader })
+        let file = (!in_memory).then(|| options.read_only(true));
+        Ok(SqliteStorage {
+            writer,
+            reader,
+            file,
+        })
     }
 
     /// The pool that writes (one connection). Use it to enqueue inside the
