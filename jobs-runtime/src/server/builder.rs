@@ -1,9 +1,10 @@
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jobs_core::{Error, Registry, Result};
+use tokio::sync::Semaphore;
 
 use super::{ServerHandle, Shared};
 use crate::Storage;
@@ -36,6 +37,14 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often expired jobs and silent servers are deleted.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The default for [`ServerConfig::prefetch`]: as many jobs as there are
+/// workers, fetched ahead so that a worker finds its next job in memory
+/// while the fetch and the outcome of the last one travel (graphile_worker's
+/// local queue does the same).
+pub fn default_prefetch(workers: usize) -> usize {
+    workers
+}
+
 /// The default number of workers: five per core, at most 20 (Hangfire's
 /// `Math.Min(Environment.ProcessorCount * 5, 20)`).
 pub fn default_workers() -> usize {
@@ -48,6 +57,14 @@ pub fn default_workers() -> usize {
 pub struct ServerConfig {
     /// Jobs run at once, at least 1 (default [`default_workers`]).
     pub workers: usize,
+    /// Jobs fetched ahead of free workers, at most (default
+    /// [`default_prefetch`] of the workers). A job counts against the
+    /// server from its fetch until its outcome is recorded, so a server
+    /// holds at most `workers + prefetch` jobs in `Processing`. Jobs
+    /// fetched ahead are leased like running ones and given back at
+    /// shutdown; set 0 where jobs are long and many servers share them, so
+    /// that no server holds a job another could start now.
+    pub prefetch: usize,
     /// Queues in priority order (default `["default"]`).
     pub queues: Vec<String>,
     /// Jobs taken per fetch at most ([`DEFAULT_FETCH_BATCH`]).
@@ -76,8 +93,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
+        let workers = default_workers();
         ServerConfig {
-            workers: default_workers(),
+            workers,
+            prefetch: default_prefetch(workers),
             queues: vec!["default".to_owned()],
             fetch_batch: DEFAULT_FETCH_BATCH,
             poll_interval: DEFAULT_POLL_INTERVAL,
@@ -98,6 +117,8 @@ impl ServerConfig {
     fn validate(&self) -> Result<()> {
         let problem = if self.workers == 0 {
             "workers must be at least 1"
+        } else if self.workers.saturating_add(self.prefetch) > Semaphore::MAX_PERMITS {
+            "workers + prefetch is too large"
         } else if self.fetch_batch == 0 {
             "fetch_batch must be at least 1"
         } else if self.queues.is_empty() {
@@ -135,9 +156,19 @@ impl ServerBuilder {
         }
     }
 
-    /// How many jobs run at once (default [`default_workers`]).
+    /// How many jobs run at once (default [`default_workers`]). Also sets
+    /// the prefetch to [`default_prefetch`] of it, unless
+    /// [`prefetch`](Self::prefetch) is called after.
     pub fn workers(mut self, workers: usize) -> Self {
         self.config.workers = workers;
+        self.config.prefetch = default_prefetch(workers);
+        self
+    }
+
+    /// How many jobs may wait fetched ahead of free workers (default
+    /// [`default_prefetch`]); see [`ServerConfig::prefetch`].
+    pub fn prefetch(mut self, prefetch: usize) -> Self {
+        self.config.prefetch = prefetch;
         self
     }
 
@@ -252,6 +283,8 @@ impl ServerBuilder {
         Ok(Shared {
             storage: self.storage,
             registry,
+            capacity: Arc::new(Semaphore::new(self.config.workers + self.config.prefetch)),
+            workers: Arc::new(Semaphore::new(self.config.workers)),
             config: self.config,
             id: server_id(),
             in_flight: Mutex::new(HashMap::new()),

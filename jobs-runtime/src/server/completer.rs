@@ -1,16 +1,26 @@
-//! Records the outcome of each attempt: successes in batches, failures as a
-//! retry (`Scheduled`, with the policy's backoff) or as `Failed`, interrupted
-//! attempts as `Enqueued` again.
+//! Records the outcome of each attempt. The retry-or-fail decision is made
+//! here from the job's retry policy; a batch of outcomes of every kind
+//! (succeeded, failed, retried, given back) is then written by one storage
+//! call.
+//!
+//! No outcome holds back another: while the storage is away (a transient
+//! error) the batch waits with a doubling backoff and says so in the log;
+//! a batch the storage refuses (an error that would repeat) is written job
+//! by job, and a job whose outcome is still refused is recorded with a
+//! fallback reason naming the storage's error. Only when even that is
+//! refused is the job left to be rescued when its lease expires.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jobs_core::{
-    CompleteParams, Completion, FailParams, RequeueParams, Result, RetryParams, RetryPolicy,
+    Completion, Error, FetchedJob, FinishParams, JobId, JobOutcome, Outcome, Result, RetryPolicy,
+    ServerRecord,
 };
-use tokio::sync::mpsc;
-use tracing::warn;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tracing::{error, warn};
 
 use super::Shared;
 
@@ -19,14 +29,17 @@ const MAX_BATCH: usize = 1000;
 /// How long a job waits when this server does not know its name but
 /// another live server does (a rolling deploy); the wait is forgiven.
 pub const UNKNOWN_JOB_DELAY: Duration = Duration::from_secs(5);
-/// The longest wait between tries of a write that failed. Writes are tried
-/// until they succeed (the jobs stay held and their leases renewed
-/// meanwhile), or until the shutdown timeout at shutdown.
+/// The first wait after a transient storage error; it doubles up to
+/// [`MAX_WRITE_BACKOFF`].
+const FIRST_WRITE_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest wait between tries of a write the storage could not take
+/// (the database is away). The jobs stay held and their leases renewed
+/// meanwhile; at shutdown the shutdown timeout bounds the wait.
 const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How one attempt ended.
 #[derive(Debug)]
-pub(crate) enum Outcome {
+pub(crate) enum AttemptEnd {
     Succeeded,
     /// `retryable` is false when running it again cannot help (arguments
     /// that do not decode).
@@ -40,6 +53,9 @@ pub(crate) enum Outcome {
     },
     /// Stopped by the server at shutdown; requeued without counting.
     Interrupted,
+    /// Fetched ahead of a free worker and never started before the server
+    /// stopped; given back without counting.
+    NotStarted,
     /// Stopped because its lease was lost: another server holds the job
     /// now, so nothing is recorded.
     LeaseLost,
@@ -52,103 +68,145 @@ pub(crate) struct Finished {
     pub max_attempts: u32,
     /// `None` when no job of that name is registered.
     pub retry_policy: Option<RetryPolicy>,
-    pub outcome: Outcome,
+    pub end: AttemptEnd,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, mut outcomes: mpsc::UnboundedReceiver<Finished>) {
+impl Finished {
+    /// An attempt that ends before it ran.
+    pub fn without_running(job: &FetchedJob, end: AttemptEnd) -> Self {
+        Finished {
+            job: Completion {
+                id: job.id,
+                attempt: job.attempt,
+            },
+            max_attempts: job.max_attempts,
+            retry_policy: None,
+            end,
+        }
+    }
+}
+
+/// What a job task sends: the attempt, and the capacity permit it held
+/// since its fetch, released once the outcome is recorded.
+pub(crate) type Report = (Finished, OwnedSemaphorePermit);
+
+pub(crate) async fn run(shared: Arc<Shared>, mut reports: mpsc::UnboundedReceiver<Report>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while reports.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        shared.mark_recording(batch.iter().map(|(finished, _)| finished.job));
         record(&shared, &batch).await;
-        for finished in &batch {
+        for (finished, _) in &batch {
             shared.release(finished.job);
         }
+        // Dropping the reports frees their capacity.
         batch.clear();
     }
 }
 
-async fn record(shared: &Shared, batch: &[Finished]) {
-    let storage = &shared.storage;
-    let mut succeeded: Vec<Completion> = batch
+/// Decides and records the outcomes of a batch.
+async fn record(shared: &Shared, batch: &[Report]) {
+    let servers = if batch
         .iter()
-        .filter(|finished| matches!(finished.outcome, Outcome::Succeeded))
-        .map(|finished| finished.job)
+        .any(|(finished, _)| matches!(finished.end, AttemptEnd::Unknown { .. }))
+    {
+        Some(shared.storage.servers().await)
+    } else {
+        None
+    };
+    let outcomes: Vec<JobOutcome> = batch
+        .iter()
+        .filter_map(|(finished, _)| {
+            let outcome = decide(shared, finished, servers.as_ref())?;
+            Some(JobOutcome {
+                job: finished.job,
+                outcome,
+            })
+        })
         .collect();
-    // One lock order for every storage call: by id.
-    succeeded.sort_unstable_by_key(|job| job.id);
-    if !succeeded.is_empty() {
-        let params = CompleteParams { jobs: succeeded };
-        write("completing jobs", || storage.complete(params.clone())).await;
+    if outcomes.is_empty() {
+        return;
     }
+    let refused = match write(shared, &outcomes).await {
+        Ok(()) => return,
+        Err(refused) => refused,
+    };
+    if outcomes.len() > 1 {
+        warn!(
+            error = %refused,
+            jobs = outcomes.len(),
+            "the storage refused a batch of outcomes; recording them one by one"
+        );
+    }
+    for outcome in outcomes {
+        record_alone(shared, outcome).await;
+    }
+}
 
-    let mut interrupted: Vec<Completion> = batch
-        .iter()
-        .filter(|finished| matches!(finished.outcome, Outcome::Interrupted))
-        .map(|finished| finished.job)
-        .collect();
-    interrupted.sort_unstable_by_key(|job| job.id);
-    if !interrupted.is_empty() {
-        let params = RequeueParams {
-            jobs: interrupted,
+/// The outcome to record for an attempt; `None` when nothing is recorded
+/// (its lease was lost: another server holds the job).
+fn decide(
+    shared: &Shared,
+    finished: &Finished,
+    servers: Option<&Result<Vec<ServerRecord>>>,
+) -> Option<Outcome> {
+    let job = finished.job;
+    let outcome = match &finished.end {
+        AttemptEnd::Succeeded => Outcome::Succeeded,
+        AttemptEnd::LeaseLost => return None,
+        AttemptEnd::Interrupted => Outcome::Requeue {
             reason: format!(
                 "server {} stopped before the job finished (shutdown timeout)",
                 shared.id
             ),
-        };
-        write("requeueing interrupted jobs", || {
-            storage.requeue(params.clone())
-        })
-        .await;
-    }
-
-    for finished in batch {
-        if let Outcome::Unknown { name } = &finished.outcome {
-            record_unknown(shared, finished.job, name).await;
-            continue;
-        }
-        let Outcome::Failed { error, retryable } = &finished.outcome else {
-            continue;
-        };
-        let job = finished.job;
-        match finished.retry_policy {
-            Some(policy) if *retryable && job.attempt < finished.max_attempts => {
-                let params = RetryParams {
-                    job,
-                    delay: policy.delay(job.attempt),
-                    reason: format!(
-                        "retry attempt {} of {}",
-                        job.attempt,
-                        finished.max_attempts - 1
-                    ),
-                    error: error.clone(),
-                    forgive: false,
-                };
-                write("scheduling a retry", || storage.retry(params.clone())).await;
-            }
-            _ => {
-                let params = FailParams {
-                    job,
-                    reason: error.clone(),
-                };
-                write("failing a job", || storage.fail(params.clone())).await;
-            }
-        }
-    }
+        },
+        AttemptEnd::NotStarted => Outcome::Requeue {
+            reason: format!(
+                "server {} stopped before the job started (it was fetched ahead of a free worker)",
+                shared.id
+            ),
+        },
+        AttemptEnd::Failed { error, retryable } => match finished.retry_policy {
+            Some(policy) if *retryable && job.attempt < finished.max_attempts => Outcome::Retry {
+                delay: policy.delay(job.attempt),
+                reason: format!(
+                    "retry attempt {} of {}",
+                    job.attempt,
+                    finished.max_attempts - 1
+                ),
+                error: error.clone(),
+                forgive: false,
+            },
+            _ => Outcome::Failed {
+                reason: error.clone(),
+            },
+        },
+        AttemptEnd::Unknown { name } => unknown(shared, name, servers),
+    };
+    Some(outcome)
 }
 
 /// A job whose name this server does not know: when another live server
 /// knows it (servers of two versions during a deploy), it waits
 /// [`UNKNOWN_JOB_DELAY`] without losing an attempt; when no server knows
-/// it, it fails (DESIGN.md: "whose job name no server knows").
-async fn record_unknown(shared: &Shared, job: Completion, name: &str) {
-    let storage = &shared.storage;
-    let servers = loop {
-        match storage.servers().await {
-            Ok(servers) => break servers,
-            Err(e) => {
-                warn!(%e, "reading servers failed; trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+/// it, it fails (DESIGN.md: "whose job name no server knows"). When the
+/// server list could not be read, it waits too: failing it then could be
+/// wrong.
+fn unknown(shared: &Shared, name: &str, servers: Option<&Result<Vec<ServerRecord>>>) -> Outcome {
+    let delay = UNKNOWN_JOB_DELAY.as_secs();
+    let missing = format!("no job named `{name}` on server {}", shared.id);
+    let servers = match servers {
+        Some(Ok(servers)) => servers,
+        Some(Err(error)) => {
+            return Outcome::Retry {
+                delay: UNKNOWN_JOB_DELAY,
+                reason: format!(
+                    "{missing}; the server list could not be read ({error}): trying again in {delay} s"
+                ),
+                error: missing,
+                forgive: true,
+            };
         }
+        None => &Vec::new(),
     };
     let silent_for = |heartbeat: chrono::DateTime<chrono::Utc>| {
         (chrono::Utc::now() - heartbeat)
@@ -161,51 +219,128 @@ async fn record_unknown(shared: &Shared, job: Completion, name: &str) {
             && server.jobs.iter().any(|job| job == name)
     });
     match knower {
-        Some(knower) => {
-            let params = RetryParams {
-                job,
-                delay: UNKNOWN_JOB_DELAY,
-                reason: format!(
-                    "no job named `{name}` on server {}; server {} knows it: trying again in {} s",
-                    shared.id,
-                    knower.id,
-                    UNKNOWN_JOB_DELAY.as_secs()
-                ),
-                error: format!("no job named `{name}` on server {}", shared.id),
-                forgive: true,
-            };
-            write("deferring an unknown job", || storage.retry(params.clone())).await;
-        }
-        None => {
-            let params = FailParams {
-                job,
-                reason: format!(
-                    "no job named `{name}` is registered on any running server (this one is {}); is it defined with #[job] in the binary?",
-                    shared.id
-                ),
-            };
-            write("failing an unknown job", || storage.fail(params.clone())).await;
-        }
+        Some(knower) => Outcome::Retry {
+            delay: UNKNOWN_JOB_DELAY,
+            reason: format!(
+                "{missing}; server {} knows it: trying again in {delay} s",
+                knower.id
+            ),
+            error: missing,
+            forgive: true,
+        },
+        None => Outcome::Failed {
+            reason: format!(
+                "no job named `{name}` is registered on any running server (this one is {}); is it defined with #[job] in the binary?",
+                shared.id
+            ),
+        },
     }
 }
 
-/// Runs a storage write until it succeeds, with a doubling wait between
-/// tries. Dropping an outcome would run its job again, so it never gives
-/// up; the server's shutdown bounds it.
-async fn write<T, F, Fut>(operation: &str, mut call: F)
+/// Writes `outcomes` in one call, waiting out transient errors. Returns the
+/// error when the storage refuses them for good.
+async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<(), Error> {
+    let params = FinishParams {
+        jobs: outcomes.to_vec(),
+    };
+    let moved = until_not_transient(outcomes.len(), || shared.storage.finish(params.clone())).await?;
+    report_stale(outcomes, &moved);
+    Ok(())
+}
+
+/// Records one job's outcome; if the storage refuses it for good, records
+/// the same move with its texts replaced by a fallback reason naming the
+/// storage's error; if that is refused too, leaves the job to be rescued.
+async fn record_alone(shared: &Shared, outcome: JobOutcome) {
+    let refused = match write(shared, std::slice::from_ref(&outcome)).await {
+        Ok(()) => return,
+        Err(refused) => refused,
+    };
+    let fallback = JobOutcome {
+        job: outcome.job,
+        outcome: fallback(&outcome.outcome, &refused),
+    };
+    warn!(
+        job.id = %outcome.job.id,
+        attempt = outcome.job.attempt,
+        error = %refused,
+        "the storage refused this job's outcome; recording it with a fallback reason"
+    );
+    if let Err(error) = write(shared, std::slice::from_ref(&fallback)).await {
+        error!(
+            job.id = %outcome.job.id,
+            attempt = outcome.job.attempt,
+            %error,
+            "the storage refused this job's outcome even with a fallback reason; the job will be rescued when its lease expires"
+        );
+    }
+}
+
+/// The same move as `outcome`, with every text replaced by one that says
+/// why the original could not be stored.
+fn fallback(outcome: &Outcome, refused: &Error) -> Outcome {
+    let note = |what: &str| {
+        format!("{what} (the original text could not be stored: {refused})")
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect::<String>()
+    };
+    match outcome {
+        Outcome::Succeeded => Outcome::Succeeded,
+        Outcome::Failed { .. } => Outcome::Failed {
+            reason: note("the job failed"),
+        },
+        Outcome::Retry {
+            delay,
+            reason,
+            forgive,
+            ..
+        } => Outcome::Retry {
+            delay: *delay,
+            reason: note(&reason.chars().take(200).collect::<String>()),
+            error: note("the attempt failed"),
+            forgive: *forgive,
+        },
+        Outcome::Requeue { .. } => Outcome::Requeue {
+            reason: note("given back unfinished"),
+        },
+    }
+}
+
+/// Logs the outcomes the storage did not apply: their attempt was no longer
+/// current (the lease expired and the job was rescued, and perhaps run
+/// again elsewhere).
+fn report_stale(outcomes: &[JobOutcome], moved: &[JobId]) {
+    if moved.len() == outcomes.len() {
+        return;
+    }
+    let moved: HashSet<JobId> = moved.iter().copied().collect();
+    for outcome in outcomes.iter().filter(|o| !moved.contains(&o.job.id)) {
+        warn!(
+            job.id = %outcome.job.id,
+            attempt = outcome.job.attempt,
+            "the outcome was not recorded: this attempt is no longer the job's current one (its lease expired and it was rescued)"
+        );
+    }
+}
+
+/// Runs a storage write until it succeeds or fails with an error that
+/// would repeat, waiting with a doubling backoff after transient errors
+/// and saying in the log what it waits for.
+async fn until_not_transient<T, F, Fut>(jobs: usize, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut wait = Duration::from_millis(100);
+    let mut wait = FIRST_WRITE_BACKOFF;
     loop {
         match call().await {
-            Ok(_) => return,
-            Err(e) => {
-                warn!(%e, operation, retry_in = ?wait, "recording an outcome failed; trying again");
+            Err(error) if error.is_transient() => {
+                warn!(%error, jobs, retry_in = ?wait, "waiting for the storage to record outcomes");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(MAX_WRITE_BACKOFF);
             }
+            result => return result,
         }
     }
 }

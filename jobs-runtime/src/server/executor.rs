@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};
 
 use super::Shared;
-use super::completer::{Finished, Outcome};
+use super::completer::{AttemptEnd, Finished};
 
 /// Runs the attempt until it ends or `cancel` fires: at shutdown
 /// (`interrupt` fired too) it is requeued, otherwise its lease was lost and
@@ -28,14 +28,14 @@ pub(crate) async fn execute(
         .catch_unwind()
         .instrument(span);
     let outcome = tokio::select! {
-        outcome = attempt => outcome.unwrap_or_else(|panic| Outcome::Failed {
+        outcome = attempt => outcome.unwrap_or_else(|panic| AttemptEnd::Failed {
             error: format!("the job panicked: {}", panic_message(&*panic)),
             retryable: true,
         }),
         _ = cancel.cancelled() => if interrupt.is_cancelled() {
-            Outcome::Interrupted
+            AttemptEnd::Interrupted
         } else {
-            Outcome::LeaseLost
+            AttemptEnd::LeaseLost
         },
     };
     Finished {
@@ -45,13 +45,13 @@ pub(crate) async fn execute(
         },
         max_attempts: job.max_attempts,
         retry_policy: registration.map(|registration| registration.retry_policy),
-        outcome,
+        end: outcome,
     }
 }
 
-async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> Outcome {
+async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> AttemptEnd {
     let Some(registration) = registration else {
-        return Outcome::Unknown {
+        return AttemptEnd::Unknown {
             name: job.name.clone(),
         };
     };
@@ -64,7 +64,7 @@ async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> Ou
         job.enqueued_at,
     );
     match (registration.decode)(ctx, &job.args) {
-        Err(error) => Outcome::Failed {
+        Err(error) => AttemptEnd::Failed {
             error: format!(
                 "the stored arguments of job `{}` no longer decode: {error}",
                 job.name
@@ -72,8 +72,8 @@ async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> Ou
             retryable: false,
         },
         Ok(run) => match run.await {
-            Ok(()) => Outcome::Succeeded,
-            Err(error) => Outcome::Failed {
+            Ok(()) => AttemptEnd::Succeeded,
+            Err(error) => AttemptEnd::Failed {
                 error: error.to_string(),
                 retryable: true,
             },

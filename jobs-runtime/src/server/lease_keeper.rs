@@ -35,7 +35,9 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
 }
 
 /// Renews the leases of the jobs held now and stops the attempts whose
-/// lease was lost; returns how many are still held.
+/// lease was lost; returns how many are still held. A job missing from the
+/// answer because the completer just recorded its outcome is not a lost
+/// lease (see [`Shared::lose`]).
 pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     let jobs = shared.in_flight();
     if jobs.is_empty() {
@@ -52,7 +54,7 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
         .into_iter()
         .filter(|job| held.binary_search(&job.id).is_err())
     {
-        if let Some(cancel) = shared.release(job) {
+        if let Some(cancel) = shared.lose(job) {
             warn!(job.id = %job.id, attempt = job.attempt, "lost the lease of a running job (it was rescued); stopping this attempt");
             cancel.cancel();
         }

@@ -1,12 +1,16 @@
 //! The server: fetches jobs from the storage and runs them on its workers.
 //!
 //! One server is a set of tasks sharing one `Shared` state:
-//! - the fetcher (`fetcher.rs`) takes jobs when workers are free, queues in
-//!   priority order, several per round trip, and spawns one task per job;
+//! - the fetcher (`fetcher.rs`) takes jobs while the server has capacity,
+//!   queues in priority order, several per round trip, into a local queue;
+//! - the dispatcher (`dispatcher.rs`) hands them to free workers in fetch
+//!   order, one task per job;
 //! - the executor (`executor.rs`) runs one attempt: decode, run, catch a
 //!   panic;
-//! - the completer (`completer.rs`) records outcomes, successes in batches,
-//!   and decides retry or failure from the job's retry policy;
+//! - the completer (`completer.rs`) decides retry or failure from the job's
+//!   retry policy and records a batch of outcomes in one storage call; a
+//!   job's outcome that cannot be stored is recorded alone with a fallback
+//!   reason, so it never holds back the others;
 //! - the lease keeper (`lease_keeper.rs`) extends the leases of running jobs;
 //! - the notifier (`notifier.rs`) wakes the fetcher on the storage's
 //!   notifications (PostgreSQL `LISTEN`/`NOTIFY`);
@@ -17,11 +21,18 @@
 //!   - the rescuer (`rescuer.rs`) gives back jobs whose server died;
 //!   - the expirer (`expirer.rs`) deletes old finished jobs and silent servers.
 //!
-//! Shutdown is graceful: stop fetching, let running jobs finish within the
-//! shutdown timeout, requeue those that did not, record every outcome.
+//! Capacity: a job counts against the server from its fetch until its
+//! outcome is recorded, not only while it runs. At most `workers` jobs run
+//! and at most `workers + prefetch` are held, so a slow database slows the
+//! fetching instead of piling up leases the server cannot renew in time.
+//!
+//! Shutdown is graceful: stop fetching, give back the jobs fetched ahead
+//! that did not start, let running jobs finish within the shutdown timeout,
+//! requeue those that did not, record every outcome.
 
 mod builder;
 mod completer;
+mod dispatcher;
 mod elector;
 mod executor;
 mod expirer;
@@ -38,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs_core::{Completion, JobId, Registry, Result};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,7 +59,7 @@ pub use builder::{
     DEFAULT_CLEANUP_INTERVAL, DEFAULT_FETCH_BATCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEADER_TTL,
     DEFAULT_LEASE, DEFAULT_POLL_INTERVAL, DEFAULT_RESCUE_INTERVAL, DEFAULT_RETENTION,
     DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerBuilder,
-    ServerConfig, default_workers,
+    ServerConfig, default_prefetch, default_workers,
 };
 pub use completer::UNKNOWN_JOB_DELAY;
 
@@ -119,6 +130,11 @@ pub(crate) struct Shared {
     /// The attempts this server holds now, from fetch until their outcome
     /// is recorded; the lease keeper renews their leases.
     pub in_flight: Mutex<HashMap<JobId, InFlight>>,
+    /// One permit per job held, from fetch until its outcome is recorded:
+    /// `workers + prefetch` in all.
+    pub capacity: Arc<Semaphore>,
+    /// One permit per job running: `workers` in all.
+    pub workers: Arc<Semaphore>,
     /// Until when this server leads the maintenance, if it does (set by the
     /// elector; counted from before it asked, so never past the real term).
     pub leader_until: Mutex<Option<Instant>>,
@@ -130,6 +146,10 @@ pub(crate) struct InFlight {
     /// Cancelled to stop the attempt: at shutdown (see [`Shared::interrupt`])
     /// or when its lease was lost.
     pub cancel: CancellationToken,
+    /// Set when the attempt ended and the completer is recording its
+    /// outcome: a renewal that no longer finds the job `Processing` then
+    /// saw the outcome, not a lost lease.
+    pub recording: bool,
 }
 
 impl Shared {
@@ -164,11 +184,38 @@ impl Shared {
     }
 
     /// Forgets an attempt, unless the job was fetched again since (a newer
-    /// attempt is held under the same id). Returns its cancel token.
-    pub fn release(&self, job: Completion) -> Option<CancellationToken> {
+    /// attempt is held under the same id).
+    pub fn release(&self, job: Completion) {
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        if in_flight
+            .get(&job.id)
+            .is_some_and(|held| held.attempt == job.attempt)
+        {
+            in_flight.remove(&job.id);
+        }
+    }
+
+    /// Marks attempts whose outcome is being recorded (see
+    /// [`InFlight::recording`]).
+    pub fn mark_recording(&self, jobs: impl IntoIterator<Item = Completion>) {
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        for job in jobs {
+            if let Some(held) = in_flight.get_mut(&job.id)
+                && held.attempt == job.attempt
+            {
+                held.recording = true;
+            }
+        }
+    }
+
+    /// Forgets an attempt whose lease the storage no longer holds for this
+    /// server, and returns its cancel token to stop it; `None` when the
+    /// attempt is gone already or its outcome is being recorded (then the
+    /// storage saw the outcome: no lease was lost).
+    pub fn lose(&self, job: Completion) -> Option<CancellationToken> {
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
         match in_flight.get(&job.id) {
-            Some(held) if held.attempt == job.attempt => {
+            Some(held) if held.attempt == job.attempt && !held.recording => {
                 in_flight.remove(&job.id).map(|held| held.cancel)
             }
             _ => None,
@@ -225,7 +272,14 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
 
     let jobs = TaskTracker::new();
     let interrupt = CancellationToken::new();
-    fetcher::run(&shared, &jobs, outcomes, &interrupt, &stop).await;
+    // The fetcher fills the local queue, the dispatcher empties it into
+    // free workers; at `stop` both end, and the jobs still in the local
+    // queue are given back. Running jobs go on.
+    let (local, local_rx) = mpsc::unbounded_channel();
+    tokio::join!(
+        fetcher::run(&shared, local, outcomes.clone(), &stop),
+        dispatcher::run(&shared, &jobs, local_rx, outcomes, &interrupt, &stop),
+    );
 
     jobs.close();
     let timeout = shared.config.shutdown_timeout;
