@@ -3,18 +3,21 @@
 //! ```text
 //! cargo run --release --example bench -- --jobs 100000
 //! cargo run --release --example bench -- --jobs 100000 --database postgres://postgres@127.0.0.1/test
+//! cargo run --release --example bench -- --retained 500000 --database postgres://...
 //! ```
 //!
 //! Prints enqueue throughput (batched with `enqueue_many`, and one job per
 //! call), processing throughput (enqueued no-op jobs until every one is
-//! recorded `Succeeded`), and the latency from `enqueue` to the job's start
-//! with idle workers: p50 and p99, for a client in the server's process and
-//! for a client with a storage handle of its own (as in another process;
-//! PostgreSQL wakes the server with `NOTIFY`, SQLite leaves it to polling).
+//! recorded `Succeeded`, with how many ran more than once), and the latency
+//! from `enqueue` to the job's start with idle workers: p50 and p99, for a
+//! client in the server's process and for a client with a storage handle of
+//! its own (as in another process: PostgreSQL wakes the server with
+//! `NOTIFY`, SQLite by its change check). `--retained N` first stores N
+//! finished jobs and runs `ANALYZE`, as a table looks after a day of work.
 //! On PostgreSQL the run uses a new schema, dropped at the end.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -22,13 +25,18 @@ use jobs::prelude::*;
 use jobs::storage::{PostgresStorage, SqliteStorage};
 
 static RAN: AtomicUsize = AtomicUsize::new(0);
+/// Executions per job, indexed by its argument (sized in `main`).
+static EXECUTIONS: OnceLock<Vec<AtomicU8>> = OnceLock::new();
 static LATENCIES: LazyLock<Mutex<Vec<Duration>>> = LazyLock::new(Default::default);
 static CLOCK: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// Does nothing: measures the framework alone.
 #[job(name = "bench.noop")]
 async fn noop(n: u64) {
-    let _ = n;
+    let executions = EXECUTIONS.get().map(Vec::as_slice).unwrap_or_default();
+    if let Some(count) = usize::try_from(n).ok().and_then(|n| executions.get(n)) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
     RAN.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -52,11 +60,17 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     batch: u64,
     /// Server workers (jobs run at once).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 32)]
     workers: usize,
-    /// Most jobs per fetch.
-    #[arg(long, default_value_t = 256)]
-    fetch_batch: usize,
+    /// Jobs fetched ahead of free workers (default: the server's default).
+    #[arg(long)]
+    prefetch: Option<usize>,
+    /// Most jobs per fetch (default: the server's default).
+    #[arg(long)]
+    fetch_batch: Option<usize>,
+    /// Finished jobs stored (and analyzed) before the run.
+    #[arg(long, default_value_t = 0)]
+    retained: u64,
     /// Latency samples per client kind.
     #[arg(long, default_value_t = 500)]
     latency_samples: usize,
@@ -69,6 +83,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // `RUST_LOG=jobs_runtime=debug` shows each storage call with its time.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .init();
+    let counters = (0..args.jobs + args.single).map(|_| AtomicU8::new(0));
+    let _ = EXECUTIONS.set(counters.collect());
     let temp = tempfile::tempdir()?;
     let url = args
         .database
@@ -85,6 +106,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let storage = open().await?;
     println!("storage: {url}");
+    if args.retained > 0 {
+        let started = Instant::now();
+        retain(&url, &schema, args.retained).await?;
+        println!(
+            "stored {} finished jobs and analyzed in {:.1}s",
+            args.retained,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let result = run(&args, &storage, open().await?).await;
     if url.starts_with("postgres") {
         let postgres = PostgresStorage::connect_with_schema(&url, &schema).await?;
@@ -109,7 +139,9 @@ async fn run(args: &Args, storage: &Storage, other_handle: Storage) -> anyhow::R
     let mut n = 0;
     while n < args.jobs {
         let end = (n + args.batch).min(args.jobs);
-        client.enqueue_many((n..end).map(|n| Noop { n })).await?;
+        client
+            .enqueue_many((n..end).map(|n| Noop { n: args.single + n }))
+            .await?;
         n = end;
     }
     let batch = args.batch;
@@ -121,15 +153,19 @@ async fn run(args: &Args, storage: &Storage, other_handle: Storage) -> anyhow::R
 
     let total = args.jobs + args.single;
     let started = Instant::now();
-    let server = Server::builder(storage.clone())
-        .workers(args.workers)
-        .fetch_batch(args.fetch_batch)
-        .start()?;
+    let mut builder = Server::builder(storage.clone()).workers(args.workers);
+    if let Some(prefetch) = args.prefetch {
+        builder = builder.prefetch(prefetch);
+    }
+    if let Some(fetch_batch) = args.fetch_batch {
+        builder = builder.fetch_batch(fetch_batch);
+    }
+    let server = builder.start()?;
     while RAN.load(Ordering::Relaxed) < total as usize {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let ran = started.elapsed();
-    while storage.counts().await?.get(State::Succeeded) < total {
+    while storage.counts().await?.get(State::Succeeded) < total + args.retained {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let recorded = started.elapsed();
@@ -138,6 +174,17 @@ async fn run(args: &Args, storage: &Storage, other_handle: Storage) -> anyhow::R
         "processing, until every job is recorded Succeeded",
         total,
         recorded,
+    );
+    let twice = EXECUTIONS
+        .get()
+        .expect("sized in main")
+        .iter()
+        .filter(|count| count.load(Ordering::Relaxed) > 1)
+        .count();
+    let executions = RAN.load(Ordering::Relaxed);
+    println!(
+        "{:<52} {executions} executions for {total} jobs; {twice} jobs ran more than once",
+        "executions"
     );
 
     let same_process = Client::new(storage.clone());
@@ -183,6 +230,39 @@ async fn latency(what: &str, client: &Client, samples: usize) -> anyhow::Result<
         at(0.50).as_secs_f64() * 1000.0,
         at(0.99).as_secs_f64() * 1000.0
     );
+    Ok(())
+}
+
+/// Stores `count` finished (`Succeeded`) jobs, then `ANALYZE`.
+async fn retain(url: &str, schema: &str, count: u64) -> anyhow::Result<()> {
+    let count = i64::try_from(count)?;
+    if url.starts_with("postgres") {
+        let postgres = PostgresStorage::connect_with_schema(url, schema).await?;
+        let insert = format!(
+            "INSERT INTO {schema}.jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, server)
+             SELECT 'bench.noop', 'default', '{{\"n\":0}}', 'Succeeded', 1, 1, now(), now(), 'old'
+             FROM generate_series(1, $1)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(insert))
+            .bind(count)
+            .execute(postgres.pool())
+            .await?;
+        let analyze = format!("ANALYZE {schema}.jobs_job; ANALYZE {schema}.jobs_job_state");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(analyze))
+            .execute(postgres.pool())
+            .await?;
+    } else {
+        let sqlite = SqliteStorage::connect(url).await?;
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, server)
+             SELECT 'bench.noop', 'default', '{\"n\":0}', 'Succeeded', 1, 1, 0, 0, 'old' FROM n",
+        )
+        .bind(count)
+        .execute(sqlite.pool())
+        .await?;
+        sqlx::query("ANALYZE").execute(sqlite.pool()).await?;
+    }
     Ok(())
 }
 

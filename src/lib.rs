@@ -2,18 +2,23 @@
 #![warn(missing_docs)]
 
 pub use jobs_core::{
-    Backoff, Error, Job, JobContext, JobError, JobId, JobRecord, Registry, Result, RetryPolicy,
-    State, StateChange, StateCounts, StorageBackend,
+    Backoff, Error, Job, JobContext, JobError, JobId, JobRecord, MAX_TEXT_LEN, NUL_REPLACEMENT,
+    Registry, Result, RetryPolicy, State, StateChange, StateCounts, StorageBackend,
+    TRUNCATION_MARKER, storable_text,
 };
 pub use jobs_macros::job;
-pub use jobs_runtime::{Client, Server, ServerBuilder, ServerHandle, Storage};
+pub use jobs_runtime::{
+    Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, Server, ServerBuilder, ServerHandle, Storage,
+};
 
 /// The storage backends and their parameter types, for direct use and for
 /// writing a backend of your own.
 pub mod storage {
     pub use jobs_core::{
         CompleteParams, Completion, EnqueueParams, ExtendLeasesParams, FailParams, FetchParams,
-        FetchedJob, NewJob, PromoteParams, RequeueParams, RescueParams, RetryParams,
+        FetchedJob, FinishParams, JobOutcome, NewJob, Outcome, PromoteParams, RequeueParams,
+        RescueParams, RetryParams, StoredOutcome,
     };
     pub use jobs_core::{ExpireParams, LeadParams, PruneServersParams, ServerInfo, ServerRecord};
     pub use jobs_runtime::postgres::PostgresStorage;

@@ -97,6 +97,12 @@ impl Error {
     /// Whether repeating the call later may succeed: a transient storage
     /// error. Everything else (including a refused value) would fail again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Storage { transient: true, .. })
+        matches!(
+            self,
+            Error::Storage {
+                transient: true,
+                ..
+            }
+        )
     }
 }

@@ -10,8 +10,8 @@ mod client;
 mod connect_options;
 pub mod postgres;
 pub mod server;
-pub mod sqlite;
 mod sql_error;
+pub mod sqlite;
 mod storage;
 #[doc(hidden)]
 pub mod testing;

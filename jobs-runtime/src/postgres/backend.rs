@@ -32,7 +32,7 @@ fn held(jobs: &[Completion]) -> (Vec<i64>, Vec<i32>) {
 /// Takes up to `$2` enqueued jobs of the queues `$1` (in priority order) for
 /// server `$3` with a lease of `$4` ms: queues in priority order, each read
 /// through its partial index; rows another server holds are skipped, never
-/// waited for.
+/// waited for. Records each move in the history.
 const FETCH: &str = "WITH picked AS (
          SELECT job.id
          FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
@@ -45,13 +45,20 @@ const FETCH: &str = "WITH picked AS (
          ORDER BY q.priority, job.id
          LIMIT $2
      )
-     UPDATE {s}.jobs_job AS j
-     SET state = 'Processing', attempt = j.attempt + 1, server = $3,
-         lease_expires_at = now() + $4 * interval '1 millisecond',
-         state_changed_at = now(), run_at = NULL, reason = NULL,
-         state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
-     FROM picked WHERE j.id = picked.id
-     RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at";
+     , moved AS (
+         UPDATE {s}.jobs_job AS j
+         SET state = 'Processing', attempt = j.attempt + 1, server = $3,
+             lease_expires_at = now() + $4 * interval '1 millisecond',
+             state_changed_at = now(), run_at = NULL, reason = NULL,
+             state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
+         FROM picked WHERE j.id = picked.id
+         RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at,
+                   j.state, j.state_changed_at, j.reason, j.state_data
+     ), recorded AS (
+         INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
+         SELECT id, state, state_changed_at, reason, state_data FROM moved
+     )
+     SELECT id, name, queue, args, attempt, max_attempts, created_at FROM moved";
 
 /// How statements that change held attempts find their rows: each job by
 /// its primary key (`j.id = ANY($1)`, joined to the per-job values of the
@@ -67,7 +74,8 @@ const FETCH: &str = "WITH picked AS (
 /// reasons, `$5` data (JSON text), `$6` delays in ms for `Scheduled`, `$7`
 /// attempts granted back (0 or 1), `$8` whether the server is cleared, `$9`
 /// the state each job must be in (`Processing`), `$10` the channel to
-/// notify when a job became `Enqueued`. Returns the ids that moved.
+/// notify when a job became `Enqueued`. Records each move in the history.
+/// Returns the ids that moved.
 const FINISH: &str = "WITH o AS (
          SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
                               $6::float8[], $7::int[], $8::bool[], $9::text[])
@@ -81,7 +89,10 @@ const FINISH: &str = "WITH o AS (
              reason = o.reason, state_data = o.data::jsonb
          FROM o
          WHERE j.id = ANY($1) AND j.id = o.id AND j.attempt = o.attempt AND j.state = o.from_state
-         RETURNING j.id, j.state
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.state_data
+     ), recorded AS (
+         INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
+         SELECT id, state, state_changed_at, reason, state_data FROM moved
      ), notified AS (
          SELECT pg_notify($10, '') WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
      )
@@ -206,7 +217,10 @@ impl StorageBackend for PostgresStorage {
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])
                       WITH ORDINALITY AS new(name, queue, args, max_attempts, run_at, n)
                  ORDER BY n
-                 RETURNING id
+                 RETURNING id, state, state_changed_at, reason, state_data
+             ), recorded AS (
+                 INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
+                 SELECT id, state, state_changed_at, reason, state_data FROM inserted
              ), notified AS (
                  SELECT pg_notify($6, '') WHERE $7
              )
@@ -229,14 +243,18 @@ impl StorageBackend for PostgresStorage {
         if params.limit == 0 || params.queues.is_empty() {
             return Ok(Vec::new());
         }
-        let mut jobs = self.run("fetching jobs", sqlx::query(self.sql(FETCH))
-            .bind(&params.queues)
-            .bind(limit(params.limit))
-            .bind(&params.server)
-            .bind(millis(params.lease))
-            .try_map(|row: PgRow| fetched(&row))
-            .fetch_all(&self.pool)
-            ).await?;
+        let mut jobs = self
+            .run(
+                "fetching jobs",
+                sqlx::query(self.sql(FETCH))
+                    .bind(&params.queues)
+                    .bind(limit(params.limit))
+                    .bind(&params.server)
+                    .bind(millis(params.lease))
+                    .try_map(|row: PgRow| fetched(&row))
+                    .fetch_all(&self.pool),
+            )
+            .await?;
         let priority = |queue: &str| params.queues.iter().position(|q| q == queue);
         jobs.sort_unstable_by_key(|job| (priority(&job.queue), job.id));
         Ok(jobs)
@@ -290,21 +308,25 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
-        let moved: i64 = self.run("promoting scheduled jobs", sqlx::query_scalar(self.moved_and_notified(
-            "UPDATE {s}.jobs_job
+        let moved: i64 = self
+            .run(
+                "promoting scheduled jobs",
+                sqlx::query_scalar(self.moved_and_notified(
+                    "UPDATE {s}.jobs_job
                  SET state = 'Enqueued', state_changed_at = now(), run_at = NULL,
                      reason = 'scheduled time reached', state_data = NULL
                  WHERE id IN (SELECT id FROM {s}.jobs_job
                               WHERE state = 'Scheduled' AND run_at <= now()
                               ORDER BY run_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id",
-            2,
-        ))
-        .bind(limit(params.limit))
-        .bind(&self.channel)
-        .fetch_one(&self.pool)
-        ).await?;
+                 RETURNING id, state, state_changed_at, reason, state_data",
+                    2,
+                ))
+                .bind(limit(params.limit))
+                .bind(&self.channel)
+                .fetch_one(&self.pool),
+            )
+            .await?;
         Ok(u64::try_from(moved).unwrap_or(0))
     }
 
@@ -321,7 +343,7 @@ impl StorageBackend for PostgresStorage {
                               WHERE state = 'Processing' AND lease_expires_at < now()
                               ORDER BY lease_expires_at LIMIT $1
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id",
+                 RETURNING id, state, state_changed_at, reason, state_data",
             2,
         ))
         .bind(limit(params.limit))
@@ -332,15 +354,18 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
-        self.run("reading a job", sqlx::query(self.sql(
-            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+        self.run(
+            "reading a job",
+            sqlx::query(self.sql(
+                "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
                     state_changed_at, run_at, reason
              FROM {s}.jobs_job WHERE id = $1",
-        ))
-        .bind(id.0)
-        .try_map(|row: PgRow| record(&row))
-        .fetch_optional(&self.pool)
-        ).await
+            ))
+            .bind(id.0)
+            .try_map(|row: PgRow| record(&row))
+            .fetch_optional(&self.pool),
+        )
+        .await
     }
 
     async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
@@ -361,10 +386,13 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn counts(&self) -> Result<StateCounts> {
-        let rows: Vec<(String, i64)> =
-            self.run("counting jobs", sqlx::query_as(self.sql("SELECT state, count(*) FROM {s}.jobs_job GROUP BY state"))
-                .fetch_all(&self.pool)
-                ).await?;
+        let rows: Vec<(String, i64)> = self
+            .run(
+                "counting jobs",
+                sqlx::query_as(self.sql("SELECT state, count(*) FROM {s}.jobs_job GROUP BY state"))
+                    .fetch_all(&self.pool),
+            )
+            .await?;
         let mut counts = StateCounts::default();
         for (state, count) in rows {
             let state = decode_state(&state).map_err(|e| Error::storage("counting jobs", e))?;
@@ -374,39 +402,50 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn register_server(&self, server: ServerInfo) -> Result<()> {
-        self.run("registering a server", sqlx::query(self.sql(
-            "INSERT INTO {s}.jobs_server (id, workers, queues, jobs, started_at, heartbeat_at)
+        self.run(
+            "registering a server",
+            sqlx::query(self.sql(
+                "INSERT INTO {s}.jobs_server (id, workers, queues, jobs, started_at, heartbeat_at)
              VALUES ($1, $2, $3, $4, now(), now())
              ON CONFLICT (id) DO UPDATE
              SET workers = excluded.workers, queues = excluded.queues, jobs = excluded.jobs,
                  heartbeat_at = now()",
-        ))
-        .bind(&server.id)
-        .bind(i32::try_from(server.workers).unwrap_or(i32::MAX))
-        .bind(&server.queues)
-        .bind(&server.jobs)
-        .execute(&self.pool)
-        ).await?;
+            ))
+            .bind(&server.id)
+            .bind(i32::try_from(server.workers).unwrap_or(i32::MAX))
+            .bind(&server.queues)
+            .bind(&server.jobs)
+            .execute(&self.pool),
+        )
+        .await?;
         Ok(())
     }
 
     async fn heartbeat(&self, server: &str) -> Result<bool> {
-        let beat =
-            self.run("recording a heartbeat", sqlx::query(self.sql("UPDATE {s}.jobs_server SET heartbeat_at = now() WHERE id = $1"))
+        let beat = self
+            .run(
+                "recording a heartbeat",
+                sqlx::query(
+                    self.sql("UPDATE {s}.jobs_server SET heartbeat_at = now() WHERE id = $1"),
+                )
                 .bind(server)
-                .execute(&self.pool)
-                ).await?;
+                .execute(&self.pool),
+            )
+            .await?;
         Ok(beat.rows_affected() == 1)
     }
 
     async fn unregister_server(&self, server: &str) -> Result<()> {
-        self.run("unregistering a server", sqlx::query(self.sql(
-            "WITH leader AS (DELETE FROM {s}.jobs_leader WHERE server = $1)
+        self.run(
+            "unregistering a server",
+            sqlx::query(self.sql(
+                "WITH leader AS (DELETE FROM {s}.jobs_leader WHERE server = $1)
              DELETE FROM {s}.jobs_server WHERE id = $1",
-        ))
-        .bind(server)
-        .execute(&self.pool)
-        ).await?;
+            ))
+            .bind(server)
+            .execute(&self.pool),
+        )
+        .await?;
         Ok(())
     }
 
@@ -455,28 +494,41 @@ impl StorageBackend for PostgresStorage {
     }
 
     async fn resign(&self, server: &str) -> Result<()> {
-        self.run("resigning the leadership", sqlx::query(self.sql("DELETE FROM {s}.jobs_leader WHERE name = $1 AND server = $2"))
-            .bind(MAINTENANCE)
-            .bind(server)
-            .execute(&self.pool)
-            ).await?;
+        self.run(
+            "resigning the leadership",
+            sqlx::query(self.sql("DELETE FROM {s}.jobs_leader WHERE name = $1 AND server = $2"))
+                .bind(MAINTENANCE)
+                .bind(server)
+                .execute(&self.pool),
+        )
+        .await?;
         Ok(())
     }
 
     async fn expire(&self, params: ExpireParams) -> Result<u64> {
-        let expired = self.run("expiring finished jobs", sqlx::query(self.sql(
-            "DELETE FROM {s}.jobs_job WHERE id IN (
-                 SELECT id FROM {s}.jobs_job
-                 WHERE state IN ('Succeeded', 'Deleted')
-                   AND state_changed_at < now() - $1 * interval '1 millisecond'
-                 ORDER BY state_changed_at LIMIT $2
-                 FOR UPDATE SKIP LOCKED)",
-        ))
-        .bind(millis(params.older_than))
-        .bind(limit(params.limit))
-        .execute(&self.pool)
-        ).await?;
-        Ok(expired.rows_affected())
+        let expired: i64 = self
+            .run(
+                "expiring finished jobs",
+                sqlx::query_scalar(self.sql(
+                    "WITH expired AS (
+                 DELETE FROM {s}.jobs_job WHERE id IN (
+                     SELECT id FROM {s}.jobs_job
+                     WHERE state IN ('Succeeded', 'Deleted')
+                       AND state_changed_at < now() - $1 * interval '1 millisecond'
+                     ORDER BY state_changed_at LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id
+             ), forgotten AS (
+                 DELETE FROM {s}.jobs_job_state WHERE job_id IN (SELECT id FROM expired)
+             )
+             SELECT count(*) FROM expired",
+                ))
+                .bind(millis(params.older_than))
+                .bind(limit(params.limit))
+                .fetch_one(&self.pool),
+            )
+            .await?;
+        Ok(u64::try_from(expired).unwrap_or(0))
     }
 
     async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {

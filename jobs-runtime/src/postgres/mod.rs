@@ -158,13 +158,18 @@ impl PostgresStorage {
         Error::transient_storage(operation, cause)
     }
 
-    /// `update` (an `UPDATE` of jobs ending in `RETURNING id`) as one
-    /// statement that returns how many jobs it moved (column `moved`) and,
-    /// when it moved any, wakes the listening servers on commit; the channel
-    /// is bound as parameter `$channel`.
+    /// `update` (an `UPDATE` of jobs ending in `RETURNING id, state,
+    /// state_changed_at, reason, state_data`) as one statement that records
+    /// each move in the history, returns how many jobs it moved (column
+    /// `moved`) and, when it moved any, wakes the listening servers on
+    /// commit; the channel is bound as parameter `$channel`.
     fn moved_and_notified(&self, update: &str, channel: usize) -> AssertSqlSafe<String> {
         self.sql(&format!(
             "WITH moved AS ({update}),
+                  recorded AS (
+                      INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
+                      SELECT id, state, state_changed_at, reason, state_data FROM moved
+                  ),
                   counted AS (SELECT count(*) AS moved FROM moved)
              SELECT moved FROM counted
              LEFT JOIN LATERAL (SELECT pg_notify(${channel}, '') WHERE moved > 0) AS woken ON true"

@@ -15,6 +15,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use jobs_core::{
     Completion, Error, FetchedJob, FinishParams, JobId, JobOutcome, Outcome, Result, RetryPolicy,
     ServerRecord,
@@ -26,6 +28,16 @@ use super::Shared;
 
 /// The most outcomes recorded in one batch.
 const MAX_BATCH: usize = 1000;
+/// How long the completer gathers outcomes when it has fewer than one per
+/// worker, before it writes them (graphile_worker's completion batching
+/// does the same): one statement for many short jobs instead of one for
+/// each few, which frees the database for fetching. It delays the record,
+/// never a job's start.
+const GATHER: Duration = Duration::from_millis(1);
+/// Batches written at once, each on its own connection: while one is in
+/// the database the next one gathers and goes, so a slow round trip does
+/// not hold every outcome behind it.
+const WRITERS: usize = 2;
 /// How long a job waits when this server does not know its name but
 /// another live server does (a rolling deploy); the wait is forgiven.
 pub const UNKNOWN_JOB_DELAY: Duration = Duration::from_secs(5);
@@ -91,16 +103,46 @@ impl Finished {
 pub(crate) type Report = (Finished, OwnedSemaphorePermit);
 
 pub(crate) async fn run(shared: Arc<Shared>, mut reports: mpsc::UnboundedReceiver<Report>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while reports.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        shared.mark_recording(batch.iter().map(|(finished, _)| finished.job));
-        record(&shared, &batch).await;
-        for (finished, _) in &batch {
-            shared.release(finished.job);
+    let mut writing = FuturesUnordered::new();
+    loop {
+        if writing.len() >= WRITERS {
+            writing.next().await;
+            continue;
         }
-        // Dropping the reports frees their capacity.
-        batch.clear();
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let received = tokio::select! {
+            received = reports.recv_many(&mut batch, MAX_BATCH) => received,
+            Some(()) = writing.next() => continue,
+        };
+        if received == 0 {
+            break;
+        }
+        // A few outcomes: wait a moment for more, still driving the writes.
+        let gathering = tokio::time::sleep(GATHER);
+        tokio::pin!(gathering);
+        while batch.len() < shared.config.workers.min(MAX_BATCH) {
+            let room = MAX_BATCH - batch.len();
+            tokio::select! {
+                biased;
+                received = reports.recv_many(&mut batch, room) => if received == 0 { break },
+                Some(()) = writing.next() => {}
+                () = &mut gathering => break,
+            }
+        }
+        writing.push(record_batch(&shared, batch));
     }
+    while writing.next().await.is_some() {}
+}
+
+/// Records a batch, then forgets its attempts and frees their capacity.
+async fn record_batch(shared: &Shared, batch: Vec<Report>) {
+    shared.mark_recording(batch.iter().map(|(finished, _)| finished.job));
+    record(shared, &batch).await;
+    for (finished, _) in &batch {
+        shared.release(finished.job);
+    }
+    // Dropping the reports frees their capacity.
+    drop(batch);
 }
 
 /// Decides and records the outcomes of a batch.
@@ -243,7 +285,8 @@ async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<(), Error> {
     let params = FinishParams {
         jobs: outcomes.to_vec(),
     };
-    let moved = until_not_transient(outcomes.len(), || shared.storage.finish(params.clone())).await?;
+    let moved =
+        until_not_transient(outcomes.len(), || shared.storage.finish(params.clone())).await?;
     report_stale(outcomes, &moved);
     Ok(())
 }

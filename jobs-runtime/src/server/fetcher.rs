@@ -3,10 +3,11 @@
 //! capacity permit from its fetch until the completer has recorded its
 //! outcome.
 
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use jobs_core::{FetchParams, FetchedJob};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -27,68 +28,97 @@ pub(crate) async fn run(
     stop: &CancellationToken,
 ) {
     let mut error_backoff = Duration::from_millis(50);
+    // One fetch in the database at a time (two at once were measured
+    // slower: the second skips the rows the first locked). While it is
+    // away, the capacity that frees up gathers for the next one.
+    let mut fetching = FuturesUnordered::new();
+    // Armed before the latest fetch went out, so that an enqueue during it
+    // is not missed when it comes back empty.
+    let mut woken = Box::pin(shared.storage.wakeup().notified());
     loop {
-        // Wait for capacity, then take what is free up to a batch. While
-        // outcomes wait to be recorded the capacity stays taken, so a slow
-        // database slows the fetching.
-        let first = tokio::select! {
-            permit = shared.capacity.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = stop.cancelled() => return,
-        };
-        let mut permits = vec![first];
-        while permits.len() < shared.config.fetch_batch {
-            match shared.capacity.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
+        let result = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            Some(result) = fetching.next() => result,
+            first = shared.capacity.clone().acquire_owned(), if fetching.is_empty() => {
+                // Take what is free up to a batch. While outcomes wait to be
+                // recorded the capacity stays taken, so a slow database slows
+                // the fetching.
+                let mut permits = vec![first.expect("the semaphore is never closed")];
+                while permits.len() < shared.config.fetch_batch {
+                    match shared.capacity.clone().try_acquire_owned() {
+                        Ok(permit) => permits.push(permit),
+                        Err(_) => break,
+                    }
+                }
+                woken = Box::pin(shared.storage.wakeup().notified());
+                woken.as_mut().enable();
+                fetching.push(fetch(shared, permits));
+                continue;
             }
-        }
-        // Listen before fetching, so that an enqueue during the fetch is not missed.
-        let mut woken = pin!(shared.storage.wakeup().notified());
-        woken.as_mut().enable();
-        if stop.is_cancelled() {
-            return;
-        }
-        let params = FetchParams {
-            queues: shared.config.queues.clone(),
-            limit: permits.len(),
-            server: shared.id.clone(),
-            lease: shared.config.lease,
         };
-        // A fetch that hangs (a half-open connection) must not hold up the
-        // shutdown for ever: what it took is rescued after its lease.
-        let fetch = tokio::select! {
-            fetch = shared.storage.fetch(params) => fetch,
-            _ = async {
-                stop.cancelled().await;
-                tokio::time::sleep(shared.config.shutdown_timeout).await;
-            } => return,
-        };
-        match fetch {
-            Ok(fetched) if fetched.is_empty() => {
+        match result {
+            (Ok(fetched), _) if fetched.is_empty() => {
                 error_backoff = Duration::from_millis(50);
-                drop(permits);
                 tokio::select! {
-                    _ = woken => {}
+                    _ = woken.as_mut() => {}
                     _ = tokio::time::sleep(shared.config.poll_interval) => {}
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => break,
                 }
             }
-            Ok(fetched) => {
+            (Ok(fetched), mut permits) => {
                 error_backoff = Duration::from_millis(50);
                 // Permits beyond the jobs fetched drop here, freeing capacity.
                 permits.truncate(fetched.len());
                 hold_all(shared, &local, &outcomes, fetched, permits);
             }
-            Err(error) => {
-                drop(permits);
+            (Err(error), _) => {
                 warn!(%error, retry_in = ?error_backoff, "fetching jobs failed; waiting for the storage");
                 if sleep_or_cancel(error_backoff, stop).await {
-                    return;
+                    break;
                 }
                 error_backoff = (error_backoff * 2).min(MAX_ERROR_BACKOFF);
             }
         }
     }
+    // A fetch still in the database took jobs: hold them (the dispatcher
+    // gives them back), unless the fetch hangs (a half-open connection)
+    // beyond the shutdown timeout; then what it took is rescued after its
+    // lease.
+    let drain = async {
+        while let Some(result) = fetching.next().await {
+            if let (Ok(fetched), mut permits) = result {
+                permits.truncate(fetched.len());
+                hold_all(shared, &local, &outcomes, fetched, permits);
+            }
+        }
+    };
+    if tokio::time::timeout(shared.config.shutdown_timeout, drain)
+        .await
+        .is_err()
+    {
+        warn!(
+            "a fetch did not come back within the shutdown timeout; its jobs will be rescued after their lease"
+        );
+    }
+}
+
+/// One fetch of as many jobs as `permits`; gives the permits back with
+/// the answer.
+async fn fetch(
+    shared: &Shared,
+    permits: Vec<OwnedSemaphorePermit>,
+) -> (
+    jobs_core::Result<Vec<FetchedJob>>,
+    Vec<OwnedSemaphorePermit>,
+) {
+    let params = FetchParams {
+        queues: shared.config.queues.clone(),
+        limit: permits.len(),
+        server: shared.id.clone(),
+        lease: shared.config.lease,
+    };
+    (shared.storage.fetch(params).await, permits)
 }
 
 /// Holds each fetched job and puts it in the local queue, in fetch order,

@@ -100,9 +100,7 @@ impl SqliteStorage {
             .await
             .map_err(|e| storage_error(operation, e))?
             .rows_affected();
-        tx.commit()
-            .await
-            .map_err(|e| storage_error(operation, e))?;
+        tx.commit().await.map_err(|e| storage_error(operation, e))?;
         Ok(changed)
     }
 }
