@@ -66,6 +66,13 @@ async fn counted(key: String) {
     *RUNS.lock().unwrap().entry(key).or_default() += 1;
 }
 
+/// Records that it ran, after working `millis`.
+#[job(name = "hot_path.counted_slowly")]
+async fn counted_slowly(key: String, millis: u64) {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    *RUNS.lock().unwrap().entry(key).or_default() += 1;
+}
+
 /// Fails for good with exactly this text.
 #[job(name = "hot_path.fails_with", retries = 0)]
 async fn fails_with(text: String) -> Result<(), String> {
@@ -294,14 +301,16 @@ async fn finished_jobs_are_never_reported_as_lost_leases(fx: &Fixture) {
     let key = fx.key("lease-race");
     let started = std::time::Instant::now();
     let mut enqueued = 0;
-    // Keep the server busy across several renewals.
-    while started.elapsed() < Duration::from_millis(1500) {
-        client
-            .enqueue_many((0..200).map(|_| Counted { key: key.clone() }))
-            .await
-            .unwrap();
-        enqueued += 200;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Keep the server busy across several renewals, with outcomes being
+    // recorded all the time.
+    while started.elapsed() < Duration::from_millis(2500) {
+        let jobs = (0..40).map(|_| CountedSlowly {
+            key: key.clone(),
+            millis: 2,
+        });
+        client.enqueue_many(jobs).await.unwrap();
+        enqueued += 40;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     wait_until("every job to run", || async { runs(&key) >= enqueued }).await;
     wait_until("every job recorded", || async {

@@ -609,3 +609,134 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    //! The statements that change held attempts, EXPLAINed as the storage
+    //! sends them, on an ANALYZEd table of 20,000 `Processing` and 500,000
+    //! `Succeeded` jobs: each must find its rows through the primary key,
+    //! both with the values bound (a custom plan) and as the generic plan a
+    //! prepared statement switches to after five runs.
+    use super::*;
+    use crate::testing::fresh_postgres;
+
+    async fn explain(
+        conn: &mut sqlx::PgConnection,
+        statement: &str,
+        arguments: &[&str],
+    ) -> Vec<String> {
+        // `PREPARE` with the statement's own types, then `EXPLAIN EXECUTE`
+        // with literal arguments: the plan the server would run.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "held_jobs_{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PREPARE {name} AS {statement}"
+        )))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN EXECUTE {name}({})",
+            arguments.join(", ")
+        )))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        rows.iter().map(|row| row.get::<String, _>(0)).collect()
+    }
+
+    fn assert_primary_key(what: &str, plan: &[String]) {
+        let text = plan.join("\n");
+        assert!(text.contains("jobs_job_pkey"), "{what}:\n{text}");
+        assert!(!text.contains("jobs_job_processing"), "{what}:\n{text}");
+        assert!(!text.contains("Seq Scan on jobs_job "), "{what}:\n{text}");
+    }
+
+    #[tokio::test]
+    async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
+        let Some(pg) = fresh_postgres().await else {
+            return;
+        };
+        let storage = &pg.storage;
+        sqlx::raw_sql(storage.sql(
+            "INSERT INTO {s}.jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, server)
+             SELECT 'done', 'default', '{}', 'Succeeded', 1, 1, now(), now(), 'old' FROM generate_series(1, 500000);
+             INSERT INTO {s}.jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, server, lease_expires_at)
+             SELECT 'held', 'default', '{}', 'Processing', 1, 5, now(), now(), 'me', now() + interval '1 hour'
+             FROM generate_series(1, 20000);
+             ANALYZE {s}.jobs_job;",
+        ))
+        .execute(storage.pool())
+        .await
+        .unwrap();
+        let ids: Vec<i64> =
+            sqlx::query_scalar(storage.sql(
+                "SELECT id FROM {s}.jobs_job WHERE state = 'Processing' ORDER BY id LIMIT 1000",
+            ))
+            .fetch_all(storage.pool())
+            .await
+            .unwrap();
+        let n = ids.len();
+        let list = |values: String| format!("'{{{values}}}'");
+        let ids = list(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let ones = list(vec!["1"; n].join(","));
+        let zeros = list(vec!["0"; n].join(","));
+        let nulls = list(vec!["NULL"; n].join(","));
+        let falses = list(vec!["false"; n].join(","));
+        let trues = list(vec!["true"; n].join(","));
+        let texts = |text: &str| list(vec![text; n].join(","));
+        let processing = texts("Processing");
+        let succeeded = texts("Succeeded");
+        let enqueued = texts("Enqueued");
+        let reasons = texts("\"server stopping\"");
+        let finish = storage.sql(FINISH).0;
+        let extend = storage.sql(EXTEND_LEASES).0;
+        let mut conn = storage.pool().acquire().await.unwrap();
+        for mode in ["auto", "force_generic_plan"] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let completed = [
+                ids.as_str(),
+                &ones,
+                &succeeded,
+                &nulls,
+                &nulls,
+                &nulls,
+                &zeros,
+                &falses,
+                &processing,
+                "'chan'",
+            ];
+            assert_primary_key(
+                &format!("finish, succeeded ({mode})"),
+                &explain(&mut conn, &finish, &completed).await,
+            );
+            let requeued = [
+                ids.as_str(),
+                &ones,
+                &enqueued,
+                &reasons,
+                &nulls,
+                &nulls,
+                &ones,
+                &trues,
+                &processing,
+                "'chan'",
+            ];
+            assert_primary_key(
+                &format!("finish, requeued ({mode})"),
+                &explain(&mut conn, &finish, &requeued).await,
+            );
+            let renewed = [ids.as_str(), &ones, &processing, "30000"];
+            assert_primary_key(
+                &format!("extend_leases ({mode})"),
+                &explain(&mut conn, &extend, &renewed).await,
+            );
+        }
+    }
+}
