@@ -50,8 +50,7 @@ const FETCH: &str = "UPDATE jobs_job
 /// from_state]`. Each job is found by its primary key: the state it must
 /// be in comes from the array (`from_state`, always `Processing`), not as a
 /// literal, so the planner cannot take the partial index of processing jobs
-/// instead, whatever `ANALYZE` found (see the plan tests below). Returns
-/// the ids that moved.
+/// instead, whatever `ANALYZE` found (see the plan tests below).
 const FINISH: &str = "UPDATE jobs_job
      SET state = o.state, state_changed_at = ?1, lease_expires_at = NULL,
          run_at = ?1 + o.run_after_ms,
@@ -63,8 +62,17 @@ const FINISH: &str = "UPDATE jobs_job
                   value ->> 6 AS grant_attempt, value ->> 7 AS release_server,
                   value ->> 8 AS from_state
            FROM json_each(?2)) AS o
-     WHERE jobs_job.id = o.id AND jobs_job.attempt = o.attempt AND jobs_job.state = o.from_state
-     RETURNING jobs_job.id";
+     WHERE jobs_job.id = o.id AND jobs_job.attempt = o.attempt AND jobs_job.state = o.from_state";
+
+/// After [`FINISH`] moved fewer jobs than it was given, in the same
+/// transaction: the ids among `?2` that it moved at time `?1` (their
+/// attempt and new state match, changed now).
+const MOVED_AT: &str = "SELECT jobs_job.id FROM jobs_job
+     JOIN (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state
+           FROM json_each(?2)) AS o
+       ON jobs_job.id = o.id
+     WHERE jobs_job.attempt = o.attempt AND jobs_job.state = o.state
+       AND jobs_job.state_changed_at = ?1";
 
 /// Renews leases at time `?1` for `?3` ms: `?2` is a JSON array of
 /// `[id, attempt, from_state]`, planned as [`FINISH`] is. Returns the ids
@@ -229,13 +237,27 @@ impl StorageBackend for SqliteStorage {
             })
             .collect();
         let rows = serde_json::to_string(&rows).map_err(|e| Error::storage(OP, e))?;
+        let now = now_ms();
         let mut tx = self.write(OP).await?;
-        let mut moved: Vec<i64> = sqlx::query_scalar(FINISH)
-            .bind(now_ms())
-            .bind(rows)
-            .fetch_all(&mut *tx)
+        // Counted rather than returned: each returned row is a message from
+        // SQLite's thread, and nearly always every job moves.
+        let changed = sqlx::query(FINISH)
+            .bind(now)
+            .bind(&rows)
+            .execute(&mut *tx)
             .await
-            .map_err(|e| storage_error(OP, e))?;
+            .map_err(|e| storage_error(OP, e))?
+            .rows_affected();
+        let mut moved: Vec<i64> = if changed == params.jobs.len() as u64 {
+            params.jobs.iter().map(|job| job.job.id.0).collect()
+        } else {
+            sqlx::query_scalar(MOVED_AT)
+                .bind(now)
+                .bind(&rows)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?
+        };
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
         moved.sort_unstable();
         Ok(moved.into_iter().map(JobId).collect())
