@@ -11,3 +11,9 @@ DROP TRIGGER jobs_job_record_move ON jobs_job;
 DROP FUNCTION jobs_record_inserted();
 DROP FUNCTION jobs_record_moved();
 ALTER TABLE jobs_job_state DROP CONSTRAINT jobs_job_state_job_id_fkey;
+
+-- One index on the history instead of two: rows are found by job, in
+-- order, and the history is never looked up by its own id.
+ALTER TABLE jobs_job_state DROP CONSTRAINT jobs_job_state_pkey;
+DROP INDEX jobs_job_state_job;
+ALTER TABLE jobs_job_state ADD PRIMARY KEY (job_id, id);

@@ -32,7 +32,8 @@ fn held(jobs: &[Completion]) -> (Vec<i64>, Vec<i32>) {
 /// Takes up to `$2` enqueued jobs of the queues `$1` (in priority order) for
 /// server `$3` with a lease of `$4` ms: queues in priority order, each read
 /// through its partial index; rows another server holds are skipped, never
-/// waited for. Records each move in the history.
+/// waited for. Records each move in the history, with the server and the
+/// attempt as its data (kept in the history only, not on the job's row).
 const FETCH: &str = "WITH picked AS (
          SELECT job.id
          FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
@@ -49,14 +50,15 @@ const FETCH: &str = "WITH picked AS (
          UPDATE {s}.jobs_job AS j
          SET state = 'Processing', attempt = j.attempt + 1, server = $3,
              lease_expires_at = now() + $4 * interval '1 millisecond',
-             state_changed_at = now(), run_at = NULL, reason = NULL,
-             state_data = jsonb_build_object('server', $3::text, 'attempt', j.attempt + 1)
+             state_changed_at = now(), run_at = NULL, reason = NULL, state_data = NULL
          FROM picked WHERE j.id = picked.id
          RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at,
-                   j.state, j.state_changed_at, j.reason, j.state_data
+                   j.state, j.state_changed_at
      ), recorded AS (
-         INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
-         SELECT id, state, state_changed_at, reason, state_data FROM moved
+         INSERT INTO {s}.jobs_job_state (job_id, state, at, data)
+         SELECT id, state, state_changed_at,
+                jsonb_build_object('server', $3::text, 'attempt', attempt)
+         FROM moved
      )
      SELECT id, name, queue, args, attempt, max_attempts, created_at FROM moved";
 
@@ -74,7 +76,9 @@ const FETCH: &str = "WITH picked AS (
 /// reasons, `$5` data (JSON text), `$6` delays in ms for `Scheduled`, `$7`
 /// attempts granted back (0 or 1), `$8` whether the server is cleared, `$9`
 /// the state each job must be in (`Processing`), `$10` the channel to
-/// notify when a job became `Enqueued`. Records each move in the history.
+/// notify when a job became `Enqueued`. Records each move in the history;
+/// the move's data (a retry's error) goes there only, not on the job's row,
+/// so a text is kept once.
 /// Returns the ids that moved.
 const FINISH: &str = "WITH o AS (
          SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
@@ -86,13 +90,13 @@ const FINISH: &str = "WITH o AS (
              run_at = now() + o.run_after_ms * interval '1 millisecond',
              max_attempts = j.max_attempts + o.grant_attempt,
              server = CASE WHEN o.release THEN NULL ELSE j.server END,
-             reason = o.reason, state_data = o.data::jsonb
+             reason = o.reason, state_data = NULL
          FROM o
          WHERE j.id = ANY($1) AND j.id = o.id AND j.attempt = o.attempt AND j.state = o.from_state
-         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.state_data
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, o.data
      ), recorded AS (
          INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
-         SELECT id, state, state_changed_at, reason, state_data FROM moved
+         SELECT id, state, state_changed_at, reason, data::jsonb FROM moved
      ), notified AS (
          SELECT pg_notify($10, '') WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
      )
