@@ -34,16 +34,25 @@ fn attempts_json(jobs: &[Completion]) -> String {
     serde_json::to_string(&rows).expect("integers and strings serialize")
 }
 
-/// Takes up to `?5` enqueued jobs of queue `?4` for server `?1` at time
-/// `?2` with a lease of `?3` ms, through the partial index of enqueued jobs.
-const FETCH: &str = "UPDATE jobs_job
+/// The ids of up to `?2` enqueued jobs of queue `?1`, oldest first, through
+/// the partial index of enqueued jobs, as one JSON array.
+const PICK: &str = "SELECT json_group_array(id) FROM (
+         SELECT id FROM jobs_job WHERE state = 'Enqueued' AND queue = ?1 ORDER BY id LIMIT ?2)";
+
+/// Moves the jobs of the JSON array `?4` to `Processing` for server `?1` at
+/// time `?2` with a lease of `?3` ms.
+const TAKE: &str = "UPDATE jobs_job
      SET state = 'Processing', attempt = attempt + 1, server = ?1,
          lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
          reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
-     WHERE id IN (SELECT id FROM jobs_job
-                  WHERE state = 'Enqueued' AND queue = ?4
-                  ORDER BY id LIMIT ?5)
-     RETURNING id, name, queue, args, attempt, max_attempts, created_at";
+     WHERE id IN (SELECT value FROM json_each(?4))";
+
+/// The jobs of the JSON array `?1` as one JSON array of `[id, name, queue,
+/// args, attempt, max_attempts, created_at]`: one row from SQLite's thread
+/// for the whole batch rather than one per job.
+const TAKEN: &str =
+    "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts, created_at))
+     FROM jobs_job WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// Records outcomes at time `?1`: `?2` is a JSON array of `[id, attempt,
 /// state, reason, data, run_after_ms, grant_attempt, release_server,
@@ -113,16 +122,23 @@ impl SqliteStorage {
     }
 }
 
-fn fetched(row: &SqliteRow) -> std::result::Result<FetchedJob, sqlx::Error> {
-    Ok(FetchedJob {
-        id: JobId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        queue: row.try_get("queue")?,
-        args: row.try_get("args")?,
-        attempt: row.try_get("attempt")?,
-        max_attempts: row.try_get("max_attempts")?,
-        enqueued_at: time(row.try_get("created_at")?),
-    })
+/// The jobs [`TAKEN`] returns.
+fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
+    let rows: Vec<(i64, String, String, String, u32, u32, i64)> = serde_json::from_str(json)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, queue, args, attempt, max_attempts, created_at)| FetchedJob {
+                id: JobId(id),
+                name,
+                queue,
+                args,
+                attempt,
+                max_attempts,
+                enqueued_at: time(created_at),
+            },
+        )
+        .collect())
 }
 
 fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Error> {
@@ -196,16 +212,29 @@ impl StorageBackend for SqliteStorage {
             if wanted == 0 {
                 break;
             }
-            let mut rows = sqlx::query(FETCH)
+            let picked: String = sqlx::query_scalar(PICK)
+                .bind(queue)
+                .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            if picked == "[]" {
+                continue;
+            }
+            sqlx::query(TAKE)
                 .bind(&params.server)
                 .bind(now)
                 .bind(millis(params.lease))
-                .bind(queue)
-                .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
-                .try_map(|row: SqliteRow| fetched(&row))
-                .fetch_all(&mut *tx)
+                .bind(&picked)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| storage_error(OP, e))?;
+            let taken: String = sqlx::query_scalar(TAKEN)
+                .bind(&picked)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            let mut rows = taken_jobs(&taken).map_err(|e| Error::storage(OP, e))?;
             rows.sort_unstable_by_key(|job| job.id);
             jobs.extend(rows);
         }
@@ -546,10 +575,7 @@ mod tests {
             .await
             .unwrap();
         let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {FETCH}")))
-                .bind("server")
-                .bind(0_i64)
-                .bind(1000_i64)
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PICK}")))
                 .bind("default")
                 .bind(10_i64)
                 .fetch_all(storage.pool())
