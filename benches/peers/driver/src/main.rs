@@ -58,9 +58,7 @@ struct Args {
 
 #[derive(Deserialize, Debug, Clone)]
 struct Description {
-    system: String,
     tuning: String,
-    retained_na: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -82,6 +80,8 @@ struct Outcome {
 /// One run: its round and what came of it.
 struct Run {
     round: usize,
+    /// Its place in the order the runs ran.
+    seq: usize,
     result: Result<Outcome, String>,
 }
 
@@ -116,6 +116,7 @@ fn main() -> Result<()> {
     let log_path = bin_dir.join("peers-results.jsonl");
     let mut log = String::new();
     let mut runs: BTreeMap<(String, String), Vec<Run>> = BTreeMap::new();
+    let mut seq = 0;
     for round in 1..=args.rounds {
         let mut order = systems.clone();
         if !args.no_rotate {
@@ -134,8 +135,10 @@ fn main() -> Result<()> {
                     }
                     Err(e) => eprintln!("FAILED: {e}"),
                 }
+                seq += 1;
                 runs.entry((scenario.clone(), name.to_string())).or_default().push(Run {
                     round,
+                    seq,
                     result: result.map(|(_, o)| o).map_err(|e| format!("{e:#}")),
                 });
             }
@@ -146,7 +149,7 @@ fn main() -> Result<()> {
     std::fs::write(&args.output, report).with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
         "wrote {} (raw results: {}) in {:.0} s",
-        args.output.display(),
+        std::fs::canonicalize(&args.output).unwrap_or_else(|_| args.output.clone()).display(),
         log_path.display(),
         started.elapsed().as_secs_f64()
     );
@@ -162,6 +165,8 @@ fn run_one(binary: &Path, scenario: &str, args: &Args) -> Result<(String, Outcom
         .args(["--samples", &args.samples.to_string()])
         .args(["--server", &args.server])
         .args(["--timeout", &args.timeout.to_string()])
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0")
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {}", binary.display()))?;
@@ -171,9 +176,11 @@ fn run_one(binary: &Path, scenario: &str, args: &Args) -> Result<(String, Outcom
     match (out.status.success(), line) {
         (true, Some(line)) => Ok((line.to_owned(), serde_json::from_str(line)?)),
         _ => {
-            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!("{} exited with {}: {}", binary.display(), out.status, tail.join(" | "))
+            // anyhow's "Error: ..." and its causes, else the last lines.
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let from = lines.iter().position(|l| l.starts_with("Error:")).unwrap_or(lines.len().saturating_sub(5));
+            let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            bail!("{name} exited with {}: {}", out.status, lines[from..].join(" "))
         }
     }
 }
@@ -429,14 +436,14 @@ fn report(
         }
     }
 
-    writeln!(md, "\n## Every run\n")?;
+    writeln!(md, "\n## Every run, in the order they ran\n")?;
     writeln!(md, "| round | scenario | system | result |")?;
     writeln!(md, "| ---: | --- | --- | --- |")?;
     let mut all: Vec<(usize, &str, &str, &Run)> = runs
         .iter()
         .flat_map(|((scenario, system), list)| list.iter().map(move |r| (r.round, scenario.as_str(), system.as_str(), r)))
         .collect();
-    all.sort_by_key(|(round, scenario, _, _)| (*round, SCENARIOS.iter().position(|s| s == scenario)));
+    all.sort_by_key(|(_, _, _, run)| run.seq);
     for (round, scenario, system, run) in all {
         let text = match &run.result {
             Ok(o) => {
