@@ -342,7 +342,59 @@ async fn a_job_from_another_process_starts_without_polling(fx: &Fixture) {
     assert_eq!(runs(&key), 1);
 }
 
+/// With jobs of 30 ms on one worker, the server fetches about one job
+/// ahead: a job of a higher-priority queue enqueued later passes all but
+/// the running job and one or two fetched ahead (with a fixed prefetch of
+/// eight per worker it waited behind nine).
+async fn a_later_urgent_job_waits_behind_few_fetched_ahead(fx: &Fixture) {
+    static ORDER: LazyLock<Mutex<Vec<String>>> = LazyLock::new(Default::default);
+
+    #[job(name = "hot_path.slow_low", queue = "hot_path_low")]
+    async fn slow_low(tag: String) {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        ORDER.lock().unwrap().push(tag);
+    }
+
+    #[job(name = "hot_path.urgent", queue = "hot_path_high")]
+    async fn urgent(tag: String) {
+        ORDER.lock().unwrap().push(tag);
+    }
+
+    let storage = fx.storage.clone();
+    let client = Client::new(storage.clone());
+    let low = fx.key("low");
+    client
+        .enqueue_many((0..40).map(|_| SlowLow { tag: low.clone() }))
+        .await
+        .unwrap();
+    let server = fast_server(&storage)
+        .workers(1)
+        .queues(["hot_path_high", "hot_path_low"])
+        .start()
+        .unwrap();
+    let count = |tag: &str| ORDER.lock().unwrap().iter().filter(|t| *t == tag).count();
+    wait_until("four slow jobs to run", || async { count(&low) >= 4 }).await;
+    let before = count(&low);
+    let high = fx.key("high");
+    urgent::enqueue(&client, high.clone()).await.unwrap();
+    wait_until("the urgent job to run", || async { count(&high) == 1 }).await;
+    let position = ORDER
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| **t == low || **t == high)
+        .position(|t| *t == high)
+        .unwrap();
+    server.shutdown().await;
+    let passed_by = position - before;
+    assert!(
+        passed_by <= 3,
+        "{passed_by} slow jobs ran before the urgent one"
+    );
+}
+
 on_every_storage!(
+    a_later_urgent_job_waits_behind_few_fetched_ahead,
     a_nul_in_an_error_fails_that_job_and_the_next_50_succeed,
     a_nul_in_a_panic_and_in_a_retried_error_is_stored_readably,
     a_megabyte_error_is_stored_cut_with_its_length,

@@ -117,6 +117,11 @@ pub enum Outcome {
     },
 }
 
+/// The longest a job waits in `Scheduled` after an [`Outcome::Retry`]: a
+/// longer delay (a backoff grown past any sense, `Duration::MAX`) is stored
+/// as this, 100 years, so that every storage can add it to its clock.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// The columns a storage writes for an [`Outcome`]: the decision is made
 /// here once, in Rust, and each storage binds these values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +132,8 @@ pub struct StoredOutcome {
     pub reason: Option<String>,
     /// The move's data, a JSON object as text, storable.
     pub data: Option<String>,
-    /// For `Scheduled`: due this long after the storage's now.
+    /// For `Scheduled`: due this long after the storage's now, at most
+    /// [`MAX_RETRY_DELAY`].
     pub run_after: Option<Duration>,
     /// Whether the job's `max_attempts` grows by one (a forgiven attempt).
     pub grant_attempt: bool,
@@ -166,7 +172,7 @@ impl Outcome {
                 state: State::Scheduled,
                 reason: Some(text(reason)),
                 data: Some(serde_json::json!({ "error": text(error) }).to_string()),
-                run_after: Some(*delay),
+                run_after: Some((*delay).min(MAX_RETRY_DELAY)),
                 grant_attempt: *forgive,
                 release_server: true,
             },

@@ -25,9 +25,9 @@ mod text;
 
 pub use backend::{
     CompleteParams, Completion, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams,
-    FetchParams, FetchedJob, FinishParams, JobOutcome, JobRecord, LeadParams, NewJob, Outcome,
-    PromoteParams, PruneServersParams, RequeueParams, RescueParams, RetryParams, ServerInfo,
-    ServerRecord, StateCounts, StorageBackend, StoredOutcome,
+    FetchParams, FetchedJob, FinishParams, JobOutcome, JobRecord, LeadParams, MAX_RETRY_DELAY,
+    NewJob, Outcome, PromoteParams, PruneServersParams, RequeueParams, RescueParams, RetryParams,
+    ServerInfo, ServerRecord, StateCounts, StorageBackend, StoredOutcome,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};

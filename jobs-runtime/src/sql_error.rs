@@ -44,17 +44,25 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
 /// (PostgreSQL's appendix A): connection exceptions (08), transaction
 /// rollbacks such as serialization failures and deadlocks (40),
 /// insufficient resources (53), operator intervention such as an admin
-/// shutdown (57), system errors (58), and `lock_not_available` (55P03).
+/// shutdown (57), system errors (58), and `read_only_sql_transaction`
+/// (25006: a pool still connected to a primary demoted by a failover).
+/// Not `query_canceled` (57014: a statement or lock timeout) nor
+/// `lock_not_available` (55P03): those concern the rows of this statement
+/// (one row locked by someone else), so the batch is better split job by
+/// job than tried again whole.
 fn postgres_transient(sqlstate: &str) -> bool {
-    matches!(sqlstate.get(..2), Some("08" | "40" | "53" | "57" | "58")) || sqlstate == "55P03"
+    if matches!(sqlstate, "57014" | "55P03") {
+        return false;
+    }
+    matches!(sqlstate.get(..2), Some("08" | "40" | "53" | "57" | "58")) || sqlstate == "25006"
 }
 
 /// SQLite result codes (primary code in the low byte of the extended one):
 /// `SQLITE_BUSY` (5), `SQLITE_LOCKED` (6), `SQLITE_IOERR` (10),
-/// `SQLITE_PROTOCOL` (15).
+/// `SQLITE_FULL` (13: the disk may get space again), `SQLITE_PROTOCOL` (15).
 fn sqlite_transient(code: &str) -> bool {
     code.parse::<i32>()
-        .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 15))
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 13 | 15))
 }
 
 #[cfg(test)]
@@ -63,17 +71,19 @@ mod tests {
 
     #[test]
     fn postgres_codes() {
-        for transient in ["08006", "40001", "40P01", "53300", "57P01", "55P03"] {
+        for transient in ["08006", "40001", "40P01", "53300", "57P01", "25006"] {
             assert!(postgres_transient(transient), "{transient}");
         }
-        for permanent in ["22021", "23505", "42P01", "54000", "22P05"] {
+        for permanent in [
+            "22021", "23505", "42P01", "54000", "22P05", "57014", "55P03",
+        ] {
             assert!(!postgres_transient(permanent), "{permanent}");
         }
     }
 
     #[test]
     fn sqlite_codes() {
-        for transient in ["5", "517", "6", "262", "10"] {
+        for transient in ["5", "517", "6", "262", "10", "13"] {
             assert!(sqlite_transient(transient), "{transient}");
         }
         for permanent in ["1", "18", "19", "2067", "nonsense"] {

@@ -17,3 +17,8 @@ ALTER TABLE jobs_job_state DROP CONSTRAINT jobs_job_state_job_id_fkey;
 ALTER TABLE jobs_job_state DROP CONSTRAINT jobs_job_state_pkey;
 DROP INDEX jobs_job_state_job;
 ALTER TABLE jobs_job_state ADD PRIMARY KEY (job_id, id);
+
+-- Upgrading: servers of a version before this migration write no history
+-- once it ran (their statements relied on the triggers), and their expiry
+-- leaves history rows behind. Stop the old servers before new ones start
+-- when upgrading across it, rather than rolling one by one.

@@ -32,15 +32,23 @@ fn held(jobs: &[Completion]) -> (Vec<i64>, Vec<i32>) {
 /// Takes up to `$2` enqueued jobs of the queues `$1` (in priority order) for
 /// server `$3` with a lease of `$4` ms: queues in priority order, each read
 /// through its partial index; rows another server holds are skipped, never
-/// waited for. Records each move in the history, with the server and the
+/// waited for.
+///
+/// `queue = ANY(ARRAY[q.name])` and `ORDER BY queue, id` (rather than
+/// `queue = q.name` and `ORDER BY id`) leave only the partial index
+/// `(queue, id)` able to give the order: with `queue = q.name`, the primary
+/// key gives it too, and once statistics were taken while a backlog was
+/// enqueued the planner walks the primary key past every job already done
+/// (measured: 62 ms a fetch after 60,000 of 100,000 were drained, 3 ms
+/// through the partial index). See the plan tests. Records each move in the history, with the server and the
 /// attempt as its data (kept in the history only, not on the job's row).
 const FETCH: &str = "WITH picked AS (
          SELECT job.id
          FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
          CROSS JOIN LATERAL (
              SELECT id FROM {s}.jobs_job
-             WHERE state = 'Enqueued' AND queue = q.name
-             ORDER BY id LIMIT $2
+             WHERE state = 'Enqueued' AND queue = ANY(ARRAY[q.name])
+             ORDER BY queue, id LIMIT $2
              FOR UPDATE SKIP LOCKED
          ) AS job
          ORDER BY q.priority, job.id
@@ -611,6 +619,53 @@ mod tests {
                 .any(|line| line.contains("Seq Scan on jobs_job ")),
             "{plan:#?}"
         );
+    }
+
+    /// Statistics taken while a backlog was enqueued, then most of it done:
+    /// the fetch still reads the partial index, not the primary key past
+    /// every finished job (custom and generic plans).
+    #[tokio::test]
+    async fn fetch_reads_the_partial_index_with_statistics_of_a_backlog() {
+        let Some(pg) = fresh_postgres().await else {
+            return;
+        };
+        let storage = &pg.storage;
+        sqlx::raw_sql(storage.sql(
+            "INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
+             SELECT 'backlog', 'default', '{}', 'Enqueued', 1, now(), now() FROM generate_series(1, 100000);
+             ANALYZE {s}.jobs_job;
+             UPDATE {s}.jobs_job SET state = 'Succeeded' WHERE id <= (SELECT min(id) + 60000 FROM {s}.jobs_job);",
+        ))
+        .execute(storage.pool())
+        .await
+        .unwrap();
+        let mut conn = storage.pool().acquire().await.unwrap();
+        for mode in ["auto", "force_generic_plan"] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "PREPARE fetch_{mode} AS {}",
+                storage.sql(FETCH).0
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN EXECUTE fetch_{mode}(ARRAY['default'], 100, 'server', 30000)"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            let plan: Vec<String> = rows.iter().map(|row| row.get::<String, _>(0)).collect();
+            let picked = plan
+                .iter()
+                .find(|line| line.contains("Index Scan") || line.contains("Seq Scan"))
+                .cloned()
+                .unwrap_or_default();
+            assert!(picked.contains("jobs_job_enqueued"), "{mode}: {plan:#?}");
+        }
     }
 }
 

@@ -37,11 +37,14 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often expired jobs and silent servers are deleted.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The default for [`ServerConfig::prefetch`]: eight jobs per worker,
-/// fetched ahead so that a worker finds its next job in memory while fetches
-/// and outcomes travel in large batches (graphile_worker's local queue does
-/// the same). Measured with 32 workers and no-op jobs on PostgreSQL: 21,000
-/// jobs/s with a prefetch of 32, 25,000 with 128, 30,000 with 256.
+/// The default for [`ServerConfig::prefetch`]: eight jobs per worker at
+/// most, fetched ahead so that a worker finds its next job in memory while
+/// fetches and outcomes travel in large batches (graphile_worker's local
+/// queue does the same). Measured with 32 workers and no-op jobs on
+/// PostgreSQL: 21,000 jobs/s with a prefetch of 32, 25,000 with 128, 30,000
+/// with 256. The server fetches that far ahead only for short jobs: no
+/// further than its workers start within
+/// [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON).
 pub fn default_prefetch(workers: usize) -> usize {
     workers.saturating_mul(8)
 }
@@ -63,8 +66,10 @@ pub struct ServerConfig {
     /// server from its fetch until its outcome is recorded, so a server
     /// holds at most `workers + prefetch` jobs in `Processing`. Jobs
     /// fetched ahead are leased like running ones and given back at
-    /// shutdown; set 0 where jobs are long and many servers share them, so
-    /// that no server holds a job another could start now.
+    /// shutdown; the server fetches ahead only as many as its workers start
+    /// within [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON) at their recent
+    /// pace, so long jobs are not held where another server could start
+    /// them. 0 fetches for free workers only.
     pub prefetch: usize,
     /// Queues in priority order (default `["default"]`).
     pub queues: Vec<String>,
@@ -286,6 +291,7 @@ impl ServerBuilder {
             registry,
             capacity: Arc::new(Semaphore::new(self.config.workers + self.config.prefetch)),
             workers: Arc::new(Semaphore::new(self.config.workers)),
+            local: Default::default(),
             config: self.config,
             id: server_id(),
             in_flight: Mutex::new(HashMap::new()),

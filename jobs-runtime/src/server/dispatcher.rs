@@ -1,6 +1,9 @@
-//! Hands the jobs of the local queue to free workers, in fetch order (so
-//! queue priority and FIFO order hold), one task per job. When the server
-//! stops, the jobs still waiting for a worker are given back.
+//! Hands the jobs of the local queue to free workers, in fetch order, one
+//! task per job. Queue priority holds within a fetch; a job of a
+//! higher-priority queue enqueued later waits behind the jobs already
+//! fetched ahead, which the fetcher keeps to what the workers start within
+//! [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON). When the server stops,
+//! the jobs still waiting for a worker are given back.
 
 use std::sync::Arc;
 
@@ -58,6 +61,7 @@ pub(crate) async fn run(
                 None => break,
             },
         };
+        shared.local.take();
         if queued.cancel.is_cancelled() {
             queued.report(AttemptEnd::LeaseLost, &outcomes);
             continue;
@@ -71,13 +75,17 @@ pub(crate) async fn run(
                 cancel,
                 capacity,
             } = queued;
+            let started = std::time::Instant::now();
             let finished = executor::execute(&shared, job, &cancel, &interrupt).await;
+            shared.local.record_attempt(started.elapsed());
             drop(worker);
+            shared.local.worker_freed();
             send(&outcomes, (finished, capacity));
         });
     }
     local.close();
     while let Some(queued) = local.recv().await {
+        shared.local.take();
         queued.give_back(&outcomes);
     }
 }

@@ -3,6 +3,7 @@
 //! capacity permit from its fetch until the completer has recorded its
 //! outcome.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,11 +42,30 @@ pub(crate) async fn run(
             _ = stop.cancelled() => break,
             Some(result) = fetching.next() => result,
             first = shared.capacity.clone().acquire_owned(), if fetching.is_empty() => {
+                let first = first.expect("the semaphore is never closed");
+                // As far ahead of the free workers as they will soon start
+                // (see `local_queue`); when that is nothing, wait until a
+                // job leaves the local queue or a worker frees up.
+                let mut changed = pin!(shared.local.changed().notified());
+                changed.as_mut().enable();
+                let room = shared.local.room(
+                    shared.config.workers,
+                    shared.workers.available_permits(),
+                    shared.config.prefetch,
+                );
+                if room == 0 {
+                    drop(first);
+                    tokio::select! {
+                        () = changed => {}
+                        () = stop.cancelled() => break,
+                    }
+                    continue;
+                }
                 // Take what is free up to a batch. While outcomes wait to be
                 // recorded the capacity stays taken, so a slow database slows
                 // the fetching.
-                let mut permits = vec![first.expect("the semaphore is never closed")];
-                while permits.len() < shared.config.fetch_batch {
+                let mut permits = vec![first];
+                while permits.len() < shared.config.fetch_batch.min(room) {
                     match shared.capacity.clone().try_acquire_owned() {
                         Ok(permit) => permits.push(permit),
                         Err(_) => break,
@@ -152,8 +172,10 @@ fn hold_all(
             cancel,
             capacity,
         };
+        shared.local.put(1);
         // The dispatcher stopped: the server is stopping, give it back.
         if let Err(mpsc::error::SendError(queued)) = local.send(queued) {
+            shared.local.take();
             queued.give_back(outcomes);
         }
     }

@@ -39,6 +39,7 @@ mod expirer;
 mod fetcher;
 mod heartbeat;
 mod lease_keeper;
+mod local_queue;
 mod notifier;
 mod rescuer;
 mod scheduler;
@@ -62,6 +63,7 @@ pub use builder::{
     ServerConfig, default_prefetch, default_workers,
 };
 pub use completer::UNKNOWN_JOB_DELAY;
+pub use local_queue::PREFETCH_HORIZON;
 
 use crate::Storage;
 
@@ -135,6 +137,8 @@ pub(crate) struct Shared {
     pub capacity: Arc<Semaphore>,
     /// One permit per job running: `workers` in all.
     pub workers: Arc<Semaphore>,
+    /// How far ahead of the free workers to fetch.
+    pub local: local_queue::LocalQueue,
     /// Until when this server leads the maintenance, if it does (set by the
     /// elector; counted from before it asked, so never past the real term).
     pub leader_until: Mutex<Option<Instant>>,
