@@ -211,20 +211,34 @@ async fn a_megabyte_error_is_stored_cut_with_its_length(fx: &Fixture) {
     );
 }
 
+/// Runs a few no-op jobs, so that the server knows its jobs are short and
+/// fetches as far ahead as its prefetch allows (see `PREFETCH_HORIZON`).
+async fn warm_up(fx: &Fixture, client: &Client, what: &str) {
+    let key = fx.key(&format!("{what}-warm-up"));
+    let ids = client
+        .enqueue_many((0..5).map(|_| Counted { key: key.clone() }))
+        .await
+        .unwrap();
+    for id in ids {
+        wait_for_state(&fx.storage, id, State::Succeeded).await;
+    }
+}
+
 /// With every worker busy, the server holds `workers + prefetch` jobs and
 /// no more, however many wait.
 async fn a_server_holds_at_most_its_workers_plus_prefetch(fx: &Fixture) {
     let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
-    let key = fx.key("bounded");
-    let ids = client
-        .enqueue_many((0..20).map(|_| Gated { key: key.clone() }))
-        .await
-        .unwrap();
     let server = fast_server(&storage)
         .workers(2)
         .prefetch(3)
         .start()
+        .unwrap();
+    warm_up(fx, &client, "bounded").await;
+    let key = fx.key("bounded");
+    let ids = client
+        .enqueue_many((0..20).map(|_| Gated { key: key.clone() }))
+        .await
         .unwrap();
     wait_until("five jobs held", || async {
         count_in(&storage, State::Processing).await == 5
@@ -244,21 +258,52 @@ async fn a_server_holds_at_most_its_workers_plus_prefetch(fx: &Fixture) {
     assert_eq!(runs(&key), 20);
 }
 
+/// Jobs of unknown length (none finished yet) are fetched one round ahead
+/// of the workers only, whatever the prefetch allows.
+async fn before_any_job_finished_one_job_per_worker_is_fetched_ahead(fx: &Fixture) {
+    let storage = fx.storage.clone();
+    let client = Client::new(storage.clone());
+    let key = fx.key("unknown-length");
+    let ids = client
+        .enqueue_many((0..20).map(|_| Gated { key: key.clone() }))
+        .await
+        .unwrap();
+    let server = fast_server(&storage)
+        .workers(2)
+        .prefetch(10)
+        .start()
+        .unwrap();
+    wait_until("four jobs held", || async {
+        count_in(&storage, State::Processing).await == 4
+    })
+    .await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(count_in(&storage, State::Processing).await, 4);
+    }
+    gate(&key).add_permits(20);
+    for id in ids {
+        wait_for_state(&storage, id, State::Succeeded).await;
+    }
+    server.shutdown().await;
+}
+
 /// Jobs fetched ahead and not started go back to `Enqueued` at shutdown,
 /// without losing an attempt.
 async fn shutdown_gives_back_jobs_fetched_ahead(fx: &Fixture) {
     let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
-    let key = fx.key("given-back");
-    let ids = client
-        .enqueue_many((0..4).map(|_| Gated { key: key.clone() }))
-        .await
-        .unwrap();
     let server = fast_server(&storage)
         .workers(1)
         .prefetch(3)
         .shutdown_timeout(Duration::from_millis(300))
         .start()
+        .unwrap();
+    warm_up(fx, &client, "given-back").await;
+    let key = fx.key("given-back");
+    let ids = client
+        .enqueue_many((0..4).map(|_| Gated { key: key.clone() }))
+        .await
         .unwrap();
     wait_until("four jobs held", || async {
         count_in(&storage, State::Processing).await == 4
@@ -395,6 +440,7 @@ async fn a_later_urgent_job_waits_behind_few_fetched_ahead(fx: &Fixture) {
 
 on_every_storage!(
     a_later_urgent_job_waits_behind_few_fetched_ahead,
+    before_any_job_finished_one_job_per_worker_is_fetched_ahead,
     a_nul_in_an_error_fails_that_job_and_the_next_50_succeed,
     a_nul_in_a_panic_and_in_a_retried_error_is_stored_readably,
     a_megabyte_error_is_stored_cut_with_its_length,
