@@ -67,17 +67,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// Wraps a driver error with the operation that failed; `transient`
+    /// says whether repeating the call later may succeed (see
+    /// [`is_transient`](Self::is_transient)).
+    pub fn storage_with(
+        operation: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+        transient: bool,
+    ) -> Self {
+        Error::Storage {
+            operation,
+            source: source.into(),
+            transient,
+        }
+    }
+
     /// Wraps a driver error with the operation that failed, as an error
     /// that would happen again if the call were repeated.
     pub fn storage(
         operation: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Error::Storage {
-            operation,
-            source: source.into(),
-            transient: false,
-        }
+        Self::storage_with(operation, source, false)
     }
 
     /// Wraps a driver error with the operation that failed, as an error
@@ -87,11 +98,7 @@ impl Error {
         operation: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Error::Storage {
-            operation,
-            source: source.into(),
-            transient: true,
-        }
+        Self::storage_with(operation, source, true)
     }
 
     /// Whether repeating the call later may succeed: a transient storage

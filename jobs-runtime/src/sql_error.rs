@@ -12,11 +12,8 @@ use sqlx::sqlite::SqliteError;
 /// `error`, while doing `operation`, as a storage [`Error`] with its
 /// `transient` flag set from the error's kind.
 pub(crate) fn storage_error(operation: &'static str, error: sqlx::Error) -> Error {
-    if is_transient(&error) {
-        Error::transient_storage(operation, error)
-    } else {
-        Error::storage(operation, error)
-    }
+    let transient = is_transient(&error);
+    Error::storage_with(operation, error, transient)
 }
 
 /// Whether repeating the call later may succeed.

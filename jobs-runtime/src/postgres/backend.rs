@@ -620,62 +620,14 @@ mod tests {
             "{plan:#?}"
         );
     }
-
-    /// Statistics taken while a backlog was enqueued, then most of it done:
-    /// the fetch still reads the partial index, not the primary key past
-    /// every finished job (custom and generic plans).
-    #[tokio::test]
-    async fn fetch_reads_the_partial_index_with_statistics_of_a_backlog() {
-        let Some(pg) = fresh_postgres().await else {
-            return;
-        };
-        let storage = &pg.storage;
-        sqlx::raw_sql(storage.sql(
-            "INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
-             SELECT 'backlog', 'default', '{}', 'Enqueued', 1, now(), now() FROM generate_series(1, 100000);
-             ANALYZE {s}.jobs_job;
-             UPDATE {s}.jobs_job SET state = 'Succeeded' WHERE id <= (SELECT min(id) + 60000 FROM {s}.jobs_job);",
-        ))
-        .execute(storage.pool())
-        .await
-        .unwrap();
-        let mut conn = storage.pool().acquire().await.unwrap();
-        for mode in ["auto", "force_generic_plan"] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "PREPARE fetch_{mode} AS {}",
-                storage.sql(FETCH).0
-            )))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-            let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN EXECUTE fetch_{mode}(ARRAY['default'], 100, 'server', 30000)"
-            )))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-            let plan: Vec<String> = rows.iter().map(|row| row.get::<String, _>(0)).collect();
-            let picked = plan
-                .iter()
-                .find(|line| line.contains("Index Scan") || line.contains("Seq Scan"))
-                .cloned()
-                .unwrap_or_default();
-            assert!(picked.contains("jobs_job_enqueued"), "{mode}: {plan:#?}");
-        }
-    }
 }
 
 #[cfg(test)]
 mod plan_tests {
-    //! The statements that change held attempts, EXPLAINed as the storage
-    //! sends them, on an ANALYZEd table of 20,000 `Processing` and 500,000
-    //! `Succeeded` jobs: each must find its rows through the primary key,
-    //! both with the values bound (a custom plan) and as the generic plan a
-    //! prepared statement switches to after five runs.
+    //! The hot statements EXPLAINed as the storage sends them, both with the
+    //! values bound (a custom plan) and as the generic plan a prepared
+    //! statement switches to after five runs, on tables whose statistics
+    //! could mislead the planner.
     use super::*;
     use crate::testing::fresh_postgres;
 
@@ -707,6 +659,13 @@ mod plan_tests {
         rows.iter().map(|row| row.get::<String, _>(0)).collect()
     }
 
+    async fn set_plan_cache_mode(conn: &mut sqlx::PgConnection, mode: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+
     fn assert_primary_key(what: &str, plan: &[String]) {
         let text = plan.join("\n");
         assert!(text.contains("jobs_job_pkey"), "{what}:\n{text}");
@@ -714,6 +673,9 @@ mod plan_tests {
         assert!(!text.contains("Seq Scan on jobs_job "), "{what}:\n{text}");
     }
 
+    /// On an ANALYZEd table of 20,000 `Processing` and 500,000 `Succeeded`
+    /// jobs, the finish (succeeded and requeued outcomes) and lease-renewal
+    /// statements find their rows through the primary key.
     #[tokio::test]
     async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
         let Some(pg) = fresh_postgres().await else {
@@ -755,10 +717,7 @@ mod plan_tests {
         let extend = storage.sql(EXTEND_LEASES).0;
         let mut conn = storage.pool().acquire().await.unwrap();
         for mode in ["auto", "force_generic_plan"] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
-                .execute(&mut *conn)
-                .await
-                .unwrap();
+            set_plan_cache_mode(&mut conn, mode).await;
             let completed = [
                 ids.as_str(),
                 &ones,
@@ -796,6 +755,39 @@ mod plan_tests {
                 &format!("extend_leases ({mode})"),
                 &explain(&mut conn, &extend, &renewed).await,
             );
+        }
+    }
+
+    /// Statistics taken while a backlog was enqueued, then most of it done:
+    /// the fetch still reads the partial index, not the primary key past
+    /// every finished job.
+    #[tokio::test]
+    async fn fetch_reads_the_partial_index_with_statistics_of_a_backlog() {
+        let Some(pg) = fresh_postgres().await else {
+            return;
+        };
+        let storage = &pg.storage;
+        sqlx::raw_sql(storage.sql(
+            "INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
+             SELECT 'backlog', 'default', '{}', 'Enqueued', 1, now(), now() FROM generate_series(1, 100000);
+             ANALYZE {s}.jobs_job;
+             UPDATE {s}.jobs_job SET state = 'Succeeded' WHERE id <= (SELECT min(id) + 60000 FROM {s}.jobs_job);",
+        ))
+        .execute(storage.pool())
+        .await
+        .unwrap();
+        let fetch = storage.sql(FETCH).0;
+        let mut conn = storage.pool().acquire().await.unwrap();
+        for mode in ["auto", "force_generic_plan"] {
+            set_plan_cache_mode(&mut conn, mode).await;
+            let arguments = ["ARRAY['default']", "100", "'server'", "30000"];
+            let plan = explain(&mut conn, &fetch, &arguments).await;
+            let picked = plan
+                .iter()
+                .find(|line| line.contains("Index Scan") || line.contains("Seq Scan"))
+                .cloned()
+                .unwrap_or_default();
+            assert!(picked.contains("jobs_job_enqueued"), "{mode}: {plan:#?}");
         }
     }
 }

@@ -194,12 +194,11 @@ async fn open_connection(
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(error)) => {
             let transient = crate::sql_error::is_transient(&error);
-            let cause = format!("{server}: {error}");
-            Err(if transient {
-                Error::transient_storage(OP, cause)
-            } else {
-                Error::storage(OP, cause)
-            })
+            Err(Error::storage_with(
+                OP,
+                format!("{server}: {error}"),
+                transient,
+            ))
         }
         Err(_) => Err(Error::transient_storage(
             OP,

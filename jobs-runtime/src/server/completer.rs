@@ -114,7 +114,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut reports: mpsc::UnboundedReceive
             writing.next().await;
             continue;
         }
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Vec::new();
         let received = tokio::select! {
             received = reports.recv_many(&mut batch, MAX_BATCH) => received,
             Some(()) = writing.next() => continue,
@@ -146,8 +146,7 @@ async fn record_batch(shared: &Shared, batch: Vec<Report>) {
     for (finished, _) in &batch {
         shared.release(finished.job);
     }
-    // Dropping the reports frees their capacity.
-    drop(batch);
+    // Dropping the reports (here) frees their capacity.
 }
 
 /// Decides and records the outcomes of a batch.
@@ -287,11 +286,12 @@ fn unknown(shared: &Shared, name: &str, servers: Option<&Result<Vec<ServerRecord
 /// Writes `outcomes` in one call, waiting out transient errors. Returns the
 /// error when the storage refuses them for good.
 async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<(), Error> {
-    let params = FinishParams {
-        jobs: outcomes.to_vec(),
-    };
-    let moved =
-        until_not_transient(outcomes.len(), || shared.storage.finish(params.clone())).await?;
+    let moved = until_not_transient(outcomes.len(), || {
+        shared.storage.finish(FinishParams {
+            jobs: outcomes.to_vec(),
+        })
+    })
+    .await?;
     report_stale(outcomes, &moved);
     Ok(())
 }
@@ -327,12 +327,8 @@ async fn record_alone(shared: &Shared, outcome: JobOutcome) {
 /// The same move as `outcome`, with every text replaced by one that says
 /// why the original could not be stored.
 fn fallback(outcome: &Outcome, refused: &Error) -> Outcome {
-    let note = |what: &str| {
-        format!("{what} (the original text could not be stored: {refused})")
-            .chars()
-            .filter(|c| !c.is_control() || *c == '\n')
-            .collect::<String>()
-    };
+    // Made storable like every text (`Outcome::stored`), the error too.
+    let note = |what: &str| format!("{what} (the original text could not be stored: {refused})");
     match outcome {
         Outcome::Succeeded => Outcome::Succeeded,
         Outcome::Failed { .. } => Outcome::Failed {

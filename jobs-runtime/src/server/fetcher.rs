@@ -7,8 +7,6 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use jobs_core::{FetchParams, FetchedJob};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -29,70 +27,77 @@ pub(crate) async fn run(
     stop: &CancellationToken,
 ) {
     let mut error_backoff = Duration::from_millis(50);
-    // One fetch in the database at a time (two at once were measured
-    // slower: the second skips the rows the first locked). While it is
-    // away, the capacity that frees up gathers for the next one.
-    let mut fetching = FuturesUnordered::new();
-    // Armed before the latest fetch went out, so that an enqueue during it
-    // is not missed when it comes back empty.
-    let mut woken = Box::pin(shared.storage.wakeup().notified());
     loop {
-        let result = tokio::select! {
+        let first = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            Some(result) = fetching.next() => result,
-            first = shared.capacity.clone().acquire_owned(), if fetching.is_empty() => {
-                let first = first.expect("the semaphore is never closed");
-                // As far ahead of the free workers as they will soon start
-                // (see `local_queue`); when that is nothing, wait until a
-                // job leaves the local queue or a worker frees up.
-                let mut changed = pin!(shared.local.changed().notified());
-                changed.as_mut().enable();
-                let room = shared.local.room(
-                    shared.config.workers,
-                    shared.workers.available_permits(),
-                    shared.config.prefetch,
-                );
-                if room == 0 {
-                    drop(first);
-                    tokio::select! {
-                        () = changed => {}
-                        () = stop.cancelled() => break,
-                    }
-                    continue;
-                }
-                // Take what is free up to a batch. While outcomes wait to be
-                // recorded the capacity stays taken, so a slow database slows
-                // the fetching.
-                let mut permits = vec![first];
-                while permits.len() < shared.config.fetch_batch.min(room) {
-                    match shared.capacity.clone().try_acquire_owned() {
-                        Ok(permit) => permits.push(permit),
-                        Err(_) => break,
-                    }
-                }
-                woken = Box::pin(shared.storage.wakeup().notified());
-                woken.as_mut().enable();
-                fetching.push(fetch(shared, permits));
-                continue;
+            first = shared.capacity.clone().acquire_owned() => first.expect("the semaphore is never closed"),
+        };
+        // As far ahead of the free workers as they will soon start (see
+        // `local_queue`); when that is nothing, wait until a job leaves the
+        // local queue or a worker frees up.
+        let mut changed = pin!(shared.local.changed().notified());
+        changed.as_mut().enable();
+        let room = shared.local.room(
+            shared.config.workers,
+            shared.workers.available_permits(),
+            shared.config.prefetch,
+        );
+        if room == 0 {
+            drop(first);
+            tokio::select! {
+                () = changed => continue,
+                () = stop.cancelled() => break,
+            }
+        }
+        // Take what is free up to a batch. While outcomes wait to be
+        // recorded the capacity stays taken, so a slow database slows the
+        // fetching.
+        let mut permits = vec![first];
+        while permits.len() < shared.config.fetch_batch.min(room) {
+            match shared.capacity.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        // Listen before fetching, so that an enqueue during the fetch is
+        // not missed when it comes back empty.
+        let mut woken = pin!(shared.storage.wakeup().notified());
+        woken.as_mut().enable();
+        // One fetch in the database at a time (two at once were measured
+        // slower: the second skips the rows the first locked). A fetch that
+        // the server's stop finds in the database gets the shutdown timeout
+        // to come back, and what it took is held (the dispatcher gives it
+        // back); one that hangs longer (a half-open connection) is dropped
+        // and its jobs are rescued after their lease.
+        let (result, mut permits) = tokio::select! {
+            fetched = fetch(shared, permits) => fetched,
+            () = async {
+                stop.cancelled().await;
+                tokio::time::sleep(shared.config.shutdown_timeout).await;
+            } => {
+                warn!("a fetch did not come back within the shutdown timeout; its jobs will be rescued after their lease");
+                break;
             }
         };
         match result {
-            (Ok(fetched), _) if fetched.is_empty() => {
+            Ok(fetched) if fetched.is_empty() => {
                 error_backoff = Duration::from_millis(50);
+                drop(permits);
                 tokio::select! {
-                    _ = woken.as_mut() => {}
-                    _ = tokio::time::sleep(shared.config.poll_interval) => {}
-                    _ = stop.cancelled() => break,
+                    () = woken => {}
+                    () = tokio::time::sleep(shared.config.poll_interval) => {}
+                    () = stop.cancelled() => break,
                 }
             }
-            (Ok(fetched), mut permits) => {
+            Ok(fetched) => {
                 error_backoff = Duration::from_millis(50);
                 // Permits beyond the jobs fetched drop here, freeing capacity.
                 permits.truncate(fetched.len());
                 hold_all(shared, &local, &outcomes, fetched, permits);
             }
-            (Err(error), _) => {
+            Err(error) => {
+                drop(permits);
                 warn!(%error, retry_in = ?error_backoff, "fetching jobs failed; waiting for the storage");
                 if sleep_or_cancel(error_backoff, stop).await {
                     break;
@@ -100,26 +105,6 @@ pub(crate) async fn run(
                 error_backoff = (error_backoff * 2).min(MAX_ERROR_BACKOFF);
             }
         }
-    }
-    // A fetch still in the database took jobs: hold them (the dispatcher
-    // gives them back), unless the fetch hangs (a half-open connection)
-    // beyond the shutdown timeout; then what it took is rescued after its
-    // lease.
-    let drain = async {
-        while let Some(result) = fetching.next().await {
-            if let (Ok(fetched), mut permits) = result {
-                permits.truncate(fetched.len());
-                hold_all(shared, &local, &outcomes, fetched, permits);
-            }
-        }
-    };
-    if tokio::time::timeout(shared.config.shutdown_timeout, drain)
-        .await
-        .is_err()
-    {
-        warn!(
-            "a fetch did not come back within the shutdown timeout; its jobs will be rescued after their lease"
-        );
     }
 }
 
