@@ -2,8 +2,8 @@
 #![warn(missing_docs)]
 
 pub use jobs_core::{
-    Backoff, Error, Job, JobContext, JobError, JobId, JobRecord, MAX_TEXT_LEN, NUL_REPLACEMENT,
-    Registry, Result, RetryPolicy, State, StateChange, StateCounts, StorageBackend,
+    Backoff, Error, Job, JobContext, JobError, JobId, JobQuery, JobRecord, MAX_TEXT_LEN,
+    NUL_REPLACEMENT, Registry, Result, RetryPolicy, State, StateChange, StateCounts,
     TRUNCATION_MARKER, storable_text,
 };
 pub use jobs_macros::job;
@@ -12,15 +12,14 @@ pub use jobs_runtime::{
     DEFAULT_MAX_CONNECTIONS, Server, ServerBuilder, ServerHandle, Storage,
 };
 
-/// The storage backends and their parameter types, for direct use and for
-/// writing a backend of your own.
+/// The storage contract (one trait per concern, [`StorageBackend`] for all
+/// of them) with its parameter types, our two storages, and the
+/// conformance suite: for writing a storage of your own, or opening ours
+/// with options of your own. Applications use [`Storage`](crate::Storage).
 pub mod storage {
-    pub use jobs_core::{
-        CompleteParams, Completion, EnqueueParams, ExtendLeasesParams, FailParams, FetchParams,
-        FetchedJob, FinishParams, JobOutcome, NewJob, Outcome, PromoteParams, RequeueParams,
-        RescueParams, RetryParams, StoredOutcome,
-    };
-    pub use jobs_core::{ExpireParams, LeadParams, PruneServersParams, ServerInfo, ServerRecord};
+    pub use jobs_core::backend::*;
+    pub use jobs_core::decide;
+    pub use jobs_runtime::conformance;
     pub use jobs_runtime::postgres::PostgresStorage;
     pub use jobs_runtime::sqlite::SqliteStorage;
 }

@@ -1,4 +1,4 @@
-use crate::JobId;
+use crate::{JobId, State};
 
 /// A `Result` whose error is the framework's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -60,6 +60,19 @@ pub enum Error {
     /// No job has this id.
     #[error("no job with id {0}")]
     JobNotFound(JobId),
+
+    /// A move the job's state does not allow (see
+    /// [`State::can_move_to`](crate::State::can_move_to)), e.g. requeueing
+    /// a job that is `Enqueued` already.
+    #[error("job {id} cannot move from {from} to {to}")]
+    MoveRefused {
+        /// The job.
+        id: JobId,
+        /// Its state when the move was refused.
+        from: State,
+        /// The state asked for.
+        to: State,
+    },
 
     /// A configuration value is out of its range; the message says which.
     #[error("invalid configuration: {0}")]

@@ -4,16 +4,17 @@
 //! `#[job]` implements, [`JobId`], the [`State`] machine with Hangfire's state
 //! names and its allowed transitions, the state history ([`StateChange`]), the
 //! [`RetryPolicy`] (Hangfire's `AutomaticRetry` by default), the [`Registry`]
-//! of jobs collected with `inventory`, and the [`StorageBackend`] trait that
-//! every storage (SQLite, PostgreSQL) implements.
+//! of jobs collected with `inventory`, and the storage contract that every
+//! storage (SQLite, PostgreSQL) implements: [`StorageBackend`], made of one
+//! trait per concern (see [`backend`] for where a new call goes), with the
+//! [`decide`] module holding the decisions and reasons every storage binds.
 //!
 //! Users normally depend on the `jobs` facade crate, which re-exports all of it.
 #![warn(missing_docs)]
 
-mod backend;
-#[cfg(feature = "conformance")]
-pub mod conformance;
+pub mod backend;
 mod context;
+pub mod decide;
 mod error;
 mod history;
 mod id;
@@ -24,10 +25,11 @@ mod state;
 mod text;
 
 pub use backend::{
-    CompleteParams, Completion, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams,
-    FetchParams, FetchedJob, FinishParams, JobOutcome, JobRecord, LeadParams, MAX_RETRY_DELAY,
-    NewJob, Outcome, PromoteParams, PruneServersParams, RequeueParams, RescueParams, RetryParams,
-    ServerInfo, ServerRecord, StateCounts, StorageBackend, StoredOutcome,
+    Attempt, EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
+    FetchParams, FetchedJob, FinishParams, JobOutcome, JobQuery, JobRecord, JobStorage,
+    LeadParams, MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage,
+    MoveParams, NewJob, NotificationStorage, Outcome, PromoteParams, PruneServersParams, Schedule,
+    ServerInfo, ServerRecord, ServerStorage, StateCounts, StorageBackend, StoredOutcome,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};

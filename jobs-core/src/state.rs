@@ -95,6 +95,16 @@ impl State {
                 | (Awaiting, Enqueued | Deleted)
         )
     }
+
+    /// The states a job may move to `self` from ([`can_move_to`](Self::can_move_to)),
+    /// in the order of [`State::ALL`]. A storage binds this list when it
+    /// moves jobs for an operator, so that it refuses every other move.
+    pub fn sources(self) -> Vec<State> {
+        State::ALL
+            .into_iter()
+            .filter(|from| from.can_move_to(self))
+            .collect()
+    }
 }
 
 impl fmt::Display for State {
@@ -160,6 +170,18 @@ mod tests {
         assert!(!Succeeded.can_move_to(Processing));
         assert!(!Awaiting.can_move_to(Processing));
         assert!(!Deleted.can_move_to(Succeeded));
+    }
+
+    #[test]
+    fn sources_are_the_allowed_moves() {
+        assert_eq!(
+            Deleted.sources(),
+            [Scheduled, Enqueued, Processing, Succeeded, Failed, Awaiting]
+        );
+        assert_eq!(
+            Enqueued.sources(),
+            [Scheduled, Processing, Succeeded, Failed, Deleted, Awaiting]
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jobs_core::{EnqueueParams, Error, Job, JobId, NewJob, Result};
+use jobs_core::{EnqueueParams, Error, Job, JobId, NewJob, Result, Schedule};
 
 use crate::Storage;
 
@@ -33,17 +33,19 @@ impl Client {
     /// [`Error::Serialize`] when the arguments do not serialize;
     /// [`Error::Storage`] when the storage fails (nothing is stored then).
     pub async fn enqueue<J: Job>(&self, job: J) -> Result<JobId> {
-        self.store(vec![new_job(&job, None)?]).await.map(first)
+        self.store(vec![new_job(&job, Schedule::Now)?]).await.map(first)
     }
 
-    /// Schedules a job to be enqueued once `delay` has passed; returns its id.
+    /// Schedules a job to be enqueued once `delay` has passed, counted from
+    /// the storage's clock when the job is stored (not this machine's);
+    /// returns its id.
     ///
     /// # Errors
     /// As [`enqueue`](Self::enqueue).
     pub async fn schedule_in<J: Job>(&self, job: J, delay: Duration) -> Result<JobId> {
-        let delay = chrono::Duration::from_std(delay)
-            .map_err(|_| Error::Config(format!("delay {delay:?} is too long")))?;
-        self.schedule_at(job, Utc::now() + delay).await
+        self.store(vec![new_job(&job, Schedule::In(delay))?])
+            .await
+            .map(first)
     }
 
     /// Schedules a job to be enqueued at `at` (UTC); a time in the past
@@ -52,7 +54,9 @@ impl Client {
     /// # Errors
     /// As [`enqueue`](Self::enqueue).
     pub async fn schedule_at<J: Job>(&self, job: J, at: DateTime<Utc>) -> Result<JobId> {
-        self.store(vec![new_job(&job, Some(at))?]).await.map(first)
+        self.store(vec![new_job(&job, Schedule::At(at))?])
+            .await
+            .map(first)
     }
 
     /// Enqueues many jobs of one type in one transaction: all are stored or
@@ -66,7 +70,7 @@ impl Client {
     ) -> Result<Vec<JobId>> {
         let jobs = jobs
             .into_iter()
-            .map(|job| new_job(&job, None))
+            .map(|job| new_job(&job, Schedule::Now))
             .collect::<Result<Vec<_>>>()?;
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -75,12 +79,7 @@ impl Client {
     }
 
     async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        let immediate = jobs.iter().any(|job| job.run_at.is_none());
-        let ids = self.storage.enqueue(EnqueueParams { jobs }).await?;
-        if immediate {
-            self.storage.wake_servers();
-        }
-        Ok(ids)
+        self.storage.enqueue(EnqueueParams { jobs }).await
     }
 }
 
@@ -88,7 +87,7 @@ fn first(ids: Vec<JobId>) -> JobId {
     ids[0]
 }
 
-fn new_job<J: Job>(job: &J, run_at: Option<DateTime<Utc>>) -> Result<NewJob> {
+fn new_job<J: Job>(job: &J, schedule: Schedule) -> Result<NewJob> {
     let args = serde_json::to_string(job).map_err(|source| Error::Serialize {
         job: J::NAME,
         source,
@@ -98,6 +97,6 @@ fn new_job<J: Job>(job: &J, run_at: Option<DateTime<Utc>>) -> Result<NewJob> {
         queue: J::QUEUE.to_owned(),
         args,
         max_attempts: J::RETRY_POLICY.max_attempts(),
-        run_at,
+        schedule,
     })
 }

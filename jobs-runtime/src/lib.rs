@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod client;
+// pub mod conformance;
 mod connect_options;
 pub mod postgres;
 pub mod server;

@@ -1,8 +1,13 @@
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
-use jobs_core::{Error, Result, StorageBackend};
+use jobs_core::{
+    EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, Outcome,
+    PromoteParams, Result, ServerRecord, State, StateChange, StateCounts, StorageBackend,
+    decide,
+};
+#[allow(unused_imports)] // named by the docs
+use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::Notify;
 
 use crate::ConnectOptions;
@@ -12,9 +17,13 @@ use crate::traced::Traced;
 
 /// A cheap-to-clone handle to the storage that clients and servers share.
 ///
-/// Open one with [`Storage::connect`]; clone it freely (an `Arc` inside).
-/// It dereferences to the [`StorageBackend`] trait for direct reads such as
-/// [`job`](StorageBackend::job) and [`history`](StorageBackend::history).
+/// Open one with [`Storage::connect`] (or wrap a backend with
+/// [`Storage::new`]); clone it freely (an `Arc` inside). Its methods are
+/// what applications and the dashboard use: read a job, its history, the
+/// counts by state, a page of jobs by state and queue, the servers;
+/// requeue and delete a job. Enqueue through a [`Client`](crate::Client)
+/// over it. The worker-side calls (fetch, finish, leases, maintenance) are
+/// the server's, reached through the [`StorageBackend`] it holds.
 #[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn StorageBackend>,
@@ -78,7 +87,8 @@ impl Storage {
         }
     }
 
-    /// A handle over any backend. Every call through it is traced (a
+    /// A handle over any backend: a storage of your own, or one of ours
+    /// opened with its own options. Every call through it is traced (a
     /// `debug` span per call, named `storage.<method>`).
     pub fn new(backend: impl StorageBackend) -> Storage {
         Storage {
@@ -87,28 +97,179 @@ impl Storage {
         }
     }
 
-    /// The backend behind the handle.
-    pub fn backend(&self) -> &dyn StorageBackend {
+    /// Reads one job; `None` when no job has this id.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        self.backend.job(id).await
+    }
+
+    /// Reads a job's state history, oldest move first (every move with its
+    /// time, reason and data); empty when no job has this id.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
+        self.backend.history(id).await
+    }
+
+    /// Counts the jobs in each state.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn counts(&self) -> Result<StateCounts> {
+        self.backend.counts().await
+    }
+
+    /// Reads one page of jobs, newest first, by state and queue:
+    ///
+    /// ```no_run
+    /// # async fn demo(storage: jobs_runtime::Storage) -> jobs_core::Result<()> {
+    /// use jobs_core::{JobQuery, State};
+    /// let query = JobQuery::new().state(State::Failed).limit(20);
+    /// let page = storage.list_jobs(query.clone()).await?;
+    /// if let Some(last) = page.last() {
+    ///     let next = storage.list_jobs(query.before(last.id)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>> {
+        self.backend.list_jobs(query).await
+    }
+
+    /// The servers registered now (live, or silent for less than their
+    /// server timeout), oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn servers(&self) -> Result<Vec<ServerRecord>> {
+        self.backend.servers().await
+    }
+
+    /// Enqueues a job again now, as Hangfire's dashboard "Requeue" does: a
+    /// `Failed`, `Succeeded`, `Deleted` or `Scheduled` job (or a running
+    /// one, whose attempt then stops: its outcome is not recorded and its
+    /// lease is not renewed). It gets at least one more attempt. The move is
+    /// recorded with the reason
+    /// [`REQUEUED_BY_OPERATOR`](jobs_core::decide::REQUEUED_BY_OPERATOR).
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`] when no job has this id;
+    /// [`Error::MoveRefused`] when the job is `Enqueued` already;
+    /// [`Error::Storage`] when the database fails.
+    pub async fn requeue(&self, id: JobId) -> Result<()> {
+        self.move_one(id, State::Enqueued, decide::REQUEUED_BY_OPERATOR)
+            .await
+    }
+
+    /// Moves a job to `Deleted`: it will not run (a running attempt stops,
+    /// as with [`requeue`](Self::requeue)), and it is kept for the record
+    /// until it expires with the retention.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`] when no job has this id;
+    /// [`Error::MoveRefused`] when it is `Deleted` already;
+    /// [`Error::Storage`] when the database fails.
+    pub async fn delete(&self, id: JobId) -> Result<()> {
+        self.move_one(id, State::Deleted, decide::DELETED_BY_OPERATOR)
+            .await
+    }
+
+    async fn move_one(&self, id: JobId, to: State, reason: &str) -> Result<()> {
+        let moved = self
+            .move_jobs(MoveParams {
+                ids: vec![id],
+                to,
+                reason: reason.to_owned(),
+            })
+            .await?;
+        if !moved.is_empty() {
+            return Ok(());
+        }
+        match self.backend.job(id).await? {
+            None => Err(Error::JobNotFound(id)),
+            Some(job) => Err(Error::MoveRefused {
+                id,
+                from: job.state,
+                to,
+            }),
+        }
+    }
+
+    /// The backend behind the handle, traced: for the server and the
+    /// conformance suite. Applications use the methods above.
+    pub(crate) fn backend(&self) -> &dyn StorageBackend {
         &*self.backend
+    }
+
+    /// [`JobStorage::enqueue`], raising `max_attempts` of 0 to 1, and
+    /// waking the idle servers of this process when a job is `Enqueued`.
+    pub(crate) async fn enqueue(&self, mut params: EnqueueParams) -> Result<Vec<JobId>> {
+        let now = params.jobs.iter().any(|job| job.schedule.is_now());
+        for job in &mut params.jobs {
+            job.max_attempts = job.max_attempts.max(1);
+        }
+        let ids = self.backend.enqueue(params).await?;
+        self.wake_servers_if(now);
+        Ok(ids)
+    }
+
+    /// [`JobStorage::finish`], waking the idle servers of this process when
+    /// a job went back to its queue.
+    pub(crate) async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>> {
+        let requeued = Self::requeues(&params);
+        let moved = self.backend.finish(params).await?;
+        self.wake_servers_if(requeued && !moved.is_empty());
+        Ok(moved)
+    }
+
+    /// [`MaintenanceStorage::rescue`], waking as [`finish`](Self::finish).
+    pub(crate) async fn rescue(&self, params: FinishParams) -> Result<Vec<JobId>> {
+        let requeued = Self::requeues(&params);
+        let moved = self.backend.rescue(params).await?;
+        self.wake_servers_if(requeued && !moved.is_empty());
+        Ok(moved)
+    }
+
+    /// [`MaintenanceStorage::promote_scheduled`], waking when jobs moved.
+    pub(crate) async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
+        let moved = self.backend.promote_scheduled(params).await?;
+        self.wake_servers_if(moved > 0);
+        Ok(moved)
+    }
+
+    /// [`JobStorage::move_jobs`], waking when jobs were requeued.
+    pub(crate) async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
+        let to = params.to;
+        let moved = self.backend.move_jobs(params).await?;
+        self.wake_servers_if(to == State::Enqueued && !moved.is_empty());
+        Ok(moved)
+    }
+
+    fn requeues(params: &FinishParams) -> bool {
+        params
+            .jobs
+            .iter()
+            .any(|job| matches!(job.outcome, Outcome::Requeue { .. }))
     }
 
     /// Wakes the idle servers of this process that share this handle (or a
-    /// clone of it): called after jobs were enqueued or promoted.
-    pub(crate) fn wake_servers(&self) {
-        self.wakeup.notify_waiters();
+    /// clone of it), when `available`: jobs may be waiting. The one place
+    /// that wakes them, but for the storage's own notifications (see
+    /// [`NotificationStorage`]).
+    pub(crate) fn wake_servers_if(&self, available: bool) {
+        if available {
+            self.wakeup.notify_waiters();
+        }
     }
 
-    /// The notification [`wake_servers`](Self::wake_servers) sends.
+    /// The notification [`wake_servers_if`](Self::wake_servers_if) sends.
     pub(crate) fn wakeup(&self) -> &Notify {
         &self.wakeup
-    }
-}
-
-impl Deref for Storage {
-    type Target = dyn StorageBackend;
-
-    fn deref(&self) -> &Self::Target {
-        &*self.backend
     }
 }
 

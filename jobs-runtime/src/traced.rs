@@ -6,9 +6,11 @@
 use std::future::Future;
 
 use jobs_core::{
-    EnqueueParams, ExpireParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId,
-    JobRecord, LeadParams, PromoteParams, PruneServersParams, RescueParams, Result, ServerInfo,
-    ServerRecord, StateChange, StateCounts, StorageBackend,
+    EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
+    FetchParams, FetchedJob, FinishParams, JobId, JobQuery, JobRecord, JobStorage, LeadParams,
+    MaintenanceStorage, MonitoringStorage, MoveParams, NotificationStorage, PromoteParams,
+    PruneServersParams, Result, ServerInfo, ServerRecord, ServerStorage, StateChange,
+    StateCounts,
 };
 use tracing::{Instrument, Span, debug, debug_span};
 
@@ -32,7 +34,7 @@ async fn traced<T>(span: Span, call: impl Future<Output = Result<T>>) -> Result<
 }
 
 #[async_trait::async_trait]
-impl<B: StorageBackend> StorageBackend for Traced<B> {
+impl<B: JobStorage> JobStorage for Traced<B> {
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
         let span = debug_span!("storage.enqueue", jobs = params.jobs.len());
         traced(span, self.inner.enqueue(params)).await
@@ -53,16 +55,47 @@ impl<B: StorageBackend> StorageBackend for Traced<B> {
         traced(span, self.inner.extend_leases(params)).await
     }
 
+    async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
+        let span = debug_span!("storage.move_jobs", jobs = params.ids.len(), to = %params.to);
+        traced(span, self.inner.move_jobs(params)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: MaintenanceStorage> MaintenanceStorage for Traced<B> {
     async fn promote_scheduled(&self, params: PromoteParams) -> Result<u64> {
         let span = debug_span!("storage.promote_scheduled", limit = params.limit);
         traced(span, self.inner.promote_scheduled(params)).await
     }
 
-    async fn rescue(&self, params: RescueParams) -> Result<u64> {
-        let span = debug_span!("storage.rescue", limit = params.limit);
+    async fn expired_leases(&self, params: ExpiredLeasesParams) -> Result<Vec<ExpiredLease>> {
+        let span = debug_span!("storage.expired_leases", limit = params.limit);
+        traced(span, self.inner.expired_leases(params)).await
+    }
+
+    async fn rescue(&self, params: FinishParams) -> Result<Vec<JobId>> {
+        let span = debug_span!("storage.rescue", jobs = params.jobs.len());
         traced(span, self.inner.rescue(params)).await
     }
 
+    async fn expire(&self, params: ExpireParams) -> Result<u64> {
+        let span = debug_span!("storage.expire", older_than = ?params.older_than);
+        traced(span, self.inner.expire(params)).await
+    }
+
+    async fn try_lead(&self, params: LeadParams) -> Result<bool> {
+        let span = debug_span!("storage.try_lead", name = %params.name);
+        traced(span, self.inner.try_lead(params)).await
+    }
+
+    async fn resign(&self, name: &str, server: &str) -> Result<()> {
+        let span = debug_span!("storage.resign", name);
+        traced(span, self.inner.resign(name, server)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
         traced(debug_span!("storage.job", job.id = %id), self.inner.job(id)).await
     }
@@ -79,6 +112,14 @@ impl<B: StorageBackend> StorageBackend for Traced<B> {
         traced(debug_span!("storage.counts"), self.inner.counts()).await
     }
 
+    async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>> {
+        let span = debug_span!("storage.list_jobs", state = ?query.state, limit = query.limit);
+        traced(span, self.inner.list_jobs(query)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: ServerStorage> ServerStorage for Traced<B> {
     async fn register_server(&self, server: ServerInfo) -> Result<()> {
         let span = debug_span!("storage.register_server", server = %server.id);
         traced(span, self.inner.register_server(server)).await
@@ -106,19 +147,10 @@ impl<B: StorageBackend> StorageBackend for Traced<B> {
         traced(span, self.inner.prune_servers(params)).await
     }
 
-    async fn try_lead(&self, params: LeadParams) -> Result<bool> {
-        traced(debug_span!("storage.try_lead"), self.inner.try_lead(params)).await
-    }
+}
 
-    async fn resign(&self, server: &str) -> Result<()> {
-        traced(debug_span!("storage.resign"), self.inner.resign(server)).await
-    }
-
-    async fn expire(&self, params: ExpireParams) -> Result<u64> {
-        let span = debug_span!("storage.expire", older_than = ?params.older_than);
-        traced(span, self.inner.expire(params)).await
-    }
-
+#[async_trait::async_trait]
+impl<B: NotificationStorage> NotificationStorage for Traced<B> {
     async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
         traced(
             debug_span!("storage.watch_for_jobs"),

@@ -10,7 +10,14 @@
 //! wait on each other; enqueues `NOTIFY` the servers' `LISTEN`ing
 //! connection, with polling as the fallback.
 
-mod backend;
+mod decode;
+mod jobs;
+mod maintenance;
+mod monitoring;
+mod notifications;
+#[cfg(test)]
+mod plan_tests;
+mod servers;
 
 use std::future::Future;
 use std::str::FromStr;

@@ -18,8 +18,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use jobs_core::{
-    Completion, Error, FetchedJob, FinishParams, JobId, JobOutcome, Outcome, Result, RetryPolicy,
-    ServerRecord,
+    Attempt, Error, FetchedJob, FinishParams, JobId, JobOutcome, Outcome, Result, RetryPolicy,
+    ServerRecord, decide,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{error, warn};
@@ -81,7 +81,7 @@ pub(crate) enum AttemptEnd {
 /// An attempt that ended, with what the completer needs to record it.
 #[derive(Debug)]
 pub(crate) struct Finished {
-    pub job: Completion,
+    pub job: Attempt,
     pub max_attempts: u32,
     /// `None` when no job of that name is registered.
     pub retry_policy: Option<RetryPolicy>,
@@ -92,7 +92,7 @@ impl Finished {
     /// An attempt that ends before it ran.
     pub fn without_running(job: &FetchedJob, end: AttemptEnd) -> Self {
         Finished {
-            job: Completion {
+            job: Attempt {
                 id: job.id,
                 attempt: job.attempt,
             },
@@ -155,7 +155,7 @@ async fn record(shared: &Shared, batch: &[Report]) {
         .iter()
         .any(|(finished, _)| matches!(finished.end, AttemptEnd::Unknown { .. }))
     {
-        Some(shared.storage.servers().await)
+        Some(shared.storage.backend().servers().await)
     } else {
         None
     };
@@ -204,28 +204,22 @@ fn decide(
                 "server {} stopped before the job finished (shutdown timeout)",
                 shared.id
             ),
+            forgive: true,
         },
         AttemptEnd::NotStarted => Outcome::Requeue {
             reason: format!(
                 "server {} stopped before the job started (it was fetched ahead of a free worker)",
                 shared.id
             ),
+            forgive: true,
         },
-        AttemptEnd::Failed { error, retryable } => match finished.retry_policy {
-            Some(policy) if *retryable && job.attempt < finished.max_attempts => Outcome::Retry {
-                delay: policy.delay(job.attempt),
-                reason: format!(
-                    "retry attempt {} of {}",
-                    job.attempt,
-                    finished.max_attempts - 1
-                ),
-                error: error.clone(),
-                forgive: false,
-            },
-            _ => Outcome::Failed {
-                reason: error.clone(),
-            },
-        },
+        AttemptEnd::Failed { error, retryable } => decide::failed_attempt(
+            finished.retry_policy,
+            job.attempt,
+            finished.max_attempts,
+            error,
+            *retryable,
+        ),
         AttemptEnd::Unknown { name } => unknown(shared, name, servers),
     };
     Some(outcome)
@@ -345,8 +339,9 @@ fn fallback(outcome: &Outcome, refused: &Error) -> Outcome {
             error: note("the attempt failed"),
             forgive: *forgive,
         },
-        Outcome::Requeue { .. } => Outcome::Requeue {
+        Outcome::Requeue { forgive, .. } => Outcome::Requeue {
             reason: note("given back unfinished"),
+            forgive: *forgive,
         },
     }
 }

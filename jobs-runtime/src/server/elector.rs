@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use jobs_core::{LeadParams, Result};
+use jobs_core::{LeadParams, MAINTENANCE_LEADERSHIP, Result};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -30,7 +30,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         .expect("leader lock")
         .take()
         .is_some();
-    if led && let Err(error) = shared.storage.resign(&shared.id).await {
+    if led && let Err(error) = shared.storage.backend().resign(MAINTENANCE_LEADERSHIP, &shared.id).await {
         warn!(%error, "resigning the leadership failed; it passes on when its ttl runs out");
     }
 }
@@ -39,9 +39,8 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
 pub(crate) async fn run_once(shared: &Shared) -> Result<bool> {
     let asked_at = Instant::now();
     let led = shared.is_leader();
-    let result = shared
-        .storage
-        .try_lead(LeadParams {
+    let result = shared.storage.backend().try_lead(LeadParams {
+            name: MAINTENANCE_LEADERSHIP.to_owned(),
             server: shared.id.clone(),
             ttl: shared.config.leader_ttl,
         })

@@ -6,7 +6,7 @@ use std::any::Any;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
-use jobs_core::{Completion, FetchedJob, JobContext, JobRegistration};
+use jobs_core::{Attempt, FetchedJob, JobContext, JobRegistration};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span};
 
@@ -39,7 +39,7 @@ pub(crate) async fn execute(
         },
     };
     Finished {
-        job: Completion {
+        job: Attempt {
             id: job.id,
             attempt: job.attempt,
         },

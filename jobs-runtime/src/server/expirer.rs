@@ -31,9 +31,7 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
 pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
     let mut total = 0;
     loop {
-        let deleted = shared
-            .storage
-            .expire(ExpireParams {
+        let deleted = shared.storage.backend().expire(ExpireParams {
                 older_than: shared.config.retention,
                 limit: EXPIRE_BATCH,
             })
@@ -43,9 +41,7 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
             break;
         }
     }
-    let pruned = shared
-        .storage
-        .prune_servers(PruneServersParams {
+    let pruned = shared.storage.backend().prune_servers(PruneServersParams {
             silent_for: shared.config.server_timeout,
         })
         .await?;

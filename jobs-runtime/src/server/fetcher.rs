@@ -123,7 +123,7 @@ async fn fetch(
         server: shared.id.clone(),
         lease: shared.config.lease,
     };
-    (shared.storage.fetch(params).await, permits)
+    (shared.storage.backend().fetch(params).await, permits)
 }
 
 /// Holds each fetched job and puts it in the local queue, in fetch order,

@@ -23,22 +23,20 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
             break;
         }
     }
-    if let Err(error) = shared.storage.unregister_server(&shared.id).await {
+    if let Err(error) = shared.storage.backend().unregister_server(&shared.id).await {
         warn!(%error, "unregistering the server failed; it will be pruned");
     }
 }
 
 /// Heartbeats, registering first when not (or no longer) registered.
 pub(crate) async fn run_once(shared: &Shared, registered: bool) -> Result<()> {
-    if registered && shared.storage.heartbeat(&shared.id).await? {
+    if registered && shared.storage.backend().heartbeat(&shared.id).await? {
         return Ok(());
     }
     if registered {
         info!("this server's record was pruned; registering again");
     }
-    shared
-        .storage
-        .register_server(ServerInfo {
+    shared.storage.backend().register_server(ServerInfo {
             id: shared.id.clone(),
             workers: u32::try_from(shared.config.workers).unwrap_or(u32::MAX),
             queues: shared.config.queues.clone(),

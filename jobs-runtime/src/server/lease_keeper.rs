@@ -43,9 +43,7 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize> {
     if jobs.is_empty() {
         return Ok(0);
     }
-    let held = shared
-        .storage
-        .extend_leases(ExtendLeasesParams {
+    let held = shared.storage.backend().extend_leases(ExtendLeasesParams {
             jobs: jobs.clone(),
             lease: shared.config.lease,
         })

@@ -49,7 +49,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobs_core::{Completion, JobId, Registry, Result};
+use jobs_core::{Attempt, JobId, Registry, Result};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -164,11 +164,11 @@ impl Shared {
 
     /// The attempts held now, sorted by id (so that every storage call locks
     /// rows in one order).
-    pub fn in_flight(&self) -> Vec<Completion> {
+    pub fn in_flight(&self) -> Vec<Attempt> {
         let in_flight = self.in_flight.lock().expect("in-flight lock");
         let mut held: Vec<_> = in_flight
             .iter()
-            .map(|(&id, held)| Completion {
+            .map(|(&id, held)| Attempt {
                 id,
                 attempt: held.attempt,
             })
@@ -189,7 +189,7 @@ impl Shared {
 
     /// Forgets an attempt, unless the job was fetched again since (a newer
     /// attempt is held under the same id).
-    pub fn release(&self, job: Completion) {
+    pub fn release(&self, job: Attempt) {
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
         if in_flight
             .get(&job.id)
@@ -201,7 +201,7 @@ impl Shared {
 
     /// Marks attempts whose outcome is being recorded (see
     /// [`InFlight::recording`]).
-    pub fn mark_recording(&self, jobs: impl IntoIterator<Item = Completion>) {
+    pub fn mark_recording(&self, jobs: impl IntoIterator<Item = Attempt>) {
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
         for job in jobs {
             if let Some(held) = in_flight.get_mut(&job.id)
@@ -216,7 +216,7 @@ impl Shared {
     /// server, and returns its cancel token to stop it; `None` when the
     /// attempt is gone already or its outcome is being recorded (then the
     /// storage saw the outcome: no lease was lost).
-    pub fn lose(&self, job: Completion) -> Option<CancellationToken> {
+    pub fn lose(&self, job: Attempt) -> Option<CancellationToken> {
         let mut in_flight = self.in_flight.lock().expect("in-flight lock");
         match in_flight.get(&job.id) {
             Some(held) if held.attempt == job.attempt && !held.recording => {

@@ -16,12 +16,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Listens until `cancel`, listening again after each failure.
 pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let storage = shared.storage.clone();
-    let wake = move || storage.wake_servers();
+    let wake = move || storage.wake_servers_if(true);
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = tokio::time::Instant::now();
         tokio::select! {
-            result = shared.storage.watch_for_jobs(&wake) => {
+            result = shared.storage.backend().watch_for_jobs(&wake) => {
                 if let Err(error) = result {
                     warn!(%error, retry_in = ?backoff, "listening for enqueued jobs failed; polling meanwhile");
                 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use jobs_core::{RescueParams, Result};
+use jobs_core::{ExpiredLeasesParams, FinishParams, JobOutcome, Result, decide};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -27,21 +27,32 @@ pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     }
 }
 
-/// Rescues every job whose lease expired; returns how many moved.
+/// Rescues every job whose lease expired; returns how many moved. What
+/// each becomes is decided here ([`decide::rescued`]); the storage moves
+/// only those whose lease is still expired when it writes.
 pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
     let mut total = 0;
     loop {
-        let moved = shared
+        let expired = shared
             .storage
-            .rescue(RescueParams {
+            .backend()
+            .expired_leases(ExpiredLeasesParams {
                 limit: RESCUE_BATCH,
             })
             .await?;
-        total += moved;
-        if moved < RESCUE_BATCH as u64 {
+        let found = expired.len();
+        let jobs = expired
+            .iter()
+            .map(|lease| JobOutcome {
+                job: lease.job,
+                outcome: decide::rescued(lease),
+            })
+            .collect();
+        let moved = shared.storage.rescue(FinishParams { jobs }).await?;
+        total += moved.len() as u64;
+        if found < RESCUE_BATCH || moved.is_empty() {
             if total > 0 {
                 info!(jobs = total, "rescued jobs whose lease expired");
-                shared.storage.wake_servers();
             }
             return Ok(total);
         }

@@ -37,9 +37,6 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
             })
             .await?;
         total += moved;
-        if moved > 0 {
-            shared.storage.wake_servers();
-        }
         if moved < PROMOTE_BATCH as u64 {
             if total > 0 {
                 debug!(jobs = total, "enqueued due scheduled jobs");

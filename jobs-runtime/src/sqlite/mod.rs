@@ -8,7 +8,24 @@
 //! share it. Writes go through one connection and take the write lock at once
 //! (`BEGIN IMMEDIATE`); reads use a small pool of their own.
 
-mod backend;
+/// The database's clock as Unix milliseconds, UTC, in SQL: one value for
+/// the whole statement that reads it (SQLite keeps `'now'` stable within a
+/// statement).
+macro_rules! now_ms {
+    () => {
+        "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+    };
+}
+
+mod decode;
+mod jobs;
+mod maintenance;
+mod monitoring;
+mod notifications;
+#[cfg(test)]
+mod plan_tests;
+mod servers;
+mod writes;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,188 @@
+//! The jobs part of the contract: enqueue, fetch, finish, leases, and the
+//! moves an operator makes.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::outcome::FinishParams;
+use crate::{JobId, Result, State};
+
+/// When a new job becomes `Enqueued`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// At once: stored `Enqueued`.
+    #[default]
+    Now,
+    /// Stored `Scheduled`, due this long after the storage's own clock
+    /// reads when the job is stored (not the client's clock), at most
+    /// [`MAX_RETRY_DELAY`](crate::MAX_RETRY_DELAY).
+    In(Duration),
+    /// Stored `Scheduled`, due at this time (UTC). A time in the past
+    /// enqueues it at the next promotion.
+    At(DateTime<Utc>),
+}
+
+impl Schedule {
+    /// Whether the job is stored `Enqueued` (rather than `Scheduled`).
+    pub fn is_now(&self) -> bool {
+        matches!(self, Schedule::Now)
+    }
+}
+
+/// A job to be stored by [`JobStorage::enqueue`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    /// The job's stable name ([`Job::NAME`](crate::Job::NAME)).
+    pub name: String,
+    /// The queue it goes to.
+    pub queue: String,
+    /// Its arguments as a JSON document.
+    pub args: String,
+    /// The most attempts it gets (retries + 1): at least 1. The `Storage`
+    /// handle raises 0 to 1; a storage refuses 0.
+    pub max_attempts: u32,
+    /// When it becomes `Enqueued`.
+    pub schedule: Schedule,
+}
+
+/// The arguments of [`JobStorage::enqueue`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnqueueParams {
+    /// The jobs, stored in one transaction, in this order.
+    pub jobs: Vec<NewJob>,
+}
+
+/// The arguments of [`JobStorage::fetch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchParams {
+    /// Queues in priority order: a job of `queues[0]` is taken before any job
+    /// of `queues[1]`. Within a queue, jobs are taken in enqueue order.
+    pub queues: Vec<String>,
+    /// The most jobs to take.
+    pub limit: usize,
+    /// The id of the fetching server, recorded on the jobs.
+    pub server: String,
+    /// How long the server holds each job before it may be rescued, unless
+    /// it extends the lease ([`JobStorage::extend_leases`]).
+    pub lease: Duration,
+}
+
+/// A job taken by [`JobStorage::fetch`], now `Processing`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchedJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its stored name.
+    pub name: String,
+    /// The queue it came from.
+    pub queue: String,
+    /// Its arguments, JSON.
+    pub args: String,
+    /// This attempt's number (1-based). With the id, it fences the attempt:
+    /// only a call carrying the same attempt may finish it.
+    pub attempt: u32,
+    /// The most attempts the job gets.
+    pub max_attempts: u32,
+    /// When it was first enqueued or scheduled (UTC).
+    pub enqueued_at: DateTime<Utc>,
+}
+
+impl FetchedJob {
+    /// The attempt this fetch holds.
+    pub fn held(&self) -> Attempt {
+        Attempt {
+            id: self.id,
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// One attempt that a server holds: the job's id and the attempt's number.
+///
+/// Storage calls that finish or extend an attempt take these and do nothing
+/// to a job whose current attempt is another (it was rescued and fetched
+/// again), so a late result cannot overwrite a newer one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Attempt {
+    /// The job.
+    pub id: JobId,
+    /// The attempt's number (1-based), as [`FetchedJob::attempt`] gave it.
+    pub attempt: u32,
+}
+
+/// The arguments of [`JobStorage::extend_leases`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtendLeasesParams {
+    /// The attempts the server still runs.
+    pub jobs: Vec<Attempt>,
+    /// The new lease, from the storage's now.
+    pub lease: Duration,
+}
+
+/// The arguments of [`JobStorage::move_jobs`]: an operator's move (the
+/// dashboard's or an application's requeue and delete).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveParams {
+    /// The jobs to move.
+    pub ids: Vec<JobId>,
+    /// Where to: [`State::Enqueued`] (requeue) or [`State::Deleted`].
+    pub to: State,
+    /// The history's reason, e.g. `"requeued by an operator"`.
+    pub reason: String,
+}
+
+/// The jobs part of the contract: the moves of a job's life.
+///
+/// Methods are named after the move they make, like River's driver and
+/// Oban's engine; each runs in its own transaction and records every move
+/// in the job's state history. Every method that finishes or extends an
+/// attempt takes [`Attempt`]s and leaves alone any job whose current
+/// attempt differs (fencing). Times are the storage's own clock, UTC.
+#[async_trait::async_trait]
+pub trait JobStorage: Send + Sync + 'static {
+    /// Stores new jobs as `Enqueued` (or `Scheduled` per their
+    /// [`Schedule`]), in one transaction; returns their ids in the same
+    /// order. Wakes the servers listening on other processes when a job is
+    /// `Enqueued` (see [`NotificationStorage`](super::NotificationStorage)).
+    async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>>;
+
+    /// Takes up to `limit` `Enqueued` jobs, by queue priority then enqueue
+    /// order, and moves them to `Processing` under a lease for `server`,
+    /// counting one more attempt each. A job is handed to one fetch only.
+    /// The history's data of the move is `{"server": ..., "attempt": ...}`.
+    async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>>;
+
+    /// Records the outcomes of attempts, all in one statement whatever
+    /// their kinds, each job looked up by its primary key, with the
+    /// columns [`Outcome::stored`](crate::Outcome::stored) gives. An
+    /// attempt that is no longer current (the job was rescued and fetched
+    /// again, or is not `Processing`) is skipped. Returns the ids of the
+    /// jobs that moved, sorted.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) when the statement fails;
+    /// then nothing of the batch was recorded. Its `transient` flag tells a
+    /// failure worth trying again (the database is away) from one that will
+    /// fail again (see [`Error::is_transient`](crate::Error::is_transient)).
+    async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>>;
+
+    /// Extends the leases of the attempts a server still runs. Returns the
+    /// jobs whose lease it still holds, sorted; an attempt missing from the
+    /// answer was rescued or moved by an operator and must stop.
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>>;
+
+    /// Moves jobs to `to` for an operator, each only from a state that
+    /// [`State::can_move_to`] allows (see [`State::sources`]); other jobs
+    /// are left as they are. A move to `Enqueued` clears the job's lease,
+    /// server and due time and gives it at least one attempt more than it
+    /// has used (`max_attempts` becomes at least `attempt + 1`). A running
+    /// attempt of a moved job is no longer current: its outcome is
+    /// skipped and its lease is not extended. Returns the ids that moved,
+    /// sorted.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) when `to` is neither
+    /// `Enqueued` nor `Deleted`.
+    async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>>;
+}

@@ -1,0 +1,69 @@
+//! The storage contract: what every storage implements, split by concern
+//! as River's driver groups `Job*`, `Leader*` and `Queue*` calls.
+//!
+//! | trait | calls | who calls them |
+//! | --- | --- | --- |
+//! | [`JobStorage`] | enqueue, fetch, finish, extend leases, move (requeue, delete) | clients, the server's fetcher, completer and lease keeper, operators |
+//! | [`MaintenanceStorage`] | promote scheduled jobs, find and rescue expired leases, expire finished jobs, leadership by name | the leader's maintenance services |
+//! | [`ServerStorage`] | register, heartbeat, unregister, list and prune servers | every server's heartbeat; the dashboard |
+//! | [`MonitoringStorage`] | read a job and its history, count by state, list jobs by state and queue (keyset pages) | applications, the dashboard, the CLI; read-only |
+//! | [`NotificationStorage`] | wake servers when jobs become available elsewhere | every server's notifier |
+//!
+//! [`StorageBackend`] is all five together: a storage implements the five
+//! traits and gets it for free; users hold it behind the `Storage` handle
+//! of `jobs-runtime`, which exposes only what applications need.
+//!
+//! **Where a new feature's calls go.** First look for a field on an
+//! existing call's parameters (a unique key, a parent job, a batch on
+//! [`NewJob`]; a new [`Outcome`] kind for [`JobStorage::finish`]) rather
+//! than a new method. A new method goes in the trait of its concern:
+//! moves of jobs in [`JobStorage`], leader-only periodic work (recurring
+//! ticks) in [`MaintenanceStorage`], reads for people in
+//! [`MonitoringStorage`]. Every parameter struct is its own type, so a
+//! field can be added without changing a signature.
+//!
+//! **Meaning in Rust, SQL per dialect.** Decisions (retry or fail, rescue
+//! or fail), reasons and state data are made once in shared code
+//! ([`Outcome::stored`], [`decide`](crate::decide)) and bound as parameters;
+//! a storage's SQL holds only what its dialect needs. A storage refuses
+//! every move that [`State::can_move_to`](crate::State::can_move_to)
+//! forbids, and takes every stored time from the database's clock.
+
+mod jobs;
+mod maintenance;
+mod monitoring;
+mod notifications;
+mod outcome;
+mod servers;
+
+pub use jobs::{
+    Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, JobStorage, MoveParams,
+    NewJob, Schedule,
+};
+pub use maintenance::{
+    ExpireParams, ExpiredLease, ExpiredLeasesParams, LeadParams, MAINTENANCE_LEADERSHIP,
+    MaintenanceStorage, PromoteParams,
+};
+pub use monitoring::{JobQuery, JobRecord, MonitoringStorage, StateCounts};
+pub use notifications::NotificationStorage;
+pub use outcome::{FinishParams, JobOutcome, MAX_RETRY_DELAY, Outcome, StoredOutcome};
+pub use servers::{PruneServersParams, ServerInfo, ServerRecord, ServerStorage};
+
+/// Everything a storage implements: the five traits of the contract
+/// together. Implemented for every type that implements them.
+///
+/// The invariants every implementation keeps are in DESIGN.md:
+/// at-least-once (nothing enqueued is lost; a job whose lease expires is
+/// rescued), a dequeue whose cost does not grow with finished jobs kept,
+/// durable commits, the database's clock for every stored time, and only
+/// the moves [`State::can_move_to`](crate::State::can_move_to) allows.
+/// The conformance suite of `jobs-runtime` checks them.
+pub trait StorageBackend:
+    JobStorage + MaintenanceStorage + ServerStorage + MonitoringStorage + NotificationStorage
+{
+}
+
+impl<T> StorageBackend for T where
+    T: JobStorage + MaintenanceStorage + ServerStorage + MonitoringStorage + NotificationStorage
+{
+}

@@ -1,0 +1,151 @@
+//! The monitoring part of the contract: read-only, for applications, the
+//! dashboard and the command line.
+
+use chrono::{DateTime, Utc};
+
+use crate::{JobId, Result, State, StateChange};
+
+/// A stored job, as [`MonitoringStorage::job`] reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Its stored name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its arguments, JSON.
+    pub args: String,
+    /// Its current state.
+    pub state: State,
+    /// Attempts started so far (0 before the first fetch).
+    pub attempt: u32,
+    /// The most attempts it gets.
+    pub max_attempts: u32,
+    /// When it was enqueued or scheduled (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When its state last changed (UTC).
+    pub state_changed_at: DateTime<Utc>,
+    /// When a `Scheduled` job is due (UTC); `None` in other states.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The reason of its last move (the error of a `Failed` job).
+    pub reason: Option<String>,
+}
+
+/// How many jobs are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    counts: [u64; State::ALL.len()],
+}
+
+impl StateCounts {
+    /// The count of jobs in `state`.
+    pub fn get(&self, state: State) -> u64 {
+        self.counts[Self::index(state)]
+    }
+
+    /// Sets the count of jobs in `state`.
+    pub fn set(&mut self, state: State, count: u64) {
+        self.counts[Self::index(state)] = count;
+    }
+
+    /// All jobs stored.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    fn index(state: State) -> usize {
+        State::ALL
+            .iter()
+            .position(|s| *s == state)
+            .expect("every state is in ALL")
+    }
+}
+
+/// Which jobs [`MonitoringStorage::list_jobs`] reads: newest first, one
+/// page at a time (keyset pagination: the next page starts
+/// [`before`](Self::before) the last id of this one, so a page costs the
+/// same however deep it is).
+///
+/// ```
+/// use jobs_core::{JobQuery, State};
+/// let failed_mail = JobQuery::new().state(State::Failed).queue("mail").limit(20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobQuery {
+    /// Only jobs in this state; `None` for every state.
+    pub state: Option<State>,
+    /// Only jobs of this queue; `None` for every queue.
+    pub queue: Option<String>,
+    /// Only jobs with a smaller id (older) than this: the last id of the
+    /// previous page. `None` for the first page.
+    pub before: Option<JobId>,
+    /// The most jobs to read ([`JobQuery::DEFAULT_LIMIT`] unless set; at
+    /// most [`JobQuery::MAX_LIMIT`]).
+    pub limit: usize,
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        JobQuery {
+            state: None,
+            queue: None,
+            before: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl JobQuery {
+    /// A page size that fits a screen.
+    pub const DEFAULT_LIMIT: usize = 50;
+    /// The largest page read at once.
+    pub const MAX_LIMIT: usize = 1000;
+
+    /// The first page of every job, newest first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only jobs in `state`.
+    pub fn state(mut self, state: State) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Only jobs of `queue`.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Only jobs older than `id`: the page after the one whose last job is `id`.
+    pub fn before(mut self, id: JobId) -> Self {
+        self.before = Some(id);
+        self
+    }
+
+    /// At most `limit` jobs (capped at [`JobQuery::MAX_LIMIT`]).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit.min(Self::MAX_LIMIT);
+        self
+    }
+}
+
+/// The monitoring part of the contract: reads only, never a move.
+#[async_trait::async_trait]
+pub trait MonitoringStorage: Send + Sync + 'static {
+    /// Reads one job; `None` when no job has this id.
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>>;
+
+    /// Reads a job's state history, oldest move first; empty when no job
+    /// has this id.
+    async fn history(&self, id: JobId) -> Result<Vec<StateChange>>;
+
+    /// Counts the jobs in each state.
+    async fn counts(&self) -> Result<StateCounts>;
+
+    /// Reads one page of jobs, newest first (see [`JobQuery`]).
+    async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>>;
+}

@@ -1,0 +1,138 @@
+//! How an attempt ended, and the columns a storage writes for it.
+
+use std::time::Duration;
+
+use super::jobs::Attempt;
+use crate::State;
+
+/// How an attempt ended, as [`JobStorage::finish`](super::JobStorage::finish) records it.
+///
+/// Texts (reasons, errors) may come from user code: storages keep them
+/// through [`storable_text`](crate::storable_text) (NUL replaced, cut at
+/// [`MAX_TEXT_LEN`](crate::MAX_TEXT_LEN)), so any text can be recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran to completion: `Succeeded`.
+    Succeeded,
+    /// The job failed for good: `Failed`, with the reason (the job's error
+    /// text, or what the server could not do, e.g. "no job named `x` is
+    /// registered").
+    Failed {
+        /// Why, recorded as the history's reason.
+        reason: String,
+    },
+    /// The attempt failed and the job gets another: `Scheduled`, due after
+    /// `delay` (a retry, as Hangfire records one).
+    Retry {
+        /// How long from now the job waits in `Scheduled`.
+        delay: Duration,
+        /// The history's reason, e.g. `"retry attempt 1 of 10"`.
+        reason: String,
+        /// The failed attempt's error, kept in the history's data as
+        /// `{"error": ...}`.
+        error: String,
+        /// Whether the failed attempt is forgiven: then the job's
+        /// `max_attempts` grows by one, so it does not count against the job
+        /// (used when this server cannot run the job but another can).
+        forgive: bool,
+    },
+    /// The attempt ends unfinished and the job waits in its queue again:
+    /// `Enqueued`. A server giving an attempt back (shutdown, or fetched
+    /// ahead and never started) forgives it; a rescue after a lost lease
+    /// does not.
+    Requeue {
+        /// The history's reason, e.g. `"server stopping"`.
+        reason: String,
+        /// Whether the attempt is forgiven: then the job's `max_attempts`
+        /// grows by one (the attempt number, which fences, only ever grows).
+        forgive: bool,
+    },
+}
+
+/// The longest a job waits in `Scheduled` after an [`Outcome::Retry`]: a
+/// longer delay (a backoff grown past any sense, `Duration::MAX`) is stored
+/// as this, 100 years, so that every storage can add it to its clock.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// The columns a storage writes for an [`Outcome`]: the decision is made
+/// here once, in Rust, and each storage binds these values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOutcome {
+    /// The job's new state.
+    pub state: State,
+    /// The move's reason, storable (see [`storable_text`](crate::storable_text)).
+    pub reason: Option<String>,
+    /// The move's data, a JSON object as text, storable.
+    pub data: Option<String>,
+    /// For `Scheduled`: due this long after the storage's now, at most
+    /// [`MAX_RETRY_DELAY`].
+    pub run_after: Option<Duration>,
+    /// Whether the job's `max_attempts` grows by one (a forgiven attempt).
+    pub grant_attempt: bool,
+    /// Whether the job's `server` is cleared (it waits again), rather than
+    /// kept as the server that finished it.
+    pub release_server: bool,
+}
+
+impl Outcome {
+    /// What a storage writes for this outcome.
+    pub fn stored(&self) -> StoredOutcome {
+        let text = |text: &str| crate::storable_text(text).into_owned();
+        match self {
+            Outcome::Succeeded => StoredOutcome {
+                state: State::Succeeded,
+                reason: None,
+                data: None,
+                run_after: None,
+                grant_attempt: false,
+                release_server: false,
+            },
+            Outcome::Failed { reason } => StoredOutcome {
+                state: State::Failed,
+                reason: Some(text(reason)),
+                data: None,
+                run_after: None,
+                grant_attempt: false,
+                release_server: false,
+            },
+            Outcome::Retry {
+                delay,
+                reason,
+                error,
+                forgive,
+            } => StoredOutcome {
+                state: State::Scheduled,
+                reason: Some(text(reason)),
+                data: Some(serde_json::json!({ "error": text(error) }).to_string()),
+                run_after: Some((*delay).min(MAX_RETRY_DELAY)),
+                grant_attempt: *forgive,
+                release_server: true,
+            },
+            Outcome::Requeue { reason, forgive } => StoredOutcome {
+                state: State::Enqueued,
+                reason: Some(text(reason)),
+                data: None,
+                run_after: None,
+                grant_attempt: *forgive,
+                release_server: true,
+            },
+        }
+    }
+}
+
+/// One attempt's outcome, for [`JobStorage::finish`](super::JobStorage::finish).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// The attempt that ended.
+    pub job: Attempt,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// The arguments of [`JobStorage::finish`](super::JobStorage::finish).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FinishParams {
+    /// The outcomes, at most one per job; all are recorded in one statement.
+    pub jobs: Vec<JobOutcome>,
+}
+

@@ -1,0 +1,116 @@
+//! Decisions about a job's next state, and the reasons recorded with them:
+//! made here once for the server and every storage (which bind the
+//! results as parameters), never in a storage's SQL.
+
+use crate::{ExpiredLease, Outcome, RetryPolicy};
+
+/// The history's reason when a `Scheduled` job's time came.
+pub const SCHEDULED_TIME_REACHED: &str = "scheduled time reached";
+
+/// The history's reason when an operator requeues a job.
+pub const REQUEUED_BY_OPERATOR: &str = "requeued by an operator";
+
+/// The history's reason when an operator deletes a job.
+pub const DELETED_BY_OPERATOR: &str = "deleted by an operator";
+
+/// Whether a job whose attempt number `attempt` ended unfinished may run
+/// again: it has used fewer than `max_attempts`. The one rule behind both
+/// [`failed_attempt`] and [`rescued`].
+pub const fn has_attempts_left(attempt: u32, max_attempts: u32) -> bool {
+    attempt < max_attempts
+}
+
+/// What follows a failed attempt: a retry after the policy's backoff while
+/// attempts are left and running again can help (`retryable`), as
+/// Hangfire's `AutomaticRetry` does (reason `"retry attempt 2 of 10"`);
+/// otherwise `Failed` with the error as the reason. A job this server
+/// cannot run has no policy here (`None`): it fails.
+pub fn failed_attempt(
+    policy: Option<RetryPolicy>,
+    attempt: u32,
+    max_attempts: u32,
+    error: &str,
+    retryable: bool,
+) -> Outcome {
+    match policy {
+        Some(policy) if retryable && has_attempts_left(attempt, max_attempts) => Outcome::Retry {
+            delay: policy.delay(attempt),
+            reason: format!("retry attempt {attempt} of {}", max_attempts - 1),
+            error: error.to_owned(),
+            forgive: false,
+        },
+        _ => Outcome::Failed {
+            reason: error.to_owned(),
+        },
+    }
+}
+
+/// What a rescue records for an attempt whose lease expired: `Enqueued`
+/// again when attempts are left (the lost attempt counts), else `Failed`;
+/// the reason names the server (River's rescuer, Hangfire's invisibility
+/// timeout).
+pub fn rescued(lease: &ExpiredLease) -> Outcome {
+    let server = lease.server.as_deref().unwrap_or("?");
+    let reason = format!(
+        "rescued: the lease of server {server} expired (the server stopped renewing it: it died, or lost the database for longer than the lease)"
+    );
+    if has_attempts_left(lease.job.attempt, lease.max_attempts) {
+        Outcome::Requeue {
+            reason,
+            forgive: false,
+        }
+    } else {
+        Outcome::Failed {
+            reason: format!("{reason}; no attempts left"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Attempt, Backoff, JobId, State};
+    use std::time::Duration;
+
+    fn lease(attempt: u32, max_attempts: u32) -> ExpiredLease {
+        ExpiredLease {
+            job: Attempt {
+                id: JobId(1),
+                attempt,
+            },
+            max_attempts,
+            server: Some("host:1:ab".into()),
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_is_retried_while_attempts_are_left() {
+        let policy = RetryPolicy::retries(2).with_backoff(Backoff::Fixed(Duration::from_secs(7)));
+        let retry = failed_attempt(Some(policy), 1, 3, "boom", true);
+        assert_eq!(
+            retry,
+            Outcome::Retry {
+                delay: Duration::from_secs(7),
+                reason: "retry attempt 1 of 2".into(),
+                error: "boom".into(),
+                forgive: false
+            }
+        );
+        let last = failed_attempt(Some(policy), 3, 3, "boom", true);
+        assert_eq!(last, Outcome::Failed { reason: "boom".into() });
+        let hopeless = failed_attempt(Some(policy), 1, 3, "bad args", false);
+        assert_eq!(hopeless.stored().state, State::Failed);
+        assert_eq!(failed_attempt(None, 1, 3, "?", true).stored().state, State::Failed);
+    }
+
+    #[test]
+    fn a_rescue_enqueues_while_attempts_are_left_and_names_the_server() {
+        let again = rescued(&lease(1, 2)).stored();
+        assert_eq!(again.state, State::Enqueued);
+        assert!(!again.grant_attempt, "the lost attempt counts");
+        assert!(again.reason.unwrap().contains("server host:1:ab expired"));
+        let failed = rescued(&lease(2, 2)).stored();
+        assert_eq!(failed.state, State::Failed);
+        assert!(failed.reason.unwrap().ends_with("; no attempts left"));
+    }
+}

@@ -1,0 +1,52 @@
+//! Turning rows into the contract's values, and values into parameters.
+
+use jobs_core::{FetchedJob, JobId, JobRecord};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+pub(super) fn millis(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+pub(super) fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+pub(super) fn decode_state(state: &str) -> std::result::Result<jobs_core::State, sqlx::Error> {
+    state.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+pub(super) fn fetched(row: &PgRow) -> std::result::Result<FetchedJob, sqlx::Error> {
+    Ok(FetchedJob {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
+        max_attempts: row
+            .try_get::<i32, _>("max_attempts")?
+            .try_into()
+            .unwrap_or(1),
+        enqueued_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error> {
+    Ok(JobRecord {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        state: decode_state(row.try_get("state")?)?,
+        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
+        max_attempts: row
+            .try_get::<i32, _>("max_attempts")?
+            .try_into()
+            .unwrap_or(1),
+        created_at: row.try_get("created_at")?,
+        state_changed_at: row.try_get("state_changed_at")?,
+        run_at: row.try_get("run_at")?,
+        reason: row.try_get("reason")?,
+    })
+}
+

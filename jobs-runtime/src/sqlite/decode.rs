@@ -1,0 +1,54 @@
+//! Turning rows into the contract's values, and values into parameters.
+//! Times are Unix milliseconds, UTC.
+
+use chrono::{DateTime, TimeZone, Utc};
+use jobs_core::{FetchedJob, JobId, JobRecord};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+pub(super) fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(super) fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// The jobs [`TAKEN`](super::jobs::TAKEN) returns.
+pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
+    let rows: Vec<(i64, String, String, String, u32, u32, i64)> = serde_json::from_str(json)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, queue, args, attempt, max_attempts, created_at)| FetchedJob {
+                id: JobId(id),
+                name,
+                queue,
+                args,
+                attempt,
+                max_attempts,
+                enqueued_at: time(created_at),
+            },
+        )
+        .collect())
+}
+
+pub(super) fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    Ok(JobRecord {
+        id: JobId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        queue: row.try_get("queue")?,
+        args: row.try_get("args")?,
+        state: state
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        attempt: row.try_get("attempt")?,
+        max_attempts: row.try_get("max_attempts")?,
+        created_at: time(row.try_get("created_at")?),
+        state_changed_at: time(row.try_get("state_changed_at")?),
+        run_at: row.try_get::<Option<i64>, _>("run_at")?.map(time),
+        reason: row.try_get("reason")?,
+    })
+}
+

@@ -1,0 +1,309 @@
+//! [`JobStorage`] for SQLite. Lists of jobs travel as one JSON parameter
+//! read with `json_each`, so a batch is one statement whatever its size.
+
+use jobs_core::{
+    Attempt, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
+    JobId, JobStorage, MoveParams, Result, Schedule, State,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::SqliteStorage;
+use super::decode::{millis, taken_jobs};
+use crate::sql_error::storage_error;
+
+/// `[[id, attempt, "Processing"], ...]`, as [`EXTEND_LEASES`] reads it.
+fn attempts_json(jobs: &[Attempt]) -> String {
+    let rows: Vec<(i64, u32, &str)> = jobs
+        .iter()
+        .map(|job| (job.id.0, job.attempt, State::Processing.as_str()))
+        .collect();
+    serde_json::to_string(&rows).expect("integers and strings serialize")
+}
+
+/// The ids of up to `?2` enqueued jobs of queue `?1`, oldest first, through
+/// the partial index of enqueued jobs, as one JSON array.
+pub(super) const PICK: &str = "SELECT json_group_array(id) FROM (
+         SELECT id FROM jobs_job WHERE state = 'Enqueued' AND queue = ?1 ORDER BY id LIMIT ?2)";
+
+/// Moves the jobs of the JSON array `?4` to `Processing` for server `?1` at
+/// time `?2` with a lease of `?3` ms.
+pub(super) const TAKE: &str = "UPDATE jobs_job
+     SET state = 'Processing', attempt = attempt + 1, server = ?1,
+         lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
+         reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
+     WHERE id IN (SELECT value FROM json_each(?4))";
+
+/// The jobs of the JSON array `?1` as one JSON array of `[id, name, queue,
+/// args, attempt, max_attempts, created_at]`: one row from SQLite's thread
+/// for the whole batch rather than one per job.
+pub(super) const TAKEN: &str =
+    "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts, created_at))
+     FROM jobs_job WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// Records outcomes at time `?1`: `?2` is a JSON array of `[id, attempt,
+/// state, reason, data, run_after_ms, grant_attempt, release_server,
+/// from_state]`. Each job is found by its primary key: the state it must
+/// be in comes from the array (`from_state`, always `Processing`), not as a
+/// literal, so the planner cannot take the partial index of processing jobs
+/// instead, whatever `ANALYZE` found (see the plan tests). `?3` is true for
+/// a rescue: only while the lease is still expired.
+pub(super) const FINISH: &str = "UPDATE jobs_job
+     SET state = o.state, state_changed_at = ?1, lease_expires_at = NULL,
+         run_at = ?1 + o.run_after_ms,
+         max_attempts = jobs_job.max_attempts + o.grant_attempt,
+         server = CASE WHEN o.release_server THEN NULL ELSE jobs_job.server END,
+         reason = o.reason, state_data = o.data
+     FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
+                  value ->> 3 AS reason, value ->> 4 AS data, value ->> 5 AS run_after_ms,
+                  value ->> 6 AS grant_attempt, value ->> 7 AS release_server,
+                  value ->> 8 AS from_state
+           FROM json_each(?2)) AS o
+     WHERE jobs_job.id = o.id AND jobs_job.attempt = o.attempt AND jobs_job.state = o.from_state
+       AND (NOT ?3 OR jobs_job.lease_expires_at < ?1)";
+
+/// After [`FINISH`] moved fewer jobs than it was given, in the same
+/// transaction: the ids among `?2` that it moved at time `?1` (their
+/// attempt and new state match, changed now).
+pub(super) const MOVED_AT: &str = "SELECT jobs_job.id FROM jobs_job
+     JOIN (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state
+           FROM json_each(?2)) AS o
+       ON jobs_job.id = o.id
+     WHERE jobs_job.attempt = o.attempt AND jobs_job.state = o.state
+       AND jobs_job.state_changed_at = ?1";
+
+/// Renews leases at time `?1` for `?3` ms: `?2` is a JSON array of
+/// `[id, attempt, from_state]`, planned as [`FINISH`] is. Returns the ids
+/// still held.
+pub(super) const EXTEND_LEASES: &str = "UPDATE jobs_job SET lease_expires_at = ?1 + ?3
+     FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS from_state
+           FROM json_each(?2)) AS held
+     WHERE jobs_job.id = held.id AND jobs_job.attempt = held.attempt
+       AND jobs_job.state = held.from_state
+     RETURNING jobs_job.id";
+
+/// Moves jobs for an operator at time `?1`: `?2` a JSON array of ids, `?3`
+/// the new state, `?4` a JSON array of the states a job may move from
+/// ([`State::sources`]), `?5` the reason. A requeued job gets at least one
+/// attempt more than it used.
+const MOVE: &str = "UPDATE jobs_job
+     SET state = ?3, state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
+         run_at = NULL, reason = ?5, state_data = NULL,
+         max_attempts = CASE WHEN ?3 = 'Enqueued' THEN max(max_attempts, attempt + 1)
+                             ELSE max_attempts END
+     WHERE id IN (SELECT value FROM json_each(?2))
+       AND state IN (SELECT value FROM json_each(?4))
+     RETURNING id";
+
+/// The rows of [`FINISH`] for `params`.
+fn outcome_rows(params: &FinishParams) -> String {
+    let rows: Vec<serde_json::Value> = params
+        .jobs
+        .iter()
+        .map(|job| {
+            let stored = job.outcome.stored();
+            serde_json::json!([
+                job.job.id.0,
+                job.job.attempt,
+                stored.state.as_str(),
+                stored.reason,
+                stored.data,
+                stored.run_after.map(millis),
+                i64::from(stored.grant_attempt),
+                stored.release_server,
+                State::Processing.as_str(),
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+impl SqliteStorage {
+    /// Records outcomes with [`FINISH`]; `rescue` adds that the lease must
+    /// still be expired.
+    pub(super) async fn record_outcomes(
+        &self,
+        operation: &'static str,
+        params: FinishParams,
+        rescue: bool,
+    ) -> Result<Vec<JobId>> {
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = outcome_rows(&params);
+        let (mut tx, now) = self.write(operation).await?;
+        // Counted rather than returned: each returned row is a message from
+        // SQLite's thread, and nearly always every job moves.
+        let changed = sqlx::query(FINISH)
+            .bind(now)
+            .bind(&rows)
+            .bind(rescue)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| storage_error(operation, e))?
+            .rows_affected();
+        let mut moved: Vec<i64> = if changed == params.jobs.len() as u64 {
+            params.jobs.iter().map(|job| job.job.id.0).collect()
+        } else {
+            moved_at(&mut tx, now, &rows)
+                .await
+                .map_err(|e| storage_error(operation, e))?
+        };
+        tx.commit().await.map_err(|e| storage_error(operation, e))?;
+        moved.sort_unstable();
+        Ok(moved.into_iter().map(JobId).collect())
+    }
+}
+
+async fn moved_at(
+    tx: &mut Transaction<'static, Sqlite>,
+    now: i64,
+    rows: &str,
+) -> std::result::Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(MOVED_AT)
+        .bind(now)
+        .bind(rows)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+#[async_trait::async_trait]
+impl JobStorage for SqliteStorage {
+    async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
+        const OP: &str = "enqueueing jobs";
+        let rows: Vec<serde_json::Value> = params
+            .jobs
+            .iter()
+            .map(|job| {
+                let (state, at, delay) = match job.schedule {
+                    Schedule::Now => (State::Enqueued, None, None),
+                    Schedule::At(at) => (State::Scheduled, Some(at.timestamp_millis()), None),
+                    Schedule::In(delay) => (
+                        State::Scheduled,
+                        None,
+                        Some(millis(delay.min(jobs_core::MAX_RETRY_DELAY))),
+                    ),
+                };
+                serde_json::json!([
+                    job.name,
+                    job.queue,
+                    job.args,
+                    job.max_attempts,
+                    state.as_str(),
+                    at,
+                    delay,
+                ])
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| Error::storage(OP, e))?;
+        let (mut tx, now) = self.write(OP).await?;
+        // A delay is added to the database's clock (`now`), not the client's.
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
+                    coalesce(value ->> 5, ?1 + (value ->> 6))
+             FROM json_each(?2)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(rows)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        // Rows are inserted in array order and ids only grow.
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
+        const OP: &str = "fetching jobs";
+        if params.limit == 0 || params.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut tx, now) = self.write(OP).await?;
+        let mut jobs = Vec::with_capacity(params.limit);
+        for queue in &params.queues {
+            let wanted = params.limit - jobs.len();
+            if wanted == 0 {
+                break;
+            }
+            let picked: String = sqlx::query_scalar(PICK)
+                .bind(queue)
+                .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            if picked == "[]" {
+                continue;
+            }
+            sqlx::query(TAKE)
+                .bind(&params.server)
+                .bind(now)
+                .bind(millis(params.lease))
+                .bind(&picked)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            let taken: String = sqlx::query_scalar(TAKEN)
+                .bind(&picked)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            let mut rows = taken_jobs(&taken).map_err(|e| Error::storage(OP, e))?;
+            rows.sort_unstable_by_key(|job| job.id);
+            jobs.extend(rows);
+        }
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        Ok(jobs)
+    }
+
+    async fn finish(&self, params: FinishParams) -> Result<Vec<JobId>> {
+        self.record_outcomes("recording outcomes", params, false)
+            .await
+    }
+
+    async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>> {
+        const OP: &str = "extending leases";
+        if params.jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut tx, now) = self.write(OP).await?;
+        let mut held: Vec<i64> = sqlx::query_scalar(EXTEND_LEASES)
+            .bind(now)
+            .bind(attempts_json(&params.jobs))
+            .bind(millis(params.lease))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        held.sort_unstable();
+        Ok(held.into_iter().map(JobId).collect())
+    }
+
+    async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
+        const OP: &str = "moving jobs";
+        if !matches!(params.to, State::Enqueued | State::Deleted) {
+            return Err(Error::Config(format!(
+                "an operator moves jobs to Enqueued or Deleted, not to {}",
+                params.to
+            )));
+        }
+        let ids: Vec<i64> = params.ids.iter().map(|id| id.0).collect();
+        let sources: Vec<&str> = params.to.sources().into_iter().map(State::as_str).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| Error::storage(OP, e))?;
+        let sources = serde_json::to_string(&sources).map_err(|e| Error::storage(OP, e))?;
+        let (mut tx, now) = self.write(OP).await?;
+        let mut moved: Vec<i64> = sqlx::query_scalar(MOVE)
+            .bind(now)
+            .bind(ids)
+            .bind(params.to.as_str())
+            .bind(sources)
+            .bind(jobs_core::storable_text(&params.reason).as_ref())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        moved.sort_unstable();
+        Ok(moved.into_iter().map(JobId).collect())
+    }
+}

@@ -1,0 +1,87 @@
+//! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
+
+use jobs_core::{
+    Error, JobId, JobQuery, JobRecord, MonitoringStorage, Result, State, StateChange, StateCounts,
+};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStorage;
+use super::decode::{record, time};
+use crate::sql_error::storage_error;
+
+#[async_trait::async_trait]
+impl MonitoringStorage for SqliteStorage {
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        sqlx::query(
+            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+                    state_changed_at, run_at, reason
+             FROM jobs_job WHERE id = ?1",
+        )
+        .bind(id.0)
+        .try_map(|row: SqliteRow| record(&row))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| storage_error("reading a job", e))
+    }
+
+    async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
+        sqlx::query(
+            "SELECT state, at, reason, data FROM jobs_job_state WHERE job_id = ?1 ORDER BY id",
+        )
+        .bind(id.0)
+        .try_map(|row: SqliteRow| {
+            let state: String = row.try_get("state")?;
+            let data: Option<String> = row.try_get("data")?;
+            Ok(StateChange {
+                state: state
+                    .parse()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                at: time(row.try_get("at")?),
+                reason: row.try_get("reason")?,
+                data: data
+                    .map(|data| serde_json::from_str(&data))
+                    .transpose()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            })
+        })
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| storage_error("reading a job's history", e))
+    }
+
+    async fn counts(&self) -> Result<StateCounts> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, count(*) FROM jobs_job GROUP BY state")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| storage_error("counting jobs", e))?;
+        let mut counts = StateCounts::default();
+        for (state, count) in rows {
+            let state: State = state
+                .parse()
+                .map_err(|e| Error::storage("counting jobs", e))?;
+            counts.set(state, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>> {
+        sqlx::query(
+            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+                    state_changed_at, run_at, reason
+             FROM jobs_job
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR queue = ?2)
+               AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )
+        .bind(query.state.map(|state| state.as_str()))
+        .bind(query.queue)
+        .bind(query.before.map(|id| id.0))
+        .bind(i64::try_from(query.limit.min(JobQuery::MAX_LIMIT)).unwrap_or(i64::MAX))
+        .try_map(|row: SqliteRow| record(&row))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| storage_error("listing jobs", e))
+    }
+}

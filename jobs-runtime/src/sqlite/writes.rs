@@ -1,0 +1,47 @@
+//! Write transactions and the database's clock.
+
+use jobs_core::Result;
+use sqlx::{Sqlite, Transaction};
+
+use super::SqliteStorage;
+use crate::sql_error::storage_error;
+
+impl SqliteStorage {
+    /// Begins a write transaction, taking the write lock at once, and reads
+    /// the database's clock inside it: every time the transaction stores
+    /// is this one, taken after any wait for another process's lock.
+    pub(super) async fn write(
+        &self,
+        operation: &'static str,
+    ) -> Result<(Transaction<'static, Sqlite>, i64)> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| storage_error(operation, e))?;
+        let now: i64 = sqlx::query_scalar(concat!("SELECT ", now_ms!()))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| storage_error(operation, e))?;
+        Ok((tx, now))
+    }
+
+    /// Runs one statement in its own write transaction; returns the rows
+    /// it changed. `statement` gets the database's clock of the
+    /// transaction (see [`write`](Self::write)) to bind.
+    pub(super) async fn execute(
+        &self,
+        operation: &'static str,
+        statement: impl FnOnce(i64) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<u64> {
+        let (mut tx, now) = self.write(operation).await?;
+        let changed = statement(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| storage_error(operation, e))?
+            .rows_affected();
+        tx.commit().await.map_err(|e| storage_error(operation, e))?;
+        Ok(changed)
+    }
+}
+
