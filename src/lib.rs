@@ -9,13 +9,13 @@ pub use jobs_core::{
 pub use jobs_macros::job;
 pub use jobs_runtime::{
     Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, Server, ServerBuilder, ServerHandle, Storage,
+    DEFAULT_MAX_CONNECTIONS, EnqueueOptions, Server, ServerBuilder, ServerHandle, Storage,
 };
 
-/// The storage contract (one trait per concern, [`StorageBackend`] for all
+/// The storage contract (one trait per concern, `StorageBackend` for all
 /// of them) with its parameter types, our two storages, and the
 /// conformance suite: for writing a storage of your own, or opening ours
-/// with options of your own. Applications use [`Storage`](crate::Storage).
+/// with options of your own. Applications use [`Storage`].
 pub mod storage {
     pub use jobs_core::backend::*;
     pub use jobs_core::decide;
@@ -31,7 +31,7 @@ pub mod server {
 
 /// What most programs need: `use jobs::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Client, Job, JobContext, JobId, Server, State, Storage, job};
+    pub use crate::{Client, EnqueueOptions, Job, JobContext, JobId, Server, State, Storage, job};
     pub use std::time::Duration;
 }
 
@@ -47,5 +47,5 @@ pub mod __private {
         Backoff, IntoJobResult, Job, JobArgument, JobContext, JobId, JobRegistration, JobResult,
         Result, RetryPolicy,
     };
-    pub use jobs_runtime::Client;
+    pub use jobs_runtime::{Client, EnqueueOptions};
 }

@@ -42,6 +42,15 @@ async fn generated_helpers_are_usable_under_strict_lints() {
         .await
         .unwrap();
     let tick = tick::enqueue(&client).await.unwrap();
+    let urgent = mail::send_welcome::enqueue_with(
+        &client,
+        EnqueueOptions::new().queue("urgent").max_attempts(1),
+        2,
+        "hi".into(),
+    )
+    .await
+    .unwrap();
     assert_eq!(storage.job(welcome).await.unwrap().unwrap().queue, "mail");
+    assert_eq!(storage.job(urgent).await.unwrap().unwrap().queue, "urgent");
     assert_eq!(storage.job(tick).await.unwrap().unwrap().name, "tick");
 }

@@ -14,7 +14,7 @@ use std::sync::{LazyLock, Mutex};
 use common::*;
 use jobs::prelude::*;
 use jobs::storage::*;
-use jobs::{Error, JobRecord, StateChange, StateCounts, StorageBackend};
+use jobs::{Error, JobQuery, JobRecord, StateChange, StateCounts};
 
 /// SQLite, but `finish` refuses batches with `POISON` in a text (an error
 /// that would repeat) and fails its first `away` calls as if the database
@@ -27,7 +27,7 @@ struct Refusing {
 fn poisoned(outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Succeeded => false,
-        Outcome::Failed { reason } | Outcome::Requeue { reason } => reason.contains("POISON"),
+        Outcome::Failed { reason } | Outcome::Requeue { reason, .. } => reason.contains("POISON"),
         Outcome::Retry { reason, error, .. } => {
             reason.contains("POISON") || error.contains("POISON")
         }
@@ -35,7 +35,7 @@ fn poisoned(outcome: &Outcome) -> bool {
 }
 
 #[async_trait::async_trait]
-impl StorageBackend for Refusing {
+impl JobStorage for Refusing {
     async fn finish(&self, params: FinishParams) -> jobs::Result<Vec<JobId>> {
         if self
             .away
@@ -64,12 +64,35 @@ impl StorageBackend for Refusing {
     async fn extend_leases(&self, p: ExtendLeasesParams) -> jobs::Result<Vec<JobId>> {
         self.inner.extend_leases(p).await
     }
+    async fn move_jobs(&self, p: MoveParams) -> jobs::Result<Vec<JobId>> {
+        self.inner.move_jobs(p).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MaintenanceStorage for Refusing {
     async fn promote_scheduled(&self, p: PromoteParams) -> jobs::Result<u64> {
         self.inner.promote_scheduled(p).await
     }
-    async fn rescue(&self, p: RescueParams) -> jobs::Result<u64> {
+    async fn expired_leases(&self, p: ExpiredLeasesParams) -> jobs::Result<Vec<ExpiredLease>> {
+        self.inner.expired_leases(p).await
+    }
+    async fn rescue(&self, p: FinishParams) -> jobs::Result<Vec<JobId>> {
         self.inner.rescue(p).await
     }
+    async fn expire(&self, p: ExpireParams) -> jobs::Result<u64> {
+        self.inner.expire(p).await
+    }
+    async fn try_lead(&self, p: LeadParams) -> jobs::Result<bool> {
+        self.inner.try_lead(p).await
+    }
+    async fn resign(&self, name: &str, server: &str) -> jobs::Result<()> {
+        self.inner.resign(name, server).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MonitoringStorage for Refusing {
     async fn job(&self, id: JobId) -> jobs::Result<Option<JobRecord>> {
         self.inner.job(id).await
     }
@@ -79,6 +102,13 @@ impl StorageBackend for Refusing {
     async fn counts(&self) -> jobs::Result<StateCounts> {
         self.inner.counts().await
     }
+    async fn list_jobs(&self, query: JobQuery) -> jobs::Result<Vec<JobRecord>> {
+        self.inner.list_jobs(query).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ServerStorage for Refusing {
     async fn register_server(&self, s: ServerInfo) -> jobs::Result<()> {
         self.inner.register_server(s).await
     }
@@ -94,14 +124,12 @@ impl StorageBackend for Refusing {
     async fn prune_servers(&self, p: PruneServersParams) -> jobs::Result<u64> {
         self.inner.prune_servers(p).await
     }
-    async fn try_lead(&self, p: LeadParams) -> jobs::Result<bool> {
-        self.inner.try_lead(p).await
-    }
-    async fn resign(&self, s: &str) -> jobs::Result<()> {
-        self.inner.resign(s).await
-    }
-    async fn expire(&self, p: ExpireParams) -> jobs::Result<u64> {
-        self.inner.expire(p).await
+}
+
+#[async_trait::async_trait]
+impl NotificationStorage for Refusing {
+    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> jobs::Result<()> {
+        self.inner.watch_for_jobs(wake).await
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use jobs::prelude::*;
-use jobs::storage::{EnqueueParams, NewJob};
+use jobs::storage::{EnqueueParams, NewJob, Schedule};
 
 /// How many times each key ran, across all tests of this binary (each test
 /// uses keys of its own).
@@ -235,15 +235,19 @@ async fn a_panic_fails_its_job_and_the_server_goes_on(fx: &Fixture) {
     assert_eq!(runs(&fx.key("after-panic")), 1);
 }
 
-async fn enqueue_raw(storage: &Storage, name: &str, args: &str) -> JobId {
-    let ids = storage
+/// Stores a job with any name and arguments, as a client of another
+/// binary could.
+async fn enqueue_raw(fx: &Fixture, name: &str, args: &str) -> JobId {
+    let ids = fx
+        .backend()
+        .await
         .enqueue(EnqueueParams {
             jobs: vec![NewJob {
                 name: name.into(),
                 queue: "default".into(),
                 args: args.into(),
                 max_attempts: 3,
-                run_at: None,
+                schedule: Schedule::Now,
             }],
         })
         .await
@@ -253,9 +257,9 @@ async fn enqueue_raw(storage: &Storage, name: &str, args: &str) -> JobId {
 
 async fn an_unknown_job_name_fails_and_the_server_goes_on(fx: &Fixture) {
     let storage = fx.storage.clone();
-    let unknown = enqueue_raw(&storage, "no_such_job", "{}").await;
+    let unknown = enqueue_raw(fx, "no_such_job", "{}").await;
     let next = enqueue_raw(
-        &storage,
+        fx,
         "record_run",
         &format!(r#"{{"key":"{}"}}"#, fx.key("after-unknown")),
     )
@@ -278,9 +282,9 @@ async fn an_unknown_job_name_fails_and_the_server_goes_on(fx: &Fixture) {
 
 async fn arguments_that_no_longer_decode_fail_and_the_server_goes_on(fx: &Fixture) {
     let storage = fx.storage.clone();
-    let broken = enqueue_raw(&storage, "record_run", r#"{"user":7}"#).await;
+    let broken = enqueue_raw(fx, "record_run", r#"{"user":7}"#).await;
     let next = enqueue_raw(
-        &storage,
+        fx,
         "record_run",
         &format!(r#"{{"key":"{}"}}"#, fx.key("after-broken")),
     )
@@ -372,13 +376,15 @@ async fn jobs_enqueued_before_a_restart_run_after_it(fx: &Fixture) {
 async fn a_job_whose_server_died_is_rescued_after_its_lease(fx: &Fixture) {
     let storage = fx.storage.clone();
     let id = enqueue_raw(
-        &storage,
+        fx,
         "record_run",
         &format!(r#"{{"key":"{}"}}"#, fx.key("rescued")),
     )
     .await;
     // A server that fetched the job and died: nothing renews its lease.
-    let taken = storage
+    let taken = fx
+        .backend()
+        .await
         .fetch(jobs::storage::FetchParams {
             queues: vec!["default".into()],
             limit: 1,
@@ -522,16 +528,10 @@ async fn an_attempt_that_lost_its_lease_is_stopped(fx: &Fixture) {
         runs(&format!("{key}/started")) == 1
     })
     .await;
-    // Someone else takes the job over (as a rescuer would after an outage
-    // longer than the lease): the first attempt must stop, not finish.
-    let taken = storage
-        .requeue(jobs::storage::RequeueParams {
-            jobs: vec![jobs::storage::Completion { id, attempt: 1 }],
-            reason: "taken over".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(taken, 1);
+    // An operator requeues the running job (a rescuer after an outage
+    // longer than the lease takes it over the same way): the first attempt
+    // must stop, not finish.
+    storage.requeue(id).await.unwrap();
     let done = wait_for_state(&storage, id, State::Succeeded).await;
     server.shutdown().await;
     assert_eq!(done.attempt, 2);
@@ -552,8 +552,8 @@ async fn a_job_only_another_server_knows_waits_for_it(fx: &Fixture) {
         queues: vec!["default".into()],
         jobs: vec!["only_in_the_new_version".into()],
     };
-    storage.register_server(newer).await.unwrap();
-    let id = enqueue_raw(&storage, "only_in_the_new_version", "{}").await;
+    fx.backend().await.register_server(newer).await.unwrap();
+    let id = enqueue_raw(fx, "only_in_the_new_version", "{}").await;
     let server = fast_server(&storage).start().unwrap();
 
     let deferred = wait_for_state(&storage, id, State::Scheduled).await;
@@ -566,7 +566,11 @@ async fn a_job_only_another_server_knows_waits_for_it(fx: &Fixture) {
     );
 
     // Once no running server knows it, it fails.
-    storage.unregister_server("newer-version").await.unwrap();
+    fx.backend()
+        .await
+        .unregister_server("newer-version")
+        .await
+        .unwrap();
     let failed = wait_for_state(&storage, id, State::Failed).await;
     server.shutdown().await;
     let reason = failed.reason.unwrap();

@@ -97,10 +97,18 @@ mod tests {
             }
         );
         let last = failed_attempt(Some(policy), 3, 3, "boom", true);
-        assert_eq!(last, Outcome::Failed { reason: "boom".into() });
+        assert_eq!(
+            last,
+            Outcome::Failed {
+                reason: "boom".into()
+            }
+        );
         let hopeless = failed_attempt(Some(policy), 1, 3, "bad args", false);
         assert_eq!(hopeless.stored().state, State::Failed);
-        assert_eq!(failed_attempt(None, 1, 3, "?", true).stored().state, State::Failed);
+        assert_eq!(
+            failed_attempt(None, 1, 3, "?", true).stored().state,
+            State::Failed
+        );
     }
 
     #[test]

@@ -26,10 +26,10 @@ mod text;
 
 pub use backend::{
     Attempt, EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
-    FetchParams, FetchedJob, FinishParams, JobOutcome, JobQuery, JobRecord, JobStorage,
-    LeadParams, MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage,
-    MoveParams, NewJob, NotificationStorage, Outcome, PromoteParams, PruneServersParams, Schedule,
-    ServerInfo, ServerRecord, ServerStorage, StateCounts, StorageBackend, StoredOutcome,
+    FetchParams, FetchedJob, FinishParams, JobOutcome, JobQuery, JobRecord, JobStorage, LeadParams,
+    MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams,
+    NewJob, NotificationStorage, Outcome, PromoteParams, PruneServersParams, Schedule, ServerInfo,
+    ServerRecord, ServerStorage, StateCounts, StorageBackend, StoredOutcome,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};

@@ -1,14 +1,15 @@
-//! `#[job]`: parse the attribute and the function into the model, check it,
-//! then expand the model into the argument struct, the `Job` impl, the
-//! registration and the typed helpers.
+//! `#[job]`: parse the attribute and the function into the model
+//! ([`Job`], every default resolved), check it, then expand the model part
+//! by part: the argument struct, its `Debug` and `Clone`, the argument
+//! assertions, the `Job` impl, the enqueue helpers and the registration.
+//! Each part is one function that reads only the model.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 
-use crate::internals::ast::{JobFn, Output};
-use crate::internals::attr::JobAttrs;
-use crate::internals::case::upper_camel;
+use crate::internals::ast::{Job, Output};
+use crate::internals::attr::{Backoff, Retries};
 use crate::internals::check;
 use crate::internals::ctxt::{Ctxt, item_with_error};
 
@@ -22,12 +23,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut cx = Ctxt::default();
-    let attrs = JobAttrs::parse(&mut cx, args);
-    let job = JobFn::from_item(&mut cx, &function);
+    let job = Job::from_ast(&mut cx, args, &function);
     check::check(&mut cx, &job);
     match cx.check() {
         Ok(()) => {
-            let generated = generate(&attrs, &job);
+            let generated = generate(&job);
             quote! {
                 #function
                 #generated
@@ -37,100 +37,176 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
-    let krate = match &attrs.crate_path {
-        Some(path) => quote!(#path),
-        None => quote!(::jobs),
-    };
-    let private = quote!(#krate::__private);
-    let private_path = format!("{}::__private", quote!(#krate)).replace(' ', "");
-    let serde_path = format!("{private_path}::serde");
+/// Everything `#[job]` adds next to the function.
+fn generate(job: &Job) -> TokenStream {
+    let parts = [
+        argument_struct(job),
+        debug_and_clone(job),
+        argument_assertions(job),
+        job_impl(job),
+        struct_helpers(job),
+        registration(job),
+        fn_helpers(job),
+    ];
+    quote!(#(#parts)*)
+}
 
-    let vis = &job.vis;
-    let fn_ident = &job.ident;
-    let struct_ident = format_ident!(
-        "{}",
-        upper_camel(&fn_ident.to_string()),
-        span = fn_ident.span()
-    );
-    let name = attrs
-        .name
-        .as_ref()
-        .map(|name| name.value.clone())
-        .unwrap_or_else(|| fn_ident.to_string().trim_start_matches("r#").to_owned());
-    let queue = attrs
-        .queue
-        .as_ref()
-        .map(|queue| queue.value.clone())
-        .unwrap_or_else(|| "default".to_owned());
-    let retries = match &attrs.retries {
-        Some(retries) => {
-            let value = retries.value;
-            quote_spanned!(retries.span=> #value)
-        }
-        None => quote!(#private::RetryPolicy::DEFAULT_RETRIES),
-    };
-    let backoff = match &attrs.backoff {
-        Some(backoff) => {
-            let millis = u64::try_from(backoff.value.as_millis()).unwrap_or(u64::MAX);
-            quote!(#private::Backoff::Fixed(#private::Duration::from_millis(#millis)))
-        }
-        None => quote!(#private::Backoff::Hangfire),
-    };
+/// `<crate>::__private`, the one path generated code names.
+fn private(job: &Job) -> TokenStream {
+    let krate = &job.attrs.crate_path;
+    quote!(#krate::__private)
+}
 
-    let docs = &job.docs;
-    let arg_idents: Vec<_> = job.args.iter().map(|arg| &arg.ident).collect();
-    let arg_types: Vec<_> = job.args.iter().map(|arg| &arg.ty).collect();
-    let struct_name = struct_ident.to_string();
-    let arg_names: Vec<_> = arg_idents
+/// [`private`] as text, for the paths that serde's attributes take as strings.
+fn private_text(job: &Job) -> String {
+    private(job).to_string().replace(' ', "")
+}
+
+/// `for<'__jobs> T: JobArgument,` for each argument type `T`.
+///
+/// Everything generated that needs the arguments to be storable holds only
+/// when they are (the unused binder keeps rustc from rejecting a false bound
+/// on a concrete type), so that an argument that cannot be stored is
+/// reported once, by [`argument_assertions`] on its type, not again by each
+/// derive, impl and helper.
+fn storable_bounds(job: &Job) -> Vec<TokenStream> {
+    let private = private(job);
+    job.func
+        .args
         .iter()
-        .map(|ident| ident.to_string().trim_start_matches("r#").to_owned())
+        .map(|arg| {
+            let ty = &arg.ty;
+            quote!(for<'__jobs> #ty: #private::JobArgument,)
+        })
+        .collect()
+}
+
+/// The argument struct: one public field per argument, (de)serialized with
+/// the facade's serde.
+fn argument_struct(job: &Job) -> TokenStream {
+    let private = private(job);
+    let private_text = private_text(job);
+    let serde_path = format!("{private_text}::serde");
+    let serde_bound: String = job
+        .func
+        .args
+        .iter()
+        .map(|arg| {
+            let ty = &arg.ty;
+            format!("for<'__jobs> {}: {private_text}::JobArgument,", quote!(#ty))
+        })
         .collect();
-    // Everything generated that needs the arguments to be storable holds
-    // only when they are (`where for<'__jobs> T: JobArgument`; the unused
-    // binder keeps rustc from rejecting a false bound on a concrete type), so
-    // that an argument that cannot be stored is reported once, by the
-    // assertion below on its type, not again by each derive, impl and helper.
-    // `Debug` and `Clone` are likewise implemented when every argument has
-    // them, instead of being required.
-    let serde_bound = arg_types
-        .iter()
-        .map(|ty| format!("for<'__jobs> {}: {private_path}::JobArgument,", quote!(#ty)))
-        .collect::<String>();
-    let job_bounds: Vec<_> = arg_types
-        .iter()
-        .map(|ty| quote!(for<'__jobs> #ty: #private::JobArgument,))
-        .collect();
-    let field_docs = arg_idents
-        .iter()
-        .map(|ident| format!("The `{ident}` argument."));
+    let docs = &job.func.docs;
+    let vis = &job.func.vis;
+    let struct_ident = &job.struct_ident;
     let struct_doc = format!(
-        "The arguments of the [`{fn_ident}`] job, stored as JSON under the job name `{name}`."
+        "The arguments of the [`{}`] job, stored as JSON under the job name `{}`.",
+        job.func.ident, job.attrs.name
     );
-    let module_doc = format!(
-        "Typed `enqueue`, `schedule_in` and `schedule_at` for the [`{fn_ident}`](fn@{fn_ident}) job: `{fn_ident}::enqueue(&client, ...)`. An empty enum, so that it shares the function's name without clashing with it."
-    );
+    let fields = job.func.args.iter().map(|arg| {
+        let (ident, ty) = (&arg.ident, &arg.ty);
+        let doc = format!("The `{ident}` argument.");
+        quote! {
+            #[doc = #doc]
+            pub #ident: #ty,
+        }
+    });
+    quote! {
+        #(#docs)*
+        #[doc = ""]
+        #[doc = #struct_doc]
+        #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
+        #[serde(crate = #serde_path, bound = #serde_bound)]
+        #vis struct #struct_ident {
+            #(#fields)*
+        }
+    }
+}
 
-    // One assertion per argument, spanned on its type, so that a type that
-    // cannot be stored is reported on the user's token.
-    let argument_checks = arg_types.iter().map(|ty| {
+/// `Debug` and `Clone` for the argument struct, when every argument has
+/// them (instead of requiring them).
+fn debug_and_clone(job: &Job) -> TokenStream {
+    let struct_ident = &job.struct_ident;
+    let struct_name = struct_ident.to_string();
+    let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
+    let types: Vec<_> = job.func.args.iter().map(|arg| &arg.ty).collect();
+    let names = job.func.args.iter().map(|arg| &arg.name);
+    quote! {
+        impl ::core::fmt::Debug for #struct_ident
+        where
+            #(for<'__jobs> #types: ::core::fmt::Debug,)*
+        {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#struct_name)
+                    #(.field(#names, &self.#idents))*
+                    .finish()
+            }
+        }
+
+        impl ::core::clone::Clone for #struct_ident
+        where
+            #(for<'__jobs> #types: ::core::clone::Clone,)*
+        {
+            fn clone(&self) -> Self {
+                #struct_ident { #(#idents: ::core::clone::Clone::clone(&self.#idents)),* }
+            }
+        }
+    }
+}
+
+/// One assertion per argument, spanned on its type, so that a type that
+/// cannot be stored is reported on the user's token.
+fn argument_assertions(job: &Job) -> TokenStream {
+    let private = private(job);
+    let checks = job.func.args.iter().map(|arg| {
+        let ty = &arg.ty;
         quote_spanned! {syn::spanned::Spanned::span(ty)=>
             __assert_job_argument::<#ty>();
         }
     });
+    quote! {
+        const _: () = {
+            fn __assert_job_argument<T: #private::JobArgument>() {}
+            #[allow(dead_code)]
+            fn __assert_job_arguments() {
+                #(#checks)*
+            }
+        };
+    }
+}
 
+/// `impl Job`: the stored name, the queue, the retry policy, and `perform`,
+/// which calls the function with the stored arguments.
+fn job_impl(job: &Job) -> TokenStream {
+    let private = private(job);
+    let struct_ident = &job.struct_ident;
+    let bounds = storable_bounds(job);
+    let name = &job.attrs.name;
+    let queue = &job.attrs.queue;
+    let retries = match &job.attrs.retries {
+        Retries::Given(retries) => {
+            let value = retries.value;
+            quote_spanned!(retries.span=> #value)
+        }
+        Retries::Default => quote!(#private::RetryPolicy::DEFAULT_RETRIES),
+    };
+    let backoff = match &job.attrs.backoff {
+        Backoff::Fixed(delay) => {
+            let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            quote!(#private::Backoff::Fixed(#private::Duration::from_millis(#millis)))
+        }
+        Backoff::Hangfire => quote!(#private::Backoff::Hangfire),
+    };
+
+    let fn_ident = &job.func.ident;
+    let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
     let context = format_ident!("__jobs_context");
-    let call_args = if job.takes_context {
-        quote!(#context, #(#arg_idents),*)
+    let (call_args, ignore_context) = if job.func.takes_context {
+        (quote!(#context, #(#idents),*), quote!())
     } else {
-        quote!(#(#arg_idents),*)
+        (quote!(#(#idents),*), quote!(let _ = #context;))
     };
-    let ignore_context = if job.takes_context {
-        quote!()
-    } else {
-        quote!(let _ = #context;)
-    };
-    let into_result = match &job.output {
+    let into_result = match &job.func.output {
         Output::Unit => quote! {
             #fn_ident(#call_args).await;
             ::core::result::Result::Ok(())
@@ -152,49 +228,9 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
     };
 
     quote! {
-        #(#docs)*
-        #[doc = ""]
-        #[doc = #struct_doc]
-        #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
-        #[serde(crate = #serde_path, bound = #serde_bound)]
-        #vis struct #struct_ident {
-            #(
-                #[doc = #field_docs]
-                pub #arg_idents: #arg_types,
-            )*
-        }
-
-        impl ::core::fmt::Debug for #struct_ident
-        where
-            #(for<'__jobs> #arg_types: ::core::fmt::Debug,)*
-        {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(#struct_name)
-                    #(.field(#arg_names, &self.#arg_idents))*
-                    .finish()
-            }
-        }
-
-        impl ::core::clone::Clone for #struct_ident
-        where
-            #(for<'__jobs> #arg_types: ::core::clone::Clone,)*
-        {
-            fn clone(&self) -> Self {
-                #struct_ident { #(#arg_idents: ::core::clone::Clone::clone(&self.#arg_idents)),* }
-            }
-        }
-
-        const _: () = {
-            fn __assert_job_argument<T: #private::JobArgument>() {}
-            #[allow(dead_code)]
-            fn __assert_job_arguments() {
-                #(#argument_checks)*
-            }
-        };
-
         impl #private::Job for #struct_ident
         where
-            #(#job_bounds)*
+            #(#bounds)*
         {
             const NAME: &'static str = #name;
             const QUEUE: &'static str = #queue;
@@ -203,30 +239,41 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
             fn perform(self, #context: #private::JobContext) -> impl #private::Future<Output = #private::JobResult> + ::core::marker::Send {
                 async move {
                     #ignore_context
-                    let #struct_ident { #(#arg_idents),* } = self;
+                    let #struct_ident { #(#idents),* } = self;
                     #into_result
                 }
             }
         }
+    }
+}
 
+/// `enqueue`, `schedule_in` and `schedule_at` on the argument struct, each
+/// through `Client::enqueue_with`.
+fn struct_helpers(job: &Job) -> TokenStream {
+    let private = private(job);
+    let vis = &job.func.vis;
+    let struct_ident = &job.struct_ident;
+    let bounds = storable_bounds(job);
+    quote! {
         impl #struct_ident
         where
-            #(#job_bounds)*
+            #(#bounds)*
         {
             /// Enqueues this job on its queue; returns the new job's id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
             #vis async fn enqueue(self, client: &#private::Client) -> #private::Result<#private::JobId> {
-                client.enqueue(self).await
+                client.enqueue_with(self, #private::EnqueueOptions::new()).await
             }
 
-            /// Schedules this job to be enqueued after `delay`; returns its id.
+            /// Schedules this job to be enqueued after `delay`, counted from
+            /// the storage's clock; returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
             #vis async fn schedule_in(self, client: &#private::Client, delay: #private::Duration) -> #private::Result<#private::JobId> {
-                client.schedule_in(self, delay).await
+                client.enqueue_with(self, #private::EnqueueOptions::new().delay(delay)).await
             }
 
             /// Schedules this job to be enqueued at `at` (UTC); returns its id.
@@ -234,16 +281,24 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
             #vis async fn schedule_at(self, client: &#private::Client, at: #private::DateTime<#private::Utc>) -> #private::Result<#private::JobId> {
-                client.schedule_at(self, at).await
+                client.enqueue_with(self, #private::EnqueueOptions::new().at(at)).await
             }
         }
+    }
+}
 
+/// The job's `inventory` registration, so that every server of the binary
+/// finds it.
+fn registration(job: &Job) -> TokenStream {
+    let private = private(job);
+    let struct_ident = &job.struct_ident;
+    quote! {
         const _: () = {
             #[allow(dead_code)]
             struct __Registration<J>(::core::marker::PhantomData<J>);
 
-            // Picked only when the arguments cannot be stored: the assertion
-            // above reports that on each argument, and this keeps the
+            // Picked only when the arguments cannot be stored: the argument
+            // assertions report that on each argument, and this keeps the
             // registration from repeating it.
             #[allow(dead_code)]
             trait __Unregistered {
@@ -268,37 +323,66 @@ fn generate(attrs: &JobAttrs, job: &JobFn) -> TokenStream {
                 __Registration::<#struct_ident>::REGISTRATION
             }
         };
+    }
+}
 
+/// The typed helpers under the function's name (`send_welcome_email::enqueue(&client, ...)`),
+/// taking the arguments one by one: `enqueue_with`, which every other one
+/// calls, and `enqueue`, `schedule_in`, `schedule_at` for its common options.
+fn fn_helpers(job: &Job) -> TokenStream {
+    let private = private(job);
+    let vis = &job.func.vis;
+    let fn_ident = &job.func.ident;
+    let struct_ident = &job.struct_ident;
+    let bounds = storable_bounds(job);
+    let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
+    let types: Vec<_> = job.func.args.iter().map(|arg| &arg.ty).collect();
+    let module_doc = format!(
+        "Typed `enqueue`, `enqueue_with`, `schedule_in` and `schedule_at` for the [`{fn_ident}`](fn@{fn_ident}) job: `{fn_ident}::enqueue(&client, ...)`. An empty enum, so that it shares the function's name without clashing with it."
+    );
+    quote! {
         #[doc = #module_doc]
         #[allow(non_camel_case_types)]
         #vis enum #fn_ident {}
 
         impl #fn_ident
         where
-            #(#job_bounds)*
+            #(#bounds)*
         {
+            /// Enqueues the job with these arguments and this call's
+            /// `options` (`EnqueueOptions`: queue, delay or time, attempts);
+            /// an option not set takes the job's own value. Returns its id.
+            ///
+            /// # Errors
+            /// When the queue is empty (`Error::Config`), the arguments do
+            /// not serialize or the storage fails.
+            #vis async fn enqueue_with(client: &#private::Client, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::Result<#private::JobId> {
+                client.enqueue_with(#struct_ident { #(#idents),* }, options).await
+            }
+
             /// Enqueues the job with these arguments; returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn enqueue(client: &#private::Client, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
-                client.enqueue(#struct_ident { #(#arg_idents),* }).await
+            #vis async fn enqueue(client: &#private::Client, #(#idents: #types),*) -> #private::Result<#private::JobId> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new(), #(#idents),*).await
             }
 
-            /// Schedules the job to be enqueued after `delay`; returns its id.
+            /// Schedules the job to be enqueued after `delay`, counted from
+            /// the storage's clock; returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
-                client.schedule_in(#struct_ident { #(#arg_idents),* }, delay).await
+            #vis async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#idents: #types),*) -> #private::Result<#private::JobId> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new().delay(delay), #(#idents),*).await
             }
 
             /// Schedules the job to be enqueued at `at` (UTC); returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#arg_idents: #arg_types),*) -> #private::Result<#private::JobId> {
-                client.schedule_at(#struct_ident { #(#arg_idents),* }, at).await
+            #vis async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#idents: #types),*) -> #private::Result<#private::JobId> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new().at(at), #(#idents),*).await
             }
         }
     }
@@ -366,6 +450,74 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("derive (:: core :: clone :: Clone"), "{out}");
+    }
+
+    #[test]
+    fn every_helper_goes_through_enqueue_with() {
+        let out = expand_str("", "pub async fn f(user_id: i64, template: String) {}");
+        assert!(
+            out.contains(
+                "pub async fn enqueue_with (client : & :: jobs :: __private :: Client , options : :: jobs :: __private :: EnqueueOptions , user_id : i64 , template : String)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("client . enqueue_with (F { user_id , template } , options) . await"),
+            "{out}"
+        );
+        for options in [
+            "EnqueueOptions :: new ()",
+            "EnqueueOptions :: new () . delay (delay)",
+            "EnqueueOptions :: new () . at (at)",
+        ] {
+            // The helpers under the function's name call the generated
+            // `enqueue_with`; the struct's methods call the client's.
+            let helper = format!(
+                "Self :: enqueue_with (client , :: jobs :: __private :: {options} , user_id , template)"
+            );
+            let method =
+                format!("client . enqueue_with (self , :: jobs :: __private :: {options})");
+            assert!(out.contains(&helper), "missing {helper:?} in {out}");
+            assert!(out.contains(&method), "missing {method:?} in {out}");
+        }
+        assert!(
+            !out.contains("client . enqueue (") && !out.contains("client . schedule_"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_named_not_copied() {
+        let out = expand_str("", "async fn r#type() {}");
+        assert!(
+            out.contains("const NAME : & 'static str = \"type\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("const QUEUE : & 'static str = \"default\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("retries (:: jobs :: __private :: RetryPolicy :: DEFAULT_RETRIES)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("with_backoff (:: jobs :: __private :: Backoff :: Hangfire)"),
+            "{out}"
+        );
+        let out = expand_str(r#"backoff = "2m""#, "async fn f() {}");
+        assert!(out.contains("Duration :: from_millis (120000u64)"), "{out}");
+    }
+
+    #[test]
+    fn arguments_cannot_take_a_helpers_parameter_name() {
+        for name in ["client", "options", "delay", "at"] {
+            let out = expand_str("", &format!("async fn f({name}: i64) {{}}"));
+            assert!(
+                out.contains(&format!("a #[job] argument cannot be named `{name}`")),
+                "{out}"
+            );
+        }
     }
 
     #[test]

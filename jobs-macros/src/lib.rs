@@ -20,6 +20,8 @@ use proc_macro::TokenStream;
 /// }
 ///
 /// let id = send_welcome_email::enqueue(&client, 42, "welcome".into()).await?;
+/// let options = EnqueueOptions::new().queue("critical").max_attempts(1);
+/// send_welcome_email::enqueue_with(&client, options, 42, "welcome".into()).await?;
 /// ```
 ///
 /// Generates, next to the unchanged function:
@@ -28,8 +30,11 @@ use proc_macro::TokenStream;
 ///   `Deserialize`, implementing `Debug` and `Clone` when every argument
 ///   does, implementing `Job`, with methods `enqueue`, `schedule_in` and
 ///   `schedule_at`;
-/// - `send_welcome_email::{enqueue, schedule_in, schedule_at}`, the same helpers taking the
-///   arguments one by one, type-checked against the function;
+/// - `send_welcome_email::{enqueue_with, enqueue, schedule_in, schedule_at}`,
+///   helpers taking the arguments one by one, type-checked against the
+///   function: `enqueue_with(&client, options, ...)` takes this call's
+///   `EnqueueOptions` (queue, delay or time, attempts), and the other three
+///   are shorthands for it;
 /// - the job's registration, so that every server of the binary finds it.
 ///
 /// Keys, all optional:
@@ -41,7 +46,8 @@ use proc_macro::TokenStream;
 /// - `crate = "path"`: where the `jobs` facade is, when re-exported.
 ///
 /// The function may take a `JobContext` as its first parameter; every other
-/// parameter is an owned, serializable argument. It returns `()` or
+/// parameter is an owned, serializable argument, not named like a helper's
+/// own parameters (`client`, `options`, `delay`, `at`). It returns `()` or
 /// `Result<(), E>` with `E: Display`.
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {

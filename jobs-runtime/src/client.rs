@@ -11,6 +11,11 @@ use crate::Storage;
 /// (`send_welcome_email::enqueue(&client, 42, "welcome".into())`); it can
 /// also be called with the argument struct (`client.enqueue(SendWelcomeEmail
 /// { .. })`).
+///
+/// Every way to enqueue one job goes through [`enqueue_with`](Self::enqueue_with)
+/// and its [`EnqueueOptions`]; [`enqueue`](Self::enqueue),
+/// [`schedule_in`](Self::schedule_in) and [`schedule_at`](Self::schedule_at)
+/// are shorthands for its common options.
 #[derive(Clone, Debug)]
 pub struct Client {
     storage: Storage,
@@ -27,50 +32,81 @@ impl Client {
         &self.storage
     }
 
-    /// Enqueues a job on its queue ([`Job::QUEUE`]); returns its id.
+    /// Enqueues a job with per-call `options`; returns its id.
+    ///
+    /// What `options` leaves unset comes from the job: its queue
+    /// ([`Job::QUEUE`]), its attempts ([`RetryPolicy::max_attempts`] of
+    /// [`Job::RETRY_POLICY`]), and no delay (stored `Enqueued`).
+    ///
+    /// ```no_run
+    /// # async fn demo<J: jobs_core::Job>(client: jobs_runtime::Client, job: J) -> jobs_core::Result<()> {
+    /// use std::time::Duration;
+    /// use jobs_runtime::EnqueueOptions;
+    ///
+    /// let options = EnqueueOptions::new()
+    ///     .queue("critical")
+    ///     .delay(Duration::from_secs(60))
+    ///     .max_attempts(3);
+    /// let id = client.enqueue_with(job, options).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
+    /// [`Error::Config`] when the job's queue (from `options` or
+    /// [`Job::QUEUE`]) is empty or only white space: no server could serve
+    /// it (the rule of [`ServerBuilder::queues`](crate::ServerBuilder::queues)); nothing is
+    /// stored then.
     /// [`Error::Serialize`] when the arguments do not serialize;
     /// [`Error::Storage`] when the storage fails (nothing is stored then).
+    ///
+    /// [`RetryPolicy::max_attempts`]: jobs_core::RetryPolicy::max_attempts
+    pub async fn enqueue_with<J: Job>(&self, job: J, options: EnqueueOptions) -> Result<JobId> {
+        self.store(vec![new_job(&job, options)?]).await.map(first)
+    }
+
+    /// Enqueues a job on its queue ([`Job::QUEUE`]); returns its id.
+    /// [`enqueue_with`](Self::enqueue_with) with no option.
+    ///
+    /// # Errors
+    /// As [`enqueue_with`](Self::enqueue_with).
     pub async fn enqueue<J: Job>(&self, job: J) -> Result<JobId> {
-        self.store(vec![new_job(&job, Schedule::Now)?]).await.map(first)
+        self.enqueue_with(job, EnqueueOptions::new()).await
     }
 
     /// Schedules a job to be enqueued once `delay` has passed, counted from
     /// the storage's clock when the job is stored (not this machine's);
-    /// returns its id.
+    /// returns its id. [`enqueue_with`](Self::enqueue_with) with
+    /// [`EnqueueOptions::delay`].
     ///
     /// # Errors
-    /// As [`enqueue`](Self::enqueue).
+    /// As [`enqueue_with`](Self::enqueue_with).
     pub async fn schedule_in<J: Job>(&self, job: J, delay: Duration) -> Result<JobId> {
-        self.store(vec![new_job(&job, Schedule::In(delay))?])
+        self.enqueue_with(job, EnqueueOptions::new().delay(delay))
             .await
-            .map(first)
     }
 
     /// Schedules a job to be enqueued at `at` (UTC); a time in the past
     /// enqueues it at the next promotion. Returns its id.
+    /// [`enqueue_with`](Self::enqueue_with) with [`EnqueueOptions::at`].
     ///
     /// # Errors
-    /// As [`enqueue`](Self::enqueue).
+    /// As [`enqueue_with`](Self::enqueue_with).
     pub async fn schedule_at<J: Job>(&self, job: J, at: DateTime<Utc>) -> Result<JobId> {
-        self.store(vec![new_job(&job, Schedule::At(at))?])
-            .await
-            .map(first)
+        self.enqueue_with(job, EnqueueOptions::new().at(at)).await
     }
 
     /// Enqueues many jobs of one type in one transaction: all are stored or
     /// none. Returns their ids in order.
     ///
     /// # Errors
-    /// As [`enqueue`](Self::enqueue).
+    /// As [`enqueue_with`](Self::enqueue_with) (nothing is stored then).
     pub async fn enqueue_many<J: Job>(
         &self,
         jobs: impl IntoIterator<Item = J>,
     ) -> Result<Vec<JobId>> {
         let jobs = jobs
             .into_iter()
-            .map(|job| new_job(&job, Schedule::Now))
+            .map(|job| new_job(&job, EnqueueOptions::new()))
             .collect::<Result<Vec<_>>>()?;
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -83,20 +119,167 @@ impl Client {
     }
 }
 
+/// The options of one enqueue, for [`Client::enqueue_with`] and the
+/// `enqueue_with` helper that `#[job]` generates
+/// (`send_welcome_email::enqueue_with(&client, options, 42, "welcome".into())`).
+///
+/// Start from [`EnqueueOptions::new`] (or `default()`: no option) and set
+/// what this call needs; an option left unset takes the job's own value
+/// (from its `#[job(...)]` keys or its [`Job`] impl).
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs_runtime::EnqueueOptions;
+///
+/// let options = EnqueueOptions::new()
+///     .queue("critical")
+///     .delay(Duration::from_secs(30))
+///     .max_attempts(1);
+/// ```
+///
+/// Every per-call option lives here, as one setter: an option added later
+/// (a priority, a unique key) is a new field and setter of this type, which
+/// `Client::enqueue_with` and every generated `enqueue_with` helper then
+/// take without a new method or helper per option. The type is
+/// `#[non_exhaustive]` for that reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnqueueOptions {
+    queue: Option<String>,
+    schedule: Schedule,
+    max_attempts: Option<u32>,
+}
+
+impl EnqueueOptions {
+    /// No option: the job's queue and attempts, enqueued at once.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The queue to enqueue on, instead of the job's ([`Job::QUEUE`],
+    /// `#[job(queue = "...")]`, `"default"` unless given). A queue name that
+    /// is empty or only white space makes [`Client::enqueue_with`] fail
+    /// with [`Error::Config`].
+    #[must_use]
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = Some(queue.into());
+        self
+    }
+
+    /// Stores the job `Scheduled`, due once `delay` has passed, counted from
+    /// the storage's clock when it is stored, not this machine's
+    /// ([`Schedule::In`]). The servers' scheduler enqueues it when it is due
+    /// (within its schedule interval). A delay longer than
+    /// [`MAX_RETRY_DELAY`](jobs_core::MAX_RETRY_DELAY) (100 years) is
+    /// shortened to it; a zero delay still stores it `Scheduled`.
+    ///
+    /// Replaces an earlier [`at`](Self::at): a job has one due time.
+    #[must_use]
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.schedule = Schedule::In(delay);
+        self
+    }
+
+    /// Stores the job `Scheduled`, due at `at` (UTC) ([`Schedule::At`]); a
+    /// time in the past enqueues it at the servers' next promotion.
+    ///
+    /// Replaces an earlier [`delay`](Self::delay): a job has one due time.
+    #[must_use]
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.schedule = Schedule::At(at);
+        self
+    }
+
+    /// The most attempts this job gets, the first one included (retries +
+    /// 1), instead of the job's ([`RetryPolicy::max_attempts`] of
+    /// [`Job::RETRY_POLICY`]: `#[job(retries = N)]` + 1, 11 unless given).
+    /// The delay between attempts stays the job's backoff. 0 counts as 1:
+    /// a job always gets its first attempt.
+    ///
+    /// [`RetryPolicy::max_attempts`]: jobs_core::RetryPolicy::max_attempts
+    #[must_use]
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+}
+
 fn first(ids: Vec<JobId>) -> JobId {
     ids[0]
 }
 
-fn new_job<J: Job>(job: &J, schedule: Schedule) -> Result<NewJob> {
+/// The job to store: `options` where set, else the job's own values.
+fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
+    let queue = options.queue_or(J::NAME, J::QUEUE)?;
     let args = serde_json::to_string(job).map_err(|source| Error::Serialize {
         job: J::NAME,
         source,
     })?;
     Ok(NewJob {
         name: J::NAME.to_owned(),
-        queue: J::QUEUE.to_owned(),
+        queue,
         args,
-        max_attempts: J::RETRY_POLICY.max_attempts(),
-        schedule,
+        max_attempts: options
+            .max_attempts
+            .unwrap_or(J::RETRY_POLICY.max_attempts()),
+        schedule: options.schedule,
     })
+}
+
+impl EnqueueOptions {
+    /// The queue to store the job named `job` on: the one set, else
+    /// `default` (the job's own). Refused when empty or only white space,
+    /// the rule of `ServerBuilder::queues`: no server could serve it.
+    fn queue_or(&self, job: &str, default: &str) -> Result<String> {
+        let queue = self.queue.as_deref().unwrap_or(default);
+        if queue.trim().is_empty() {
+            return Err(Error::Config(format!(
+                "job `{job}` cannot be enqueued on queue {queue:?}: a queue name must not be empty, no server can serve it"
+            )));
+        }
+        Ok(queue.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_options_leave_the_jobs_own_values() {
+        let options = EnqueueOptions::new();
+        assert_eq!(options, EnqueueOptions::default());
+        assert_eq!(options.queue_or("ping", "pings").unwrap(), "pings");
+        assert_eq!(options.schedule, Schedule::Now);
+        assert_eq!(options.max_attempts, None);
+    }
+
+    #[test]
+    fn setters_set_one_option_each() {
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let options = EnqueueOptions::new()
+            .queue("critical")
+            .max_attempts(7)
+            .delay(Duration::from_secs(5));
+        assert_eq!(options.queue_or("ping", "pings").unwrap(), "critical");
+        assert_eq!(options.max_attempts, Some(7));
+        assert_eq!(options.schedule, Schedule::In(Duration::from_secs(5)));
+        // A job has one due time: the last one set.
+        assert_eq!(options.at(at).schedule, Schedule::At(at));
+    }
+
+    #[test]
+    fn an_empty_queue_name_is_refused() {
+        for (set, default) in [(Some(""), "pings"), (Some(" \t"), "pings"), (None, "")] {
+            let mut options = EnqueueOptions::new();
+            if let Some(queue) = set {
+                options = options.queue(queue);
+            }
+            let error = options.queue_or("ping", default).unwrap_err();
+            assert!(
+                matches!(&error, Error::Config(message) if message.contains("job `ping`")),
+                "{error}"
+            );
+        }
+    }
 }

@@ -1,52 +1,149 @@
-//! The conformance suite that every storage runs: one `async fn` per
-//! behaviour of [`StorageBackend`], split by area like River's
-//! `riverdrivertest`, and [`storage_conformance_tests!`](crate::storage_conformance_tests)
-//! to turn them into `#[tokio::test]`s for one storage.
+//! The conformance suite that every storage runs, through the handle users
+//! get: one `async fn` per behaviour of the storage contract
+//! ([`StorageBackend`](jobs_core::StorageBackend)), split by area like
+//! River's `riverdrivertest`, and
+//! [`storage_conformance_tests!`](crate::storage_conformance_tests) to turn
+//! them into tests for one storage.
+//!
+//! Every case takes a [`Storage`], the handle applications hold, and reaches
+//! the backend only through it: its public methods (`job`, `history`,
+//! `counts`, `list_jobs`, `servers`, `requeue`, `delete`) where they exist,
+//! and for the server's calls (fetch, finish, leases, maintenance, the
+//! registry, notifications) the backend the handle wraps, as the server
+//! itself reaches it. So the suite also checks the handle: a call its
+//! tracing wrapper failed to forward fails a case.
 //!
 //! Each case gets a fresh, empty, migrated storage and panics on a breach.
+//! A case that waits for something to happen (a lease to expire, a
+//! leadership to run out, a notification to arrive) waits on the condition
+//! itself, up to a deadline of ten seconds, never on a sleep that hopes it
+//! was long enough; the few that need time to have passed (a server silent,
+//! a finished job old enough to expire) sleep well past the threshold they
+//! test.
+//!
+//! # Running it against a storage of your own
+//!
+//! In an integration test of your crate (the macro needs only
+//! `jobs-runtime`, or the `jobs` facade, as a dependency: not `tokio`),
+//! give it an `async fn` that opens a fresh, empty storage for each test
+//! and wraps it in the handle:
+//!
+//! ```no_run
+//! // tests/conformance.rs of the crate `my_storage`
+//! # mod my_storage {
+//! #     pub struct MyBackend;
+//! #     impl MyBackend {
+//! #         pub async fn open_empty() -> jobs_core::Result<jobs_runtime::sqlite::SqliteStorage> {
+//! #             jobs_runtime::sqlite::SqliteStorage::connect("sqlite::memory:").await
+//! #         }
+//! #     }
+//! # }
+//! use jobs_runtime::Storage;
+//! use my_storage::MyBackend; // implements the five traits of the contract
+//!
+//! /// A fresh, empty storage per test; `None` skips the test (say why on
+//! /// stderr), e.g. when its database server is not reachable.
+//! async fn fresh() -> Option<Storage> {
+//!     let backend = MyBackend::open_empty().await.expect("a fresh storage");
+//!     Some(Storage::new(backend))
+//! }
+//!
+//! jobs_runtime::storage_conformance_tests!(fresh);
+//! # fn main() {}
+//! ```
+//!
+//! `cargo test --test conformance` then runs one test per case, named after
+//! it. The function may return, instead of `Storage`, any type that
+//! dereferences to it (`Deref<Target = Storage>`): a struct holding the
+//! handle and whatever must live as long as the test (a temporary
+//! directory, a schema dropped at the end), as our own SQLite and
+//! PostgreSQL tests do.
+//!
+//! A storage without notifications (its
+//! [`watch_for_jobs`](jobs_core::NotificationStorage::watch_for_jobs) stays
+//! pending, so servers poll) says so with
+//! `storage_conformance_tests!(fresh, notifications = false)`; the
+//! notification case then checks that it indeed stays pending and never
+//! wakes. Without the flag, that case expects notifications and its failure
+//! says to pass the flag.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
-
-use crate::{
-    CompleteParams, Completion, EnqueueParams, ExpireParams, ExtendLeasesParams, FailParams,
-    FetchParams, FetchedJob, JobId, LeadParams, NewJob, PromoteParams, PruneServersParams,
-    RequeueParams, RescueParams, RetryParams, ServerInfo, State, StorageBackend,
+use chrono::{DateTime, Utc};
+use jobs_core::{
+    Attempt, EnqueueParams, Error, ExpireParams, ExpiredLease, ExpiredLeasesParams,
+    ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId, JobOutcome, JobQuery,
+    JobRecord, LeadParams, MAINTENANCE_LEADERSHIP, MoveParams, NewJob, Outcome, PromoteParams,
+    PruneServersParams, Schedule, ServerInfo, State, StateChange, decide,
 };
 
-/// Generates one `#[tokio::test]` per conformance case.
+use crate::Storage;
+
+/// Generates one test per conformance case, each run on a Tokio runtime of
+/// two worker threads (as `#[tokio::test(flavor = "multi_thread",
+/// worker_threads = 2)]` would, but without needing `tokio` as a
+/// dependency of the crate that calls the macro).
 ///
-/// `$make` is an async fn returning `Option<T>` where `T` dereferences to a
-/// `dyn StorageBackend` (or a type implementing it): a fresh storage, or
-/// `None` to skip (say why on stderr).
+/// `$make` is an `async fn() -> Option<T>`, where `T` is [`Storage`](crate::Storage)
+/// or dereferences to it: a fresh, empty storage per test, or `None` to
+/// skip the test (say why on stderr). See the [module](crate::conformance)
+/// for an example.
+///
+/// `notifications = false` declares a storage whose `watch_for_jobs` stays
+/// pending (polling alone); by default the suite expects notifications.
 #[macro_export]
 macro_rules! storage_conformance_tests {
-    ($make:path) => {
+    ($make:path $(,)?) => {
+        $crate::storage_conformance_tests!($make, notifications = true);
+    };
+    ($make:path, notifications = $notifies:expr $(,)?) => {
         $crate::__storage_conformance_cases!($make;
             enqueue_returns_ids_in_order,
-            enqueue_with_run_at_schedules,
+            enqueue_at_a_time_schedules,
+            schedule_in_counts_from_the_storage_clock,
             enqueue_many_is_one_transaction,
             fetch_takes_queues_in_priority_then_fifo,
             fetch_respects_the_limit,
             fetch_skips_jobs_of_other_states,
             concurrent_fetches_never_share_a_job,
-            complete_moves_to_succeeded_with_history,
-            complete_is_fenced_by_attempt,
-            fail_records_the_reason,
-            retry_schedules_after_the_delay,
+            finish_succeeded_records_the_history,
+            finish_records_every_kind_of_outcome_at_once,
+            finish_is_fenced_by_attempt,
+            finish_refuses_jobs_not_processing,
+            finish_failed_records_the_reason,
+            finish_retry_schedules_after_the_delay,
             a_forgiven_retry_does_not_count,
+            finish_requeue_gives_back_the_attempt,
             promote_moves_only_due_jobs,
-            requeue_gives_back_the_attempt,
+            operator_moves_follow_can_move_to,
+            requeue_and_delete_report_refusals,
+            move_jobs_elsewhere_is_a_config_error,
+            requeue_gives_an_exhausted_job_one_more_attempt,
+            requeue_fences_the_running_attempt,
             extend_leases_keeps_jobs_from_rescue,
+            expired_leases_lists_only_expired_attempts,
             rescue_enqueues_or_fails_expired_jobs,
+            rescue_skips_a_lease_renewed_meanwhile,
             counts_by_state,
             unknown_job_reads_as_none,
+            list_jobs_pages_newest_first,
             servers_register_heartbeat_and_are_pruned,
             one_leader_at_a_time,
+            leaderships_are_held_by_name,
+            unregister_server_frees_its_leaderships,
             expire_deletes_only_old_finished_jobs,
         );
+
+        #[test]
+        fn watch_for_jobs_wakes_on_enqueue() {
+            $crate::conformance::run(async {
+                let Some(storage) = $make().await else { return };
+                $crate::conformance::watch_for_jobs_wakes_on_enqueue(&storage, $notifies).await;
+            });
+        }
     };
 }
 
@@ -55,14 +152,46 @@ macro_rules! storage_conformance_tests {
 macro_rules! __storage_conformance_cases {
     ($make:path; $($case:ident),* $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let Some(storage) = $make().await else { return };
-                $crate::conformance::$case(&*storage).await;
+            #[test]
+            fn $case() {
+                $crate::conformance::run(async {
+                    let Some(storage) = $make().await else { return };
+                    $crate::conformance::$case(&storage).await;
+                });
             }
         )*
     };
 }
+
+/// Runs one case on a Tokio runtime of two worker threads. For the macro.
+#[doc(hidden)]
+pub fn run(case: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime for the conformance case")
+        .block_on(case);
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+/// How long a case waits for a condition (a lease to expire, a wake-up)
+/// before it fails.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The server the suite fetches for.
+const SERVER: &str = "conformance-server";
+
+/// The states a job reaches through the API alone (not `Awaiting`).
+const REACHABLE: [State; 6] = [
+    State::Scheduled,
+    State::Enqueued,
+    State::Processing,
+    State::Succeeded,
+    State::Failed,
+    State::Deleted,
+];
 
 fn new_job(name: &str, queue: &str) -> NewJob {
     NewJob {
@@ -70,68 +199,223 @@ fn new_job(name: &str, queue: &str) -> NewJob {
         queue: queue.to_owned(),
         args: format!(r#"{{"name":"{name}"}}"#),
         max_attempts: 3,
-        run_at: None,
+        schedule: Schedule::Now,
     }
 }
 
-async fn enqueue(storage: &dyn StorageBackend, jobs: Vec<NewJob>) -> Vec<JobId> {
+fn scheduled(mut job: NewJob, schedule: Schedule) -> NewJob {
+    job.schedule = schedule;
+    job
+}
+
+const AN_HOUR: Duration = Duration::from_secs(3600);
+
+async fn enqueue(storage: &Storage, jobs: Vec<NewJob>) -> Vec<JobId> {
     storage
         .enqueue(EnqueueParams { jobs })
         .await
         .expect("enqueue")
 }
 
-async fn fetch(storage: &dyn StorageBackend, queues: &[&str], limit: usize) -> Vec<FetchedJob> {
-    fetch_with_lease(storage, queues, limit, Duration::from_secs(30)).await
+async fn fetch(storage: &Storage, queues: &[&str], limit: usize) -> Vec<FetchedJob> {
+    fetch_with_lease(storage, queues, limit, Duration::from_secs(60)).await
 }
 
 async fn fetch_with_lease(
-    storage: &dyn StorageBackend,
+    storage: &Storage,
     queues: &[&str],
     limit: usize,
     lease: Duration,
 ) -> Vec<FetchedJob> {
     storage
+        .backend()
         .fetch(FetchParams {
             queues: queues.iter().map(|q| (*q).to_owned()).collect(),
             limit,
-            server: "conformance-server".to_owned(),
+            server: SERVER.to_owned(),
             lease,
         })
         .await
         .expect("fetch")
 }
 
-async fn state(storage: &dyn StorageBackend, id: JobId) -> State {
+fn ids_of(jobs: &[FetchedJob]) -> Vec<JobId> {
+    jobs.iter().map(|job| job.id).collect()
+}
+
+/// Finishes one attempt; the ids that moved.
+async fn finish(storage: &Storage, job: Attempt, outcome: Outcome) -> Vec<JobId> {
+    finish_all(storage, vec![(job, outcome)]).await
+}
+
+async fn finish_all(storage: &Storage, outcomes: Vec<(Attempt, Outcome)>) -> Vec<JobId> {
+    storage
+        .finish(FinishParams {
+            jobs: outcomes
+                .into_iter()
+                .map(|(job, outcome)| JobOutcome { job, outcome })
+                .collect(),
+        })
+        .await
+        .expect("finish")
+}
+
+async fn extend(storage: &Storage, jobs: Vec<Attempt>, lease: Duration) -> Vec<JobId> {
+    storage
+        .backend()
+        .extend_leases(ExtendLeasesParams { jobs, lease })
+        .await
+        .expect("extend leases")
+}
+
+async fn expired_leases(storage: &Storage) -> Vec<ExpiredLease> {
+    storage
+        .backend()
+        .expired_leases(ExpiredLeasesParams { limit: 100 })
+        .await
+        .expect("expired leases")
+}
+
+/// Waits until every attempt of `jobs` shows as expired; the whole list
+/// then.
+async fn wait_for_expired(storage: &Storage, jobs: &[JobId]) -> Vec<ExpiredLease> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let expired = expired_leases(storage).await;
+        let listed: HashSet<JobId> = expired.iter().map(|lease| lease.job.id).collect();
+        if jobs.iter().all(|id| listed.contains(id)) {
+            return expired;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the leases of {jobs:?} did not show as expired within {DEADLINE:?}: {expired:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Rescues these expired attempts with the outcomes the server decides.
+async fn rescue(storage: &Storage, leases: &[ExpiredLease]) -> Vec<JobId> {
+    storage
+        .rescue(FinishParams {
+            jobs: leases
+                .iter()
+                .map(|lease| JobOutcome {
+                    job: lease.job,
+                    outcome: decide::rescued(lease),
+                })
+                .collect(),
+        })
+        .await
+        .expect("rescue")
+}
+
+/// Waits until `check` holds; fails with `what` after the deadline.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn record(storage: &Storage, id: JobId) -> JobRecord {
     storage
         .job(id)
         .await
         .expect("read job")
-        .expect("job exists")
-        .state
+        .unwrap_or_else(|| panic!("job {id} exists"))
 }
 
-async fn states(storage: &dyn StorageBackend, id: JobId) -> Vec<State> {
-    storage
-        .history(id)
+async fn state(storage: &Storage, id: JobId) -> State {
+    record(storage, id).await.state
+}
+
+async fn history(storage: &Storage, id: JobId) -> Vec<StateChange> {
+    storage.history(id).await.expect("history")
+}
+
+async fn states(storage: &Storage, id: JobId) -> Vec<State> {
+    history(storage, id)
         .await
-        .expect("history")
         .into_iter()
         .map(|change| change.state)
         .collect()
 }
 
-fn held(job: &FetchedJob) -> Completion {
-    Completion {
-        id: job.id,
-        attempt: job.attempt,
+async fn promote(storage: &Storage, limit: usize) -> u64 {
+    storage
+        .promote_scheduled(PromoteParams { limit })
+        .await
+        .expect("promote")
+}
+
+/// A job in `state`, one the API reaches ([`REACHABLE`]), alone in `queue`.
+async fn job_in(storage: &Storage, state_wanted: State, queue: &str) -> JobId {
+    let mut job = new_job("mover", queue);
+    if state_wanted == State::Scheduled {
+        job.schedule = Schedule::In(AN_HOUR);
     }
+    let id = enqueue(storage, vec![job]).await[0];
+    match state_wanted {
+        State::Scheduled | State::Enqueued => {}
+        State::Processing | State::Succeeded | State::Failed => {
+            let taken = fetch(storage, &[queue], 1).await;
+            assert_eq!(ids_of(&taken), [id]);
+            let outcome = match state_wanted {
+                State::Succeeded => Some(Outcome::Succeeded),
+                State::Failed => Some(Outcome::Failed {
+                    reason: "broken".into(),
+                }),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                assert_eq!(finish(storage, taken[0].held(), outcome).await, [id]);
+            }
+        }
+        State::Deleted => storage.delete(id).await.expect("delete"),
+        State::Awaiting => panic!("the API cannot put a job in {state_wanted}"),
+    }
+    assert_eq!(state(storage, id).await, state_wanted);
+    id
+}
+
+fn lead(name: &str, server: &str, ttl_ms: u64) -> LeadParams {
+    LeadParams {
+        name: name.to_owned(),
+        server: server.to_owned(),
+        ttl: Duration::from_millis(ttl_ms),
+    }
+}
+
+async fn leads(storage: &Storage, name: &str, server: &str) -> bool {
+    storage
+        .backend()
+        .try_lead(lead(name, server, 60_000))
+        .await
+        .expect("try_lead")
+}
+
+fn server_info(id: &str) -> ServerInfo {
+    ServerInfo {
+        id: id.to_owned(),
+        workers: 8,
+        queues: vec!["critical".to_owned(), "default".to_owned()],
+        jobs: vec!["mail".to_owned(), "report".to_owned()],
+    }
+}
+
+fn close_to(actual: DateTime<Utc>, expected: DateTime<Utc>, within: chrono::Duration) -> bool {
+    (actual - expected).abs() <= within
 }
 
 // ---- enqueue -------------------------------------------------------------
 
 /// Ids grow in enqueue order; the stored job is what was enqueued.
-pub async fn enqueue_returns_ids_in_order(storage: &dyn StorageBackend) {
+pub async fn enqueue_returns_ids_in_order(storage: &Storage) {
     let ids = enqueue(
         storage,
         vec![new_job("a", "q"), new_job("b", "q"), new_job("c", "q")],
@@ -139,33 +423,78 @@ pub async fn enqueue_returns_ids_in_order(storage: &dyn StorageBackend) {
     .await;
     assert_eq!(ids.len(), 3);
     assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
-    let b = storage.job(ids[1]).await.unwrap().unwrap();
+    let b = record(storage, ids[1]).await;
     assert_eq!((b.name.as_str(), b.queue.as_str()), ("b", "q"));
     assert_eq!(b.args, r#"{"name":"b"}"#);
     assert_eq!(
         (b.state, b.attempt, b.max_attempts),
         (State::Enqueued, 0, 3)
     );
+    assert_eq!(b.run_at, None);
     assert_eq!(states(storage, ids[1]).await, [State::Enqueued]);
     let again = enqueue(storage, vec![new_job("d", "q")]).await;
     assert!(again[0] > ids[2]);
 }
 
-/// A job with `run_at` is `Scheduled` with that due time and not fetched.
-pub async fn enqueue_with_run_at_schedules(storage: &dyn StorageBackend) {
+/// A job with `Schedule::At` is `Scheduled` with that due time (to the
+/// millisecond), neither fetched nor promoted before it.
+pub async fn enqueue_at_a_time_schedules(storage: &Storage) {
     let at = Utc::now() + chrono::Duration::hours(1);
-    let mut job = new_job("later", "q");
-    job.run_at = Some(at);
-    let id = enqueue(storage, vec![job]).await[0];
-    let stored = storage.job(id).await.unwrap().unwrap();
+    let id = enqueue(
+        storage,
+        vec![scheduled(new_job("later", "q"), Schedule::At(at))],
+    )
+    .await[0];
+    let stored = record(storage, id).await;
     assert_eq!(stored.state, State::Scheduled);
     let due = stored.run_at.expect("due time");
-    assert!((due - at).num_milliseconds().abs() <= 1, "{due} vs {at}");
+    assert!(
+        close_to(due, at, chrono::Duration::milliseconds(1)),
+        "{due} vs {at}"
+    );
+    assert_eq!(states(storage, id).await, [State::Scheduled]);
     assert!(fetch(storage, &["q"], 10).await.is_empty());
+    assert_eq!(promote(storage, 10).await, 0, "not due");
+}
+
+/// `Schedule::In(d)` is counted from the storage's clock (the job's
+/// `run_at - created_at` is `d`, within a second); `Schedule::At(t)`
+/// stores `t` to the millisecond; `Schedule::In(0)` is due at once.
+pub async fn schedule_in_counts_from_the_storage_clock(storage: &Storage) {
+    // A time with a fraction of a millisecond, which no storage keeps.
+    let at = Utc::now() + chrono::Duration::hours(2) + chrono::Duration::microseconds(123_456);
+    let ids = enqueue(
+        storage,
+        vec![
+            scheduled(new_job("in", "q"), Schedule::In(AN_HOUR)),
+            scheduled(new_job("at", "q"), Schedule::At(at)),
+            scheduled(new_job("now", "q"), Schedule::In(Duration::ZERO)),
+        ],
+    )
+    .await;
+
+    let within = record(storage, ids[0]).await;
+    assert_eq!(within.state, State::Scheduled);
+    let delay = within.run_at.expect("due time") - within.created_at;
+    assert!(
+        (delay - chrono::Duration::hours(1)).abs() <= chrono::Duration::seconds(1),
+        "run_at - created_at = {delay}, expected 1 h"
+    );
+
+    let fixed = record(storage, ids[1]).await;
+    let due = fixed.run_at.expect("due time");
+    assert!(
+        (due - at).abs() < chrono::Duration::milliseconds(1),
+        "{due} vs {at}"
+    );
+
+    assert_eq!(promote(storage, 10).await, 1, "only the job due now");
+    assert_eq!(state(storage, ids[2]).await, State::Enqueued);
+    assert_eq!(state(storage, ids[0]).await, State::Scheduled);
 }
 
 /// A batch is stored whole, or not at all.
-pub async fn enqueue_many_is_one_transaction(storage: &dyn StorageBackend) {
+pub async fn enqueue_many_is_one_transaction(storage: &Storage) {
     let broken = vec![
         new_job("fine", "bulk"),
         new_job("", "bulk"),
@@ -186,34 +515,33 @@ pub async fn enqueue_many_is_one_transaction(storage: &dyn StorageBackend) {
     assert_eq!(ids.len(), 500);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 500);
     assert_eq!(storage.counts().await.unwrap().get(State::Enqueued), 500);
-    let last = storage.job(ids[499]).await.unwrap().unwrap();
+    let last = record(storage, ids[499]).await;
     assert_eq!(last.name, "j499");
 }
 
 // ---- fetch ---------------------------------------------------------------
 
 /// Earlier queues first; within a queue, enqueue order.
-pub async fn fetch_takes_queues_in_priority_then_fifo(storage: &dyn StorageBackend) {
+pub async fn fetch_takes_queues_in_priority_then_fifo(storage: &Storage) {
     let low = enqueue(storage, vec![new_job("l1", "low"), new_job("l2", "low")]).await;
     let high = enqueue(storage, vec![new_job("h1", "high"), new_job("h2", "high")]).await;
     enqueue(storage, vec![new_job("other", "unserved")]).await;
     let fetched = fetch(storage, &["high", "low"], 3).await;
-    let ids: Vec<_> = fetched.iter().map(|job| job.id).collect();
-    assert_eq!(ids, [high[0], high[1], low[0]]);
+    assert_eq!(ids_of(&fetched), [high[0], high[1], low[0]]);
     for job in &fetched {
         assert_eq!(job.attempt, 1);
+        assert_eq!(job.max_attempts, 3);
         assert_eq!(state(storage, job.id).await, State::Processing);
     }
-    let rest: Vec<_> = fetch(storage, &["high", "low"], 10)
-        .await
-        .iter()
-        .map(|j| j.id)
-        .collect();
-    assert_eq!(rest, [low[1]], "the unserved queue is left alone");
+    assert_eq!(fetched[0].name, "h1");
+    assert_eq!(fetched[0].queue, "high");
+    assert_eq!(fetched[0].args, r#"{"name":"h1"}"#);
+    let rest = fetch(storage, &["high", "low"], 10).await;
+    assert_eq!(ids_of(&rest), [low[1]], "the unserved queue is left alone");
 }
 
 /// Never more than `limit` jobs.
-pub async fn fetch_respects_the_limit(storage: &dyn StorageBackend) {
+pub async fn fetch_respects_the_limit(storage: &Storage) {
     enqueue(
         storage,
         (0..10).map(|n| new_job(&format!("{n}"), "q")).collect(),
@@ -226,24 +554,27 @@ pub async fn fetch_respects_the_limit(storage: &dyn StorageBackend) {
 }
 
 /// Only `Enqueued` jobs are fetched.
-pub async fn fetch_skips_jobs_of_other_states(storage: &dyn StorageBackend) {
-    let mut scheduled = new_job("scheduled", "q");
-    scheduled.run_at = Some(Utc::now() + chrono::Duration::hours(1));
-    enqueue(storage, vec![scheduled]).await;
+pub async fn fetch_skips_jobs_of_other_states(storage: &Storage) {
+    enqueue(
+        storage,
+        vec![scheduled(new_job("scheduled", "q"), Schedule::In(AN_HOUR))],
+    )
+    .await;
     let done = enqueue(storage, vec![new_job("done", "q")]).await[0];
+    let deleted = enqueue(storage, vec![new_job("deleted", "q")]).await[0];
     let taken = fetch(storage, &["q"], 1).await;
-    storage
-        .complete(CompleteParams {
-            jobs: vec![held(&taken[0])],
-        })
-        .await
-        .unwrap();
+    assert_eq!(ids_of(&taken), [done]);
+    assert_eq!(
+        finish(storage, taken[0].held(), Outcome::Succeeded).await,
+        [done]
+    );
+    storage.delete(deleted).await.unwrap();
     assert_eq!(state(storage, done).await, State::Succeeded);
     assert!(fetch(storage, &["q"], 10).await.is_empty());
 }
 
 /// Many fetches at once: each job goes to exactly one.
-pub async fn concurrent_fetches_never_share_a_job(storage: &dyn StorageBackend) {
+pub async fn concurrent_fetches_never_share_a_job(storage: &Storage) {
     let ids = enqueue(
         storage,
         (0..400).map(|n| new_job(&format!("{n}"), "q")).collect(),
@@ -270,205 +601,275 @@ pub async fn concurrent_fetches_never_share_a_job(storage: &dyn StorageBackend) 
 
 // ---- finishing attempts --------------------------------------------------
 
-/// `complete` moves to `Succeeded`; history Enqueued, Processing, Succeeded.
-pub async fn complete_moves_to_succeeded_with_history(storage: &dyn StorageBackend) {
+/// `Succeeded` outcomes move their jobs; the history is Enqueued,
+/// Processing (with the server and attempt as its data), Succeeded, in
+/// time order.
+pub async fn finish_succeeded_records_the_history(storage: &Storage) {
     let ids = enqueue(storage, vec![new_job("a", "q"), new_job("b", "q")]).await;
     let taken = fetch(storage, &["q"], 2).await;
-    let done = storage
-        .complete(CompleteParams {
-            jobs: taken.iter().map(held).collect(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(done, 2);
+    // Given in reverse: the answer is sorted.
+    let done = finish_all(
+        storage,
+        taken
+            .iter()
+            .rev()
+            .map(|job| (job.held(), Outcome::Succeeded))
+            .collect(),
+    )
+    .await;
+    assert_eq!(done, ids);
     for id in ids {
         assert_eq!(
             states(storage, id).await,
             [State::Enqueued, State::Processing, State::Succeeded]
         );
-        let history = storage.history(id).await.unwrap();
+        let history = history(storage, id).await;
         assert!(
             history.windows(2).all(|pair| pair[0].at <= pair[1].at),
             "{history:?}"
         );
         let processing = history[1].data.clone().expect("Processing has data");
-        assert_eq!(processing["server"], "conformance-server");
+        assert_eq!(processing["server"], SERVER);
         assert_eq!(processing["attempt"], 1);
+        let job = record(storage, id).await;
+        assert_eq!(job.state_changed_at, history[2].at);
     }
+}
+
+/// One `finish` records outcomes of every kind together.
+pub async fn finish_records_every_kind_of_outcome_at_once(storage: &Storage) {
+    let ids = enqueue(
+        storage,
+        (0..4).map(|n| new_job(&format!("{n}"), "q")).collect(),
+    )
+    .await;
+    let taken = fetch(storage, &["q"], 4).await;
+    assert_eq!(ids_of(&taken), ids);
+    let moved = finish_all(
+        storage,
+        vec![
+            (taken[0].held(), Outcome::Succeeded),
+            (
+                taken[1].held(),
+                Outcome::Failed {
+                    reason: "bad".into(),
+                },
+            ),
+            (
+                taken[2].held(),
+                Outcome::Retry {
+                    delay: AN_HOUR,
+                    reason: "retry attempt 1 of 2".into(),
+                    error: "timeout".into(),
+                    forgive: false,
+                },
+            ),
+            (
+                taken[3].held(),
+                Outcome::Requeue {
+                    reason: "server stopping".into(),
+                    forgive: true,
+                },
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(moved, ids);
+    let mut got = Vec::new();
+    for id in &ids {
+        got.push(state(storage, *id).await);
+    }
+    assert_eq!(
+        got,
+        [
+            State::Succeeded,
+            State::Failed,
+            State::Scheduled,
+            State::Enqueued
+        ]
+    );
 }
 
 /// A server whose lease expired cannot finish the attempt another server
 /// took over: its late calls change nothing (fencing).
-pub async fn complete_is_fenced_by_attempt(storage: &dyn StorageBackend) {
+pub async fn finish_is_fenced_by_attempt(storage: &Storage) {
     let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
     let first = fetch_with_lease(storage, &["q"], 1, Duration::from_millis(100))
         .await
         .remove(0);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(storage.rescue(RescueParams { limit: 10 }).await.unwrap(), 1);
+    let expired = wait_for_expired(storage, &[id]).await;
+    assert_eq!(rescue(storage, &expired).await, [id]);
     let second = fetch(storage, &["q"], 1).await.remove(0);
     assert_eq!((first.attempt, second.attempt), (1, 2));
 
-    let late = held(&first);
-    assert_eq!(
-        storage
-            .complete(CompleteParams { jobs: vec![late] })
+    let late = first.held();
+    let late_outcomes = [
+        Outcome::Succeeded,
+        Outcome::Failed {
+            reason: "late".into(),
+        },
+        Outcome::Retry {
+            delay: Duration::ZERO,
+            reason: "late".into(),
+            error: "late".into(),
+            forgive: false,
+        },
+        Outcome::Requeue {
+            reason: "late".into(),
+            forgive: true,
+        },
+    ];
+    for outcome in late_outcomes {
+        assert!(
+            finish(storage, late, outcome.clone()).await.is_empty(),
+            "{outcome:?}"
+        );
+    }
+    assert!(
+        extend(storage, vec![late], Duration::from_secs(60))
             .await
-            .unwrap(),
-        0
+            .is_empty()
     );
-    let late_fail = FailParams {
-        job: late,
-        reason: "late".into(),
-    };
-    assert!(!storage.fail(late_fail).await.unwrap());
-    let late_retry = RetryParams {
-        job: late,
-        delay: Duration::ZERO,
-        reason: "late".into(),
-        error: "late".into(),
-        forgive: false,
-    };
-    assert!(!storage.retry(late_retry).await.unwrap());
-    assert_eq!(state(storage, id).await, State::Processing);
+    let job = record(storage, id).await;
+    assert_eq!((job.state, job.attempt), (State::Processing, 2));
 
     assert_eq!(
-        storage
-            .complete(CompleteParams {
-                jobs: vec![held(&second)]
-            })
-            .await
-            .unwrap(),
-        1
+        finish(storage, second.held(), Outcome::Succeeded).await,
+        [id]
     );
     assert_eq!(state(storage, id).await, State::Succeeded);
 }
 
-/// `fail` moves to `Failed` with the reason.
-pub async fn fail_records_the_reason(storage: &dyn StorageBackend) {
+/// A finish of a job that is not `Processing` (still `Enqueued` or
+/// `Scheduled`, or finished already) moves nothing and changes nothing.
+pub async fn finish_refuses_jobs_not_processing(storage: &Storage) {
+    let waiting = enqueue(storage, vec![new_job("waiting", "a")]).await[0];
+    let later = enqueue(
+        storage,
+        vec![scheduled(new_job("later", "a"), Schedule::In(AN_HOUR))],
+    )
+    .await[0];
+    let done = enqueue(storage, vec![new_job("done", "b")]).await[0];
+    let taken = fetch(storage, &["b"], 1).await.remove(0);
+    assert_eq!(
+        finish(storage, taken.held(), Outcome::Succeeded).await,
+        [done]
+    );
+
+    let mut before = HashMap::new();
+    for id in [waiting, later, done] {
+        before.insert(id, (record(storage, id).await, history(storage, id).await));
+    }
+    let outcomes = || {
+        [
+            Outcome::Succeeded,
+            Outcome::Failed {
+                reason: "no".into(),
+            },
+            Outcome::Retry {
+                delay: Duration::ZERO,
+                reason: "no".into(),
+                error: "no".into(),
+                forgive: true,
+            },
+            Outcome::Requeue {
+                reason: "no".into(),
+                forgive: true,
+            },
+        ]
+    };
+    for (id, attempt) in [
+        (waiting, 0),
+        (waiting, 1),
+        (later, 0),
+        (later, 1),
+        (done, 1),
+    ] {
+        for outcome in outcomes() {
+            let moved = finish(storage, Attempt { id, attempt }, outcome.clone()).await;
+            assert!(moved.is_empty(), "job {id}, attempt {attempt}: {outcome:?}");
+        }
+    }
+    for (id, (job, moves)) in before {
+        assert_eq!(record(storage, id).await, job, "job {id} is unchanged");
+        assert_eq!(history(storage, id).await, moves, "job {id}'s history");
+    }
+}
+
+/// A `Failed` outcome moves to `Failed` with the reason.
+pub async fn finish_failed_records_the_reason(storage: &Storage) {
     let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
     let job = fetch(storage, &["q"], 1).await.remove(0);
-    let moved = storage
-        .fail(FailParams {
-            job: held(&job),
-            reason: "disk full".into(),
-        })
-        .await
-        .unwrap();
-    assert!(moved);
-    let failed = storage.job(id).await.unwrap().unwrap();
+    let failed = Outcome::Failed {
+        reason: "disk full".into(),
+    };
+    assert_eq!(finish(storage, job.held(), failed).await, [id]);
+    let failed = record(storage, id).await;
     assert_eq!(failed.state, State::Failed);
     assert_eq!(failed.reason.as_deref(), Some("disk full"));
-    let last = storage.history(id).await.unwrap().pop().unwrap();
+    let last = history(storage, id).await.pop().unwrap();
     assert_eq!(
         (last.state, last.reason.as_deref()),
         (State::Failed, Some("disk full"))
     );
 }
 
-/// `retry` moves to `Scheduled` due after the delay, with reason and error.
-pub async fn retry_schedules_after_the_delay(storage: &dyn StorageBackend) {
+/// A `Retry` moves to `Scheduled`, due the delay after the move by the
+/// storage's clock, with the reason and the error.
+pub async fn finish_retry_schedules_after_the_delay(storage: &Storage) {
     let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
     let job = fetch(storage, &["q"], 1).await.remove(0);
-    let before = Utc::now();
-    let moved = storage
-        .retry(RetryParams {
-            job: held(&job),
-            delay: Duration::from_secs(60),
-            reason: "retry attempt 1 of 2".into(),
-            error: "timeout".into(),
-            forgive: false,
-        })
-        .await
-        .unwrap();
-    assert!(moved);
-    let scheduled = storage.job(id).await.unwrap().unwrap();
+    let retry = Outcome::Retry {
+        delay: Duration::from_secs(60),
+        reason: "retry attempt 1 of 2".into(),
+        error: "timeout".into(),
+        forgive: false,
+    };
+    assert_eq!(finish(storage, job.held(), retry).await, [id]);
+    let scheduled = record(storage, id).await;
     assert_eq!(scheduled.state, State::Scheduled);
     assert_eq!(scheduled.max_attempts, 3, "the attempt counts");
-    let due = scheduled.run_at.unwrap();
-    assert!(due >= before + chrono::Duration::seconds(59), "{due}");
-    let last = storage.history(id).await.unwrap().pop().unwrap();
+    let delay = scheduled.run_at.unwrap() - scheduled.state_changed_at;
+    assert!(
+        (delay - chrono::Duration::seconds(60)).abs() <= chrono::Duration::seconds(1),
+        "due {delay} after the move"
+    );
+    let last = history(storage, id).await.pop().unwrap();
     assert_eq!(last.reason.as_deref(), Some("retry attempt 1 of 2"));
     assert_eq!(last.data.unwrap()["error"], "timeout");
-    assert_eq!(
-        storage
-            .promote_scheduled(PromoteParams { limit: 10 })
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(promote(storage, 10).await, 0);
 }
 
 /// A forgiven failure gives the job one more attempt.
-pub async fn a_forgiven_retry_does_not_count(storage: &dyn StorageBackend) {
+pub async fn a_forgiven_retry_does_not_count(storage: &Storage) {
     let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
     let job = fetch(storage, &["q"], 1).await.remove(0);
-    let moved = storage
-        .retry(RetryParams {
-            job: held(&job),
-            delay: Duration::ZERO,
-            reason: "another server knows it".into(),
-            error: "unknown here".into(),
-            forgive: true,
-        })
-        .await
-        .unwrap();
-    assert!(moved);
-    let deferred = storage.job(id).await.unwrap().unwrap();
+    let retry = Outcome::Retry {
+        delay: Duration::ZERO,
+        reason: "another server knows it".into(),
+        error: "unknown here".into(),
+        forgive: true,
+    };
+    assert_eq!(finish(storage, job.held(), retry).await, [id]);
+    let deferred = record(storage, id).await;
     assert_eq!(
         (deferred.state, deferred.attempt, deferred.max_attempts),
         (State::Scheduled, 1, 4)
     );
 }
 
-/// Only due jobs are promoted, oldest due first, within the limit.
-pub async fn promote_moves_only_due_jobs(storage: &dyn StorageBackend) {
-    let now = Utc::now();
-    let at = |secs: i64| {
-        let mut job = new_job("s", "q");
-        job.run_at = Some(now + chrono::Duration::seconds(secs));
-        job
-    };
-    let ids = enqueue(storage, vec![at(-10), at(-20), at(-5), at(3600)]).await;
-    assert_eq!(
-        storage
-            .promote_scheduled(PromoteParams { limit: 2 })
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        state(storage, ids[1]).await,
-        State::Enqueued,
-        "oldest due first"
-    );
-    assert_eq!(state(storage, ids[0]).await, State::Enqueued);
-    assert_eq!(state(storage, ids[2]).await, State::Scheduled);
-    assert_eq!(
-        storage
-            .promote_scheduled(PromoteParams { limit: 10 })
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(state(storage, ids[3]).await, State::Scheduled, "not due");
-    assert_eq!(
-        states(storage, ids[0]).await,
-        [State::Scheduled, State::Enqueued]
-    );
-}
-
-/// `requeue` puts the job back without counting the attempt against it;
-/// attempt numbers only grow, so the requeued attempt stays fenced.
-pub async fn requeue_gives_back_the_attempt(storage: &dyn StorageBackend) {
+/// A forgiven `Requeue` puts the job back without counting the attempt
+/// against it; attempt numbers only grow, so the requeued attempt stays
+/// fenced.
+pub async fn finish_requeue_gives_back_the_attempt(storage: &Storage) {
     let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
     let job = fetch(storage, &["q"], 1).await.remove(0);
-    let requeue = RequeueParams {
-        jobs: vec![held(&job)],
+    let requeue = Outcome::Requeue {
         reason: "server stopping".into(),
+        forgive: true,
     };
-    assert_eq!(storage.requeue(requeue.clone()).await.unwrap(), 1);
-    let requeued = storage.job(id).await.unwrap().unwrap();
+    assert_eq!(finish(storage, job.held(), requeue.clone()).await, [id]);
+    let requeued = record(storage, id).await;
     assert_eq!((requeued.state, requeued.attempt), (State::Enqueued, 1));
     assert_eq!(requeued.max_attempts, 4, "one more attempt in exchange");
     assert_eq!(requeued.reason.as_deref(), Some("server stopping"));
@@ -476,46 +877,339 @@ pub async fn requeue_gives_back_the_attempt(storage: &dyn StorageBackend) {
     let again = fetch(storage, &["q"], 1).await.remove(0);
     assert_eq!(again.attempt, 2);
     // The same requeue, delivered twice (a lost reply, retried), does not
-    // touch the new holder's attempt; nor does a stale completion.
-    assert_eq!(storage.requeue(requeue).await.unwrap(), 0);
-    assert_eq!(
-        storage
-            .complete(CompleteParams {
-                jobs: vec![held(&job)]
-            })
+    // touch the new holder's attempt; nor does a stale success.
+    assert!(finish(storage, job.held(), requeue).await.is_empty());
+    assert!(
+        finish(storage, job.held(), Outcome::Succeeded)
             .await
-            .unwrap(),
-        0
+            .is_empty()
     );
     assert_eq!(state(storage, id).await, State::Processing);
 }
 
+/// Only due jobs are promoted, oldest due first, within the limit, with
+/// the reason [`decide::SCHEDULED_TIME_REACHED`].
+pub async fn promote_moves_only_due_jobs(storage: &Storage) {
+    let now = Utc::now();
+    let at = |secs: i64| {
+        scheduled(
+            new_job("s", "q"),
+            Schedule::At(now + chrono::Duration::seconds(secs)),
+        )
+    };
+    let ids = enqueue(storage, vec![at(-10), at(-20), at(-5), at(3600)]).await;
+    assert_eq!(promote(storage, 2).await, 2);
+    assert_eq!(
+        state(storage, ids[1]).await,
+        State::Enqueued,
+        "oldest due first"
+    );
+    assert_eq!(state(storage, ids[0]).await, State::Enqueued);
+    assert_eq!(state(storage, ids[2]).await, State::Scheduled);
+    assert_eq!(promote(storage, 10).await, 1);
+    assert_eq!(state(storage, ids[3]).await, State::Scheduled, "not due");
+    let moves = history(storage, ids[0]).await;
+    let moves: Vec<_> = moves
+        .iter()
+        .map(|change| (change.state, change.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (State::Scheduled, None),
+            (State::Enqueued, Some(decide::SCHEDULED_TIME_REACHED))
+        ]
+    );
+    let promoted = record(storage, ids[0]).await;
+    assert_eq!(promoted.run_at, None);
+}
+
+// ---- operators' moves ----------------------------------------------------
+
+/// `move_jobs` to `Enqueued` and to `Deleted` moves a job iff
+/// [`State::can_move_to`] allows it from the job's state, recording the
+/// move with its reason; a refused job is left exactly as it was. A
+/// requeued job can be fetched again.
+pub async fn operator_moves_follow_can_move_to(storage: &Storage) {
+    for to in [State::Enqueued, State::Deleted] {
+        let reason = format!("moved to {to} by the conformance suite");
+        let mut jobs = Vec::new();
+        let mut queues = Vec::new();
+        for from in REACHABLE {
+            let queue = format!("{to}-from-{from}");
+            let id = job_in(storage, from, &queue).await;
+            let before = (record(storage, id).await, history(storage, id).await);
+            jobs.push((from, id, before));
+            queues.push(queue);
+        }
+        let moved = storage
+            .backend()
+            .move_jobs(MoveParams {
+                ids: jobs.iter().map(|(_, id, _)| *id).collect(),
+                to,
+                reason: reason.clone(),
+            })
+            .await
+            .expect("move_jobs");
+        let allowed: Vec<JobId> = jobs
+            .iter()
+            .filter(|(from, _, _)| from.can_move_to(to))
+            .map(|(_, id, _)| *id)
+            .collect();
+        assert_eq!(moved, allowed, "the moves to {to}");
+
+        for (from, id, (job, moves)) in &jobs {
+            let after = record(storage, *id).await;
+            let moves_after = history(storage, *id).await;
+            if !from.can_move_to(to) {
+                assert_eq!(&after, job, "a refused {from} -> {to} changes nothing");
+                assert_eq!(&moves_after, moves, "nor the history ({from} -> {to})");
+                continue;
+            }
+            assert_eq!(after.state, to, "{from} -> {to}");
+            assert_eq!(after.reason.as_deref(), Some(reason.as_str()));
+            assert_eq!(after.run_at, None, "{from} -> {to}: no due time");
+            assert_eq!(after.attempt, job.attempt, "{from} -> {to}");
+            if to == State::Enqueued {
+                assert!(
+                    after.max_attempts > after.attempt,
+                    "{from} -> {to}: at least one attempt more ({after:?})"
+                );
+            }
+            assert_eq!(moves_after.len(), moves.len() + 1, "{from} -> {to}");
+            assert_eq!(&moves_after[..moves.len()], &moves[..]);
+            let last = moves_after.last().unwrap();
+            assert_eq!(
+                (last.state, last.reason.as_deref()),
+                (to, Some(reason.as_str())),
+                "{from} -> {to}"
+            );
+        }
+
+        let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+        let fetched = fetch(storage, &queues, 100).await;
+        let mut fetched = ids_of(&fetched);
+        fetched.sort_unstable();
+        let fetchable: Vec<JobId> = jobs
+            .iter()
+            .filter(|(from, _, _)| {
+                if to == State::Enqueued {
+                    true // every job is Enqueued now, moved or not
+                } else {
+                    !from.can_move_to(to) && *from == State::Enqueued
+                }
+            })
+            .map(|(_, id, _)| *id)
+            .collect();
+        assert_eq!(
+            fetched, fetchable,
+            "the jobs fetchable after the moves to {to}"
+        );
+    }
+}
+
+/// [`Storage::requeue`] and [`Storage::delete`] record their reasons, and
+/// report what they refuse: [`Error::MoveRefused`] for a move the job's
+/// state forbids, [`Error::JobNotFound`] for an id no job has.
+pub async fn requeue_and_delete_report_refusals(storage: &Storage) {
+    let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
+    match storage.requeue(id).await {
+        Err(Error::MoveRefused {
+            id: refused,
+            from: State::Enqueued,
+            to: State::Enqueued,
+        }) if refused == id => {}
+        other => panic!("requeue of an Enqueued job: {other:?}"),
+    }
+    assert_eq!(states(storage, id).await, [State::Enqueued]);
+
+    storage.delete(id).await.expect("delete");
+    let last = history(storage, id).await.pop().unwrap();
+    assert_eq!(
+        (last.state, last.reason.as_deref()),
+        (State::Deleted, Some(decide::DELETED_BY_OPERATOR))
+    );
+    match storage.delete(id).await {
+        Err(Error::MoveRefused {
+            id: refused,
+            from: State::Deleted,
+            to: State::Deleted,
+        }) if refused == id => {}
+        other => panic!("delete of a Deleted job: {other:?}"),
+    }
+
+    storage.requeue(id).await.expect("requeue");
+    let last = history(storage, id).await.pop().unwrap();
+    assert_eq!(
+        (last.state, last.reason.as_deref()),
+        (State::Enqueued, Some(decide::REQUEUED_BY_OPERATOR))
+    );
+    assert_eq!(
+        states(storage, id).await,
+        [State::Enqueued, State::Deleted, State::Enqueued]
+    );
+
+    let missing = JobId(987_654_321);
+    match storage.requeue(missing).await {
+        Err(Error::JobNotFound(not_found)) if not_found == missing => {}
+        other => panic!("requeue of no job: {other:?}"),
+    }
+    match storage.delete(missing).await {
+        Err(Error::JobNotFound(not_found)) if not_found == missing => {}
+        other => panic!("delete of no job: {other:?}"),
+    }
+}
+
+/// An operator moves jobs to `Enqueued` or `Deleted` only: `move_jobs` to
+/// any other state is an [`Error::Config`] and moves nothing.
+pub async fn move_jobs_elsewhere_is_a_config_error(storage: &Storage) {
+    let waiting = enqueue(storage, vec![new_job("a", "q")]).await[0];
+    let running = job_in(storage, State::Processing, "running").await;
+    let before = (
+        record(storage, waiting).await,
+        record(storage, running).await,
+    );
+    for to in State::ALL {
+        if matches!(to, State::Enqueued | State::Deleted) {
+            continue;
+        }
+        let refused = storage
+            .backend()
+            .move_jobs(MoveParams {
+                ids: vec![waiting, running],
+                to,
+                reason: "nowhere".into(),
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(Error::Config(_))),
+            "move_jobs to {to}: {refused:?}"
+        );
+    }
+    let after = (
+        record(storage, waiting).await,
+        record(storage, running).await,
+    );
+    assert_eq!(after, before);
+}
+
+/// A requeue gives a `Failed` job whose attempts are exhausted one more
+/// attempt: it is fetched again, and its attempt is within its
+/// `max_attempts`.
+pub async fn requeue_gives_an_exhausted_job_one_more_attempt(storage: &Storage) {
+    let mut once = new_job("once", "q");
+    once.max_attempts = 1;
+    let id = enqueue(storage, vec![once]).await[0];
+    let first = fetch(storage, &["q"], 1).await.remove(0);
+    let failed = Outcome::Failed {
+        reason: "no luck".into(),
+    };
+    assert_eq!(finish(storage, first.held(), failed).await, [id]);
+
+    storage.requeue(id).await.expect("requeue");
+    let requeued = record(storage, id).await;
+    assert_eq!((requeued.state, requeued.attempt), (State::Enqueued, 1));
+    assert!(requeued.max_attempts >= 2, "{requeued:?}");
+    assert_eq!(
+        requeued.reason.as_deref(),
+        Some(decide::REQUEUED_BY_OPERATOR)
+    );
+
+    let again = fetch(storage, &["q"], 1).await;
+    assert_eq!(ids_of(&again), [id], "fetched again");
+    assert_eq!(again[0].attempt, 2);
+    assert!(
+        again[0].max_attempts >= again[0].attempt,
+        "attempt {} of {}",
+        again[0].attempt,
+        again[0].max_attempts
+    );
+    assert_eq!(
+        finish(storage, again[0].held(), Outcome::Succeeded).await,
+        [id]
+    );
+    assert_eq!(
+        states(storage, id).await,
+        [
+            State::Enqueued,
+            State::Processing,
+            State::Failed,
+            State::Enqueued,
+            State::Processing,
+            State::Succeeded
+        ]
+    );
+}
+
+/// Requeueing (or deleting) a `Processing` job fences the running attempt:
+/// its outcome is skipped and its lease is not extended.
+pub async fn requeue_fences_the_running_attempt(storage: &Storage) {
+    let id = enqueue(storage, vec![new_job("a", "q")]).await[0];
+    let running = fetch(storage, &["q"], 1).await.remove(0);
+    storage.requeue(id).await.expect("requeue a running job");
+    assert!(
+        extend(storage, vec![running.held()], Duration::from_secs(60))
+            .await
+            .is_empty(),
+        "the requeued attempt's lease is not extended"
+    );
+    assert!(
+        finish(storage, running.held(), Outcome::Succeeded)
+            .await
+            .is_empty(),
+        "the requeued attempt's outcome is skipped"
+    );
+    assert_eq!(state(storage, id).await, State::Enqueued);
+
+    let next = fetch(storage, &["q"], 1).await.remove(0);
+    assert_eq!(next.attempt, 2);
+    assert_eq!(
+        extend(
+            storage,
+            vec![running.held(), next.held()],
+            Duration::from_secs(60)
+        )
+        .await,
+        [id],
+        "only the current attempt is held"
+    );
+
+    storage.delete(id).await.expect("delete a running job");
+    assert!(
+        extend(storage, vec![next.held()], Duration::from_secs(60))
+            .await
+            .is_empty()
+    );
+    assert!(
+        finish(storage, next.held(), Outcome::Succeeded)
+            .await
+            .is_empty()
+    );
+    assert_eq!(state(storage, id).await, State::Deleted);
+}
+
 // ---- leases and rescue ---------------------------------------------------
 
-/// A renewed lease is not rescued; an expired one is.
-pub async fn extend_leases_keeps_jobs_from_rescue(storage: &dyn StorageBackend) {
+/// A renewed lease is not rescued; an expired one is, and cannot be
+/// renewed afterwards.
+pub async fn extend_leases_keeps_jobs_from_rescue(storage: &Storage) {
     enqueue(storage, vec![new_job("kept", "q"), new_job("lost", "q")]).await;
     let taken = fetch_with_lease(storage, &["q"], 2, Duration::from_millis(300)).await;
     let (kept, lost) = (&taken[0], &taken[1]);
-    let extended = storage
-        .extend_leases(ExtendLeasesParams {
-            jobs: vec![held(kept)],
-            lease: Duration::from_secs(60),
-        })
-        .await
-        .unwrap();
+    let extended = extend(storage, vec![kept.held()], Duration::from_secs(60)).await;
     assert_eq!(extended, [kept.id]);
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(storage.rescue(RescueParams { limit: 10 }).await.unwrap(), 1);
+    let expired = wait_for_expired(storage, &[lost.id]).await;
+    let expired_ids: Vec<_> = expired.iter().map(|lease| lease.job.id).collect();
+    assert_eq!(expired_ids, [lost.id], "the renewed lease has not expired");
+    assert_eq!(rescue(storage, &expired).await, [lost.id]);
     assert_eq!(state(storage, kept.id).await, State::Processing);
     assert_eq!(state(storage, lost.id).await, State::Enqueued);
-    let stale = storage
-        .extend_leases(ExtendLeasesParams {
-            jobs: vec![held(kept), held(lost)],
-            lease: Duration::from_secs(60),
-        })
-        .await
-        .unwrap();
+    let stale = extend(
+        storage,
+        vec![kept.held(), lost.held()],
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(
         stale,
         [kept.id],
@@ -523,56 +1217,142 @@ pub async fn extend_leases_keeps_jobs_from_rescue(storage: &dyn StorageBackend) 
     );
 }
 
-/// Expired jobs with attempts left are enqueued again; the others fail.
-pub async fn rescue_enqueues_or_fails_expired_jobs(storage: &dyn StorageBackend) {
+/// `expired_leases` lists the `Processing` attempts whose lease expired,
+/// and only those (not one on a running lease, nor jobs in other states);
+/// a rescue skips an attempt whose lease has not expired.
+pub async fn expired_leases_lists_only_expired_attempts(storage: &Storage) {
+    enqueue(
+        storage,
+        vec![
+            new_job("waiting", "waiting"),
+            scheduled(new_job("later", "waiting"), Schedule::In(AN_HOUR)),
+        ],
+    )
+    .await;
+    let ids = enqueue(
+        storage,
+        vec![
+            new_job("long", "long"),
+            new_job("short", "short"),
+            new_job("done", "done"),
+        ],
+    )
+    .await;
+    let long = fetch(storage, &["long"], 1).await.remove(0);
+    let short = fetch_with_lease(storage, &["short"], 1, Duration::from_millis(150))
+        .await
+        .remove(0);
+    let done = fetch_with_lease(storage, &["done"], 1, Duration::from_millis(1))
+        .await
+        .remove(0);
+    assert_eq!(
+        finish(storage, done.held(), Outcome::Succeeded).await,
+        [ids[2]]
+    );
+
+    let expired = wait_for_expired(storage, &[short.id]).await;
+    assert_eq!(
+        expired,
+        [ExpiredLease {
+            job: short.held(),
+            max_attempts: 3,
+            server: Some(SERVER.to_owned()),
+        }]
+    );
+
+    // A rescue that names the running lease too moves only the expired one.
+    let not_expired = ExpiredLease {
+        job: long.held(),
+        max_attempts: 3,
+        server: Some(SERVER.to_owned()),
+    };
+    let moved = rescue(storage, &[expired[0].clone(), not_expired]).await;
+    assert_eq!(moved, [short.id]);
+    assert_eq!(state(storage, long.id).await, State::Processing);
+    assert_eq!(state(storage, short.id).await, State::Enqueued);
+    assert!(expired_leases(storage).await.is_empty());
+}
+
+/// Expired attempts with attempts left are enqueued again (the lost
+/// attempt counts); the others fail. The reasons name the server.
+pub async fn rescue_enqueues_or_fails_expired_jobs(storage: &Storage) {
     let mut last_chance = new_job("last", "q");
     last_chance.max_attempts = 1;
     let ids = enqueue(storage, vec![new_job("again", "q"), last_chance]).await;
     fetch_with_lease(storage, &["q"], 2, Duration::from_millis(100)).await;
-    assert_eq!(
-        storage.rescue(RescueParams { limit: 10 }).await.unwrap(),
-        0,
-        "not expired yet"
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(storage.rescue(RescueParams { limit: 10 }).await.unwrap(), 2);
-    let again = storage.job(ids[0]).await.unwrap().unwrap();
+    let expired = wait_for_expired(storage, &ids).await;
+    let mut seen: Vec<_> = expired
+        .iter()
+        .map(|lease| (lease.job.id, lease.job.attempt, lease.max_attempts))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, [(ids[0], 1, 3), (ids[1], 1, 1)]);
+    assert_eq!(rescue(storage, &expired).await, ids);
+    let again = record(storage, ids[0]).await;
     assert_eq!(again.state, State::Enqueued);
-    assert!(again.reason.unwrap().contains("conformance-server"));
-    let failed = storage.job(ids[1]).await.unwrap().unwrap();
+    assert!(again.reason.unwrap().contains(SERVER));
+    let failed = record(storage, ids[1]).await;
     assert_eq!(failed.state, State::Failed);
     assert!(failed.reason.unwrap().contains("no attempts left"));
+    let refetched = fetch(storage, &["q"], 10).await;
+    assert_eq!(ids_of(&refetched), [ids[0]]);
+    assert_eq!(refetched[0].attempt, 2, "the lost attempt counts");
+    assert_eq!(refetched[0].max_attempts, 3);
+}
+
+/// A lease renewed between `expired_leases` and `rescue` is not rescued:
+/// the server that renewed it still holds the attempt.
+pub async fn rescue_skips_a_lease_renewed_meanwhile(storage: &Storage) {
+    let id = enqueue(storage, vec![new_job("slow", "q")]).await[0];
+    let job = fetch_with_lease(storage, &["q"], 1, Duration::from_millis(200))
+        .await
+        .remove(0);
+    let expired = wait_for_expired(storage, &[id]).await;
+    let before = history(storage, id).await;
     assert_eq!(
-        fetch(storage, &["q"], 10).await[0].attempt,
-        2,
-        "the lost attempt counts"
+        extend(storage, vec![job.held()], Duration::from_secs(60)).await,
+        [id],
+        "an expired lease not yet rescued can still be renewed"
     );
+    assert!(
+        rescue(storage, &expired).await.is_empty(),
+        "the renewed lease is not rescued"
+    );
+    let held = record(storage, id).await;
+    assert_eq!((held.state, held.attempt), (State::Processing, 1));
+    assert_eq!(history(storage, id).await, before);
+    assert!(expired_leases(storage).await.is_empty());
+    assert_eq!(finish(storage, job.held(), Outcome::Succeeded).await, [id]);
 }
 
 // ---- reads ---------------------------------------------------------------
 
 /// Counts follow the states.
-pub async fn counts_by_state(storage: &dyn StorageBackend) {
-    let mut later = new_job("later", "q");
-    later.run_at = Some(Utc::now() + chrono::Duration::hours(1));
-    enqueue(storage, vec![new_job("a", "q"), new_job("b", "q"), later]).await;
+pub async fn counts_by_state(storage: &Storage) {
+    enqueue(
+        storage,
+        vec![
+            new_job("a", "q"),
+            new_job("b", "q"),
+            scheduled(new_job("later", "q"), Schedule::In(AN_HOUR)),
+        ],
+    )
+    .await;
     let job = fetch(storage, &["q"], 1).await.remove(0);
     let counts = storage.counts().await.unwrap();
     assert_eq!(counts.get(State::Enqueued), 1);
     assert_eq!(counts.get(State::Processing), 1);
     assert_eq!(counts.get(State::Scheduled), 1);
     assert_eq!(counts.total(), 3);
-    storage
-        .complete(CompleteParams {
-            jobs: vec![held(&job)],
-        })
-        .await
-        .unwrap();
-    assert_eq!(storage.counts().await.unwrap().get(State::Succeeded), 1);
+    finish(storage, job.held(), Outcome::Succeeded).await;
+    let counts = storage.counts().await.unwrap();
+    assert_eq!(counts.get(State::Succeeded), 1);
+    assert_eq!(counts.get(State::Processing), 0);
+    assert_eq!(counts.total(), 3);
 }
 
 /// An id no job has reads as nothing, not an error.
-pub async fn unknown_job_reads_as_none(storage: &dyn StorageBackend) {
+pub async fn unknown_job_reads_as_none(storage: &Storage) {
     assert!(storage.job(JobId(987_654_321)).await.unwrap().is_none());
     assert!(
         storage
@@ -583,19 +1363,115 @@ pub async fn unknown_job_reads_as_none(storage: &dyn StorageBackend) {
     );
 }
 
+/// `list_jobs` reads jobs newest first, filtered by state and by queue,
+/// at most `limit` at once; following `before` pages through every job
+/// exactly once.
+pub async fn list_jobs_pages_newest_first(storage: &Storage) {
+    let jobs = (0..12)
+        .map(|n| {
+            let job = new_job(&format!("j{n}"), if n % 2 == 0 { "a" } else { "b" });
+            if n % 3 == 0 {
+                scheduled(job, Schedule::In(AN_HOUR))
+            } else {
+                job
+            }
+        })
+        .collect();
+    let ids = enqueue(storage, jobs).await;
+    let taken = fetch(storage, &["a"], 2).await;
+    finish(storage, taken[0].held(), Outcome::Succeeded).await;
+
+    let all = storage.list_jobs(JobQuery::new()).await.unwrap();
+    let newest_first: Vec<JobId> = ids.iter().rev().copied().collect();
+    assert_eq!(
+        all.iter().map(|job| job.id).collect::<Vec<_>>(),
+        newest_first
+    );
+    for job in &all {
+        assert_eq!(job, &record(storage, job.id).await, "as job() reads it");
+    }
+
+    let expect = |keep: &dyn Fn(&JobRecord) -> bool| -> Vec<JobId> {
+        all.iter()
+            .filter(|job| keep(job))
+            .map(|job| job.id)
+            .collect()
+    };
+    let listed = |query: JobQuery| async move {
+        storage
+            .list_jobs(query)
+            .await
+            .expect("list_jobs")
+            .into_iter()
+            .map(|job| job.id)
+            .collect::<Vec<_>>()
+    };
+    for state_wanted in State::ALL {
+        assert_eq!(
+            listed(JobQuery::new().state(state_wanted)).await,
+            expect(&|job| job.state == state_wanted),
+            "{state_wanted}"
+        );
+    }
+    for queue in ["a", "b"] {
+        assert_eq!(
+            listed(JobQuery::new().queue(queue)).await,
+            expect(&|job| job.queue == queue),
+            "queue {queue}"
+        );
+    }
+    assert!(listed(JobQuery::new().queue("none")).await.is_empty());
+    let both = JobQuery::new().state(State::Enqueued).queue("b");
+    let enqueued_b = expect(&|job| job.state == State::Enqueued && job.queue == "b");
+    assert!(enqueued_b.len() >= 2);
+    assert_eq!(listed(both.clone()).await, enqueued_b);
+    assert_eq!(listed(JobQuery::new().limit(5)).await, newest_first[..5]);
+
+    let pages = |query: JobQuery, limit: usize| async move {
+        let mut seen = Vec::new();
+        let mut query = query.limit(limit);
+        for _ in 0..100 {
+            let page = listed(query.clone()).await;
+            assert!(
+                page.len() <= limit,
+                "{} jobs in a page of {limit}",
+                page.len()
+            );
+            let Some(last) = page.last().copied() else {
+                return seen;
+            };
+            let short = page.len() < limit;
+            seen.extend(page);
+            if short {
+                assert!(listed(query.clone().before(last)).await.is_empty());
+                return seen;
+            }
+            query = query.before(last);
+        }
+        panic!("paging never ended");
+    };
+    for limit in [1, 5, 12, 13] {
+        assert_eq!(
+            pages(JobQuery::new(), limit).await,
+            newest_first,
+            "pages of {limit}"
+        );
+    }
+    assert_eq!(pages(both, 1).await, enqueued_b, "filtered pages");
+    assert!(
+        listed(JobQuery::new().before(ids[0])).await.is_empty(),
+        "nothing before the first job"
+    );
+}
+
 // ---- servers, leadership, expiry ------------------------------------------
 
 /// Servers register, heartbeat, and are pruned once silent.
-pub async fn servers_register_heartbeat_and_are_pruned(storage: &dyn StorageBackend) {
-    let info = |id: &str| ServerInfo {
-        id: id.to_owned(),
-        workers: 8,
-        queues: vec!["critical".to_owned(), "default".to_owned()],
-        jobs: vec!["mail".to_owned(), "report".to_owned()],
-    };
-    storage.register_server(info("a")).await.unwrap();
-    storage.register_server(info("b")).await.unwrap();
-    storage.register_server(info("a")).await.unwrap();
+pub async fn servers_register_heartbeat_and_are_pruned(storage: &Storage) {
+    let registry = storage.backend();
+    registry.register_server(server_info("a")).await.unwrap();
+    registry.register_server(server_info("b")).await.unwrap();
+    registry.register_server(server_info("a")).await.unwrap();
     let servers = storage.servers().await.unwrap();
     let ids: Vec<_> = servers.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
@@ -603,55 +1479,54 @@ pub async fn servers_register_heartbeat_and_are_pruned(storage: &dyn StorageBack
     assert_eq!(servers[0].jobs, ["mail", "report"]);
     assert_eq!(servers[0].workers, 8);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(storage.heartbeat("a").await.unwrap());
-    let pruned = storage
+    // Let b fall silent for 600 ms by the storage's clock, then prune what
+    // has been silent for 300 ms: b, not a, which beats just before.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(registry.heartbeat("a").await.unwrap());
+    let pruned = registry
         .prune_servers(PruneServersParams {
-            silent_for: Duration::from_millis(200),
+            silent_for: Duration::from_millis(300),
         })
         .await
         .unwrap();
     assert_eq!(pruned, 1, "b is silent, a just beat");
     assert!(
-        !storage.heartbeat("b").await.unwrap(),
+        !registry.heartbeat("b").await.unwrap(),
         "a pruned server must register again"
     );
-    storage.unregister_server("a").await.unwrap();
+    registry.unregister_server("a").await.unwrap();
     assert!(storage.servers().await.unwrap().is_empty());
 }
 
-/// At most one leader; it renews; when it stops, another takes over after
-/// the ttl; resigning hands over at once.
-pub async fn one_leader_at_a_time(storage: &dyn StorageBackend) {
-    let lead = |server: &str, ttl_ms: u64| LeadParams {
-        server: server.to_owned(),
-        ttl: Duration::from_millis(ttl_ms),
-    };
-    assert!(storage.try_lead(lead("a", 300)).await.unwrap());
-    assert!(!storage.try_lead(lead("b", 300)).await.unwrap());
+/// At most one leader of a name; it renews; when it stops, another takes
+/// over after the ttl; resigning hands over at once.
+pub async fn one_leader_at_a_time(storage: &Storage) {
+    let name = MAINTENANCE_LEADERSHIP;
+    let backend = storage.backend();
+    let try_lead = |server: &str, ttl_ms: u64| backend.try_lead(lead(name, server, ttl_ms));
+    assert!(try_lead("a", 300).await.unwrap());
+    assert!(!try_lead("b", 300).await.unwrap());
+    assert!(try_lead("a", 300).await.unwrap(), "the leader renews");
+    // b takes over once a's ttl has run out by the storage's clock.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !try_lead("b", 60_000).await.unwrap() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a's ttl of 300 ms never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!try_lead("a", 300).await.unwrap());
+    backend.resign(name, "a").await.unwrap();
     assert!(
-        storage.try_lead(lead("a", 300)).await.unwrap(),
-        "the leader renews"
-    );
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(
-        storage.try_lead(lead("b", 60_000)).await.unwrap(),
-        "a's ttl ran out"
-    );
-    assert!(!storage.try_lead(lead("a", 300)).await.unwrap());
-    storage.resign("a").await.unwrap();
-    assert!(
-        !storage.try_lead(lead("a", 300)).await.unwrap(),
+        !try_lead("a", 300).await.unwrap(),
         "a cannot resign b's leadership"
     );
-    storage.resign("b").await.unwrap();
-    assert!(
-        storage.try_lead(lead("a", 300)).await.unwrap(),
-        "free after b resigned"
-    );
+    backend.resign(name, "b").await.unwrap();
+    assert!(try_lead("a", 300).await.unwrap(), "free after b resigned");
 
-    let contenders = (0..8).map(|n| storage.try_lead(lead(&format!("c{n}"), 60_000)));
-    storage.resign("a").await.unwrap();
+    let contenders = (0..8).map(|n| backend.try_lead(lead(name, &format!("c{n}"), 60_000)));
+    backend.resign(name, "a").await.unwrap();
     let won = futures_util::future::join_all(contenders)
         .await
         .into_iter()
@@ -660,46 +1535,146 @@ pub async fn one_leader_at_a_time(storage: &dyn StorageBackend) {
     assert_eq!(won, 1, "exactly one of eight contenders leads");
 }
 
-/// Succeeded jobs past the retention go, with their history; failed,
-/// waiting and recent jobs stay.
-pub async fn expire_deletes_only_old_finished_jobs(storage: &dyn StorageBackend) {
+/// Leaderships are held by name: two names can be led by two servers at
+/// once, one name by one server only; `resign(name, server)` frees only
+/// that name, and only if that server holds it.
+pub async fn leaderships_are_held_by_name(storage: &Storage) {
+    let backend = storage.backend();
+    let (maintenance, first, second) = (MAINTENANCE_LEADERSHIP, "first", "second");
+    assert!(leads(storage, maintenance, "a").await);
+    assert!(leads(storage, first, "a").await, "one server, two names");
+    assert!(leads(storage, second, "b").await, "two names, two servers");
+    for name in [maintenance, first, second] {
+        assert!(!leads(storage, name, "c").await, "{name} is led already");
+    }
+    assert!(!leads(storage, maintenance, "b").await);
+    assert!(!leads(storage, second, "a").await);
+
+    backend.resign(maintenance, "b").await.unwrap();
+    assert!(
+        !leads(storage, maintenance, "c").await,
+        "b cannot resign a's leadership"
+    );
+    backend.resign(maintenance, "a").await.unwrap();
+    assert!(
+        leads(storage, maintenance, "c").await,
+        "free after a resigned"
+    );
+    assert!(!leads(storage, first, "c").await, "a still leads {first}");
+    assert!(leads(storage, first, "a").await, "and renews it");
+    assert!(!leads(storage, second, "c").await, "b still leads {second}");
+}
+
+/// Unregistering a server frees every leadership it holds, and only its.
+pub async fn unregister_server_frees_its_leaderships(storage: &Storage) {
+    let backend = storage.backend();
+    backend.register_server(server_info("a")).await.unwrap();
+    backend.register_server(server_info("b")).await.unwrap();
+    assert!(leads(storage, MAINTENANCE_LEADERSHIP, "a").await);
+    assert!(leads(storage, "first", "a").await);
+    assert!(leads(storage, "second", "b").await);
+    backend.unregister_server("a").await.unwrap();
+    assert!(leads(storage, MAINTENANCE_LEADERSHIP, "c").await);
+    assert!(leads(storage, "first", "c").await);
+    assert!(!leads(storage, "second", "c").await, "b still leads");
+    let servers = storage.servers().await.unwrap();
+    let ids: Vec<_> = servers.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["b"]);
+}
+
+/// `Succeeded` and `Deleted` jobs past the retention go, with their
+/// history; `Failed`, waiting and recent jobs stay.
+pub async fn expire_deletes_only_old_finished_jobs(storage: &Storage) {
     let ids = enqueue(
         storage,
         vec![
             new_job("ok", "q"),
             new_job("bad", "q"),
-            new_job("wait", "q"),
+            new_job("wait", "w"),
+            new_job("gone", "w"),
         ],
     )
     .await;
     let taken = fetch(storage, &["q"], 2).await;
-    storage
-        .complete(CompleteParams {
-            jobs: vec![held(&taken[0])],
-        })
-        .await
-        .unwrap();
-    let failed = FailParams {
-        job: held(&taken[1]),
+    finish(storage, taken[0].held(), Outcome::Succeeded).await;
+    let failed = Outcome::Failed {
         reason: "bad".into(),
     };
-    storage.fail(failed).await.unwrap();
-    let expire = |ms: u64| ExpireParams {
-        older_than: Duration::from_millis(ms),
-        limit: 100,
+    finish(storage, taken[1].held(), failed).await;
+    storage.delete(ids[3]).await.unwrap();
+    let expire = |ms: u64| {
+        storage.backend().expire(ExpireParams {
+            older_than: Duration::from_millis(ms),
+            limit: 100,
+        })
     };
-    assert_eq!(
-        storage.expire(expire(60_000)).await.unwrap(),
-        0,
-        "too recent"
-    );
+    assert_eq!(expire(60_000).await.unwrap(), 0, "too recent");
+    // The jobs finished at least 50 ms ago by the storage's clock.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(storage.expire(expire(10)).await.unwrap(), 1);
-    assert!(storage.job(ids[0]).await.unwrap().is_none());
-    assert!(
-        storage.history(ids[0]).await.unwrap().is_empty(),
-        "history goes with the job"
-    );
+    assert_eq!(expire(10).await.unwrap(), 2);
+    for gone in [ids[0], ids[3]] {
+        assert!(storage.job(gone).await.unwrap().is_none());
+        assert!(
+            history(storage, gone).await.is_empty(),
+            "history goes with the job"
+        );
+    }
     assert_eq!(state(storage, ids[1]).await, State::Failed);
     assert_eq!(state(storage, ids[2]).await, State::Enqueued);
+}
+
+// ---- notifications -------------------------------------------------------
+
+/// A storage with notifications (`notifies`): its `watch_for_jobs` calls
+/// `wake` once it listens, and again, within the deadline, after a job is
+/// enqueued through another handle; it runs until it fails, so it must not
+/// return meanwhile. The watcher is the backend's own, so the handle's
+/// in-process wake-up of servers cannot make this pass: only the storage's
+/// notification path (PostgreSQL's `NOTIFY` on commit, SQLite's
+/// `data_version` read on a connection of its own), the same path another
+/// process's enqueue takes.
+///
+/// A storage without notifications (`!notifies`, e.g. an in-memory
+/// SQLite, which no other process can write): `watch_for_jobs` stays
+/// pending and never wakes, even after an enqueue.
+pub async fn watch_for_jobs_wakes_on_enqueue(storage: &Storage, notifies: bool) {
+    let wakes = AtomicUsize::new(0);
+    let wake = || {
+        wakes.fetch_add(1, Ordering::SeqCst);
+    };
+    let watch = storage.backend().watch_for_jobs(&wake);
+    let other = storage.clone();
+    let check = async {
+        if notifies {
+            eventually(
+                "watch_for_jobs calls wake once it listens (for a storage without \
+                 notifications, pass `notifications = false` to the macro)",
+                || wakes.load(Ordering::SeqCst) >= 1,
+            )
+            .await;
+            let seen = wakes.load(Ordering::SeqCst);
+            enqueue(&other, vec![new_job("wake", "q")]).await;
+            eventually(
+                "an enqueue through another handle wakes the watcher",
+                || wakes.load(Ordering::SeqCst) > seen,
+            )
+            .await;
+        } else {
+            enqueue(&other, vec![new_job("wake", "q")]).await;
+            // Absence can only be checked for a while: long enough for a
+            // polling watcher (SQLite's checks every 10 ms) to have woken.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                wakes.load(Ordering::SeqCst),
+                0,
+                "a storage declared without notifications never wakes"
+            );
+        }
+    };
+    tokio::select! {
+        result = watch => panic!(
+            "watch_for_jobs returned {result:?}: it runs until it fails, or stays pending without notifications"
+        ),
+        () = check => {}
+    }
 }

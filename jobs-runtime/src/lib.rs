@@ -7,8 +7,10 @@
 #![warn(missing_docs)]
 
 mod client;
-// pub mod conformance;
+pub mod conformance;
 mod connect_options;
+#[cfg(test)]
+mod migrations_check;
 pub mod postgres;
 pub mod server;
 mod sql_error;
@@ -18,7 +20,7 @@ mod storage;
 pub mod testing;
 mod traced;
 
-pub use client::Client;
+pub use client::{Client, EnqueueOptions};
 pub use connect_options::{
     ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };

@@ -3,8 +3,7 @@ use std::sync::Arc;
 
 use jobs_core::{
     EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, Outcome,
-    PromoteParams, Result, ServerRecord, State, StateChange, StateCounts, StorageBackend,
-    decide,
+    PromoteParams, Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
 };
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};

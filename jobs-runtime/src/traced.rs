@@ -9,8 +9,7 @@ use jobs_core::{
     EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
     FetchParams, FetchedJob, FinishParams, JobId, JobQuery, JobRecord, JobStorage, LeadParams,
     MaintenanceStorage, MonitoringStorage, MoveParams, NotificationStorage, PromoteParams,
-    PruneServersParams, Result, ServerInfo, ServerRecord, ServerStorage, StateChange,
-    StateCounts,
+    PruneServersParams, Result, ServerInfo, ServerRecord, ServerStorage, StateChange, StateCounts,
 };
 use tracing::{Instrument, Span, debug, debug_span};
 
@@ -146,7 +145,6 @@ impl<B: ServerStorage> ServerStorage for Traced<B> {
         let span = debug_span!("storage.prune_servers", silent_for = ?params.silent_for);
         traced(span, self.inner.prune_servers(params)).await
     }
-
 }
 
 #[async_trait::async_trait]

@@ -1,11 +1,37 @@
-//! The storage conformance suite on PostgreSQL: a new schema per test, so
-//! tests run in parallel without seeing each other's jobs. Without a
-//! reachable PostgreSQL each test prints `SKIPPED` and passes, except under
-//! `CI=true`, where it fails.
+//! The storage conformance suite on PostgreSQL, through the `Storage`
+//! handle: a new schema per test, so tests run in parallel without seeing
+//! each other's jobs. Without a reachable PostgreSQL each test prints
+//! `SKIPPED` and passes, except under `CI=true`, where it fails.
 
-use jobs_runtime::testing::fresh_postgres;
+use std::ops::Deref;
 
-jobs_core::storage_conformance_tests!(fresh_postgres);
+use jobs_runtime::Storage;
+use jobs_runtime::testing::{TestPostgres, fresh_postgres};
+
+/// The handle over a fresh schema, dropped (after the handle) when the
+/// test ends.
+struct TestStorage {
+    storage: Storage,
+    _schema: TestPostgres,
+}
+
+impl Deref for TestStorage {
+    type Target = Storage;
+
+    fn deref(&self) -> &Storage {
+        &self.storage
+    }
+}
+
+async fn fresh() -> Option<TestStorage> {
+    let pg = fresh_postgres().await?;
+    Some(TestStorage {
+        storage: Storage::new(pg.storage.clone()),
+        _schema: pg,
+    })
+}
+
+jobs_runtime::storage_conformance_tests!(fresh);
 
 /// Tables and our migrations table live in the configured schema; nothing
 /// lands in `public`, and `_sqlx_migrations` is never used.

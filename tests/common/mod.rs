@@ -65,6 +65,23 @@ impl Fixture {
         format!("{}-{name}", self.kind)
     }
 
+    /// The storage's backend, opened anew beside the handle: for tests that
+    /// play a server by hand (a server that fetched a job and died, one of
+    /// a newer version), as another process would.
+    pub async fn backend(&self) -> Box<dyn jobs::storage::StorageBackend> {
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+                Box::new(
+                    jobs::storage::SqliteStorage::connect(&url)
+                        .await
+                        .expect("reopen SQLite"),
+                )
+            }
+            Place::Postgres(pg) => Box::new(pg.storage.clone()),
+        }
+    }
+
     /// The same database opened anew, as another process would.
     pub async fn reopen(&self) -> Storage {
         match &self.place {

@@ -136,3 +136,42 @@ pub struct FinishParams {
     pub jobs: Vec<JobOutcome>,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every outcome moves a `Processing` job by a move the state machine
+    /// allows, so `finish` never makes a forbidden one.
+    #[test]
+    fn every_outcome_is_an_allowed_move_from_processing() {
+        let outcomes = [
+            Outcome::Succeeded,
+            Outcome::Failed { reason: "x".into() },
+            Outcome::Retry {
+                delay: Duration::MAX,
+                reason: "r".into(),
+                error: "e".into(),
+                forgive: false,
+            },
+            Outcome::Requeue {
+                reason: "r".into(),
+                forgive: true,
+            },
+        ];
+        for outcome in outcomes {
+            let stored = outcome.stored();
+            assert!(
+                State::Processing.can_move_to(stored.state),
+                "{outcome:?} -> {}",
+                stored.state
+            );
+        }
+        let retry = Outcome::Retry {
+            delay: Duration::MAX,
+            reason: String::new(),
+            error: String::new(),
+            forgive: false,
+        };
+        assert_eq!(retry.stored().run_after, Some(MAX_RETRY_DELAY));
+    }
+}

@@ -34,6 +34,10 @@ pub struct ServerRecord {
     pub started_at: DateTime<Utc>,
     /// Its last heartbeat (UTC).
     pub heartbeat_at: DateTime<Utc>,
+    /// How long ago that was, by the storage's clock when it was read (so
+    /// that whether a server lives is judged by one clock, not by the
+    /// reader's).
+    pub silent_for: Duration,
 }
 
 /// The arguments of [`ServerStorage::prune_servers`].

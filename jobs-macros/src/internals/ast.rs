@@ -1,12 +1,47 @@
-//! The `async fn` under `#[job]`, parsed into [`JobFn`].
+//! One `#[job]` parsed into the model the expander reads: [`Job`], made of
+//! the resolved attribute ([`JobAttrs`]) and the function ([`JobFn`]).
 
+use proc_macro2::TokenStream;
+use quote::format_ident;
 use syn::{Attribute, FnArg, Ident, ItemFn, Pat, ReturnType, Type, Visibility};
 
+use super::attr::{JobAttrs, unraw};
+use super::case::upper_camel;
 use super::ctxt::Ctxt;
+
+/// Everything the expander needs of one `#[job]`, every default resolved.
+pub struct Job {
+    pub attrs: JobAttrs,
+    pub func: JobFn,
+    /// The argument struct's name: the function's name in UpperCamelCase
+    /// (`send_welcome_email` -> `SendWelcomeEmail`), spanned on it.
+    pub struct_ident: Ident,
+}
+
+impl Job {
+    /// Parses `#[job(args)] item`, recording every problem in `cx`; the
+    /// model is complete even then, so that all problems are found at once.
+    pub fn from_ast(cx: &mut Ctxt, args: TokenStream, item: &ItemFn) -> Job {
+        let attrs = JobAttrs::from_args(cx, args, &item.sig.ident);
+        let func = JobFn::from_item(cx, item);
+        let struct_ident = format_ident!(
+            "{}",
+            upper_camel(&func.ident.to_string()),
+            span = func.ident.span()
+        );
+        Job {
+            attrs,
+            func,
+            struct_ident,
+        }
+    }
+}
 
 /// One job argument: a parameter other than the `JobContext`.
 pub struct JobArg {
     pub ident: Ident,
+    /// The name as written, without `r#`: the field's name in `Debug`.
+    pub name: String,
     pub ty: Type,
 }
 
@@ -91,6 +126,7 @@ impl JobFn {
             };
             check_owned(cx, &typed.ty);
             args.push(JobArg {
+                name: unraw(&ident),
                 ident,
                 ty: (*typed.ty).clone(),
             });

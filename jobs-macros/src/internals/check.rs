@@ -1,28 +1,28 @@
-//! Checks across the attribute and the function.
+//! Checks across the parts of the model, once it is parsed.
 
-use super::ast::JobFn;
+use super::ast::Job;
 use super::ctxt::Ctxt;
 
-/// The names the generated helpers take for themselves; a job argument may
-/// not use them, nor two arguments one name.
-const HELPER_PARAMS: &[&str] = &["client", "delay", "at"];
+/// The parameters the generated helpers take before the job's arguments
+/// (`enqueue_with(client, options, ...)`, `schedule_in(client, delay, ...)`,
+/// `schedule_at(client, at, ...)`); a job argument may not use these names,
+/// nor two arguments one name.
+pub const HELPER_PARAMS: &[&str] = &["client", "options", "delay", "at"];
 
-/// Checks the parsed function as a whole.
-pub fn check(cx: &mut Ctxt, job: &JobFn) {
-    for (index, arg) in job.args.iter().enumerate() {
+/// Checks the parsed job as a whole.
+pub fn check(cx: &mut Ctxt, job: &Job) {
+    let args = &job.func.args;
+    for (index, arg) in args.iter().enumerate() {
         let name = arg.ident.to_string();
         if HELPER_PARAMS.contains(&name.as_str()) {
             cx.error_spanned_by(
                 &arg.ident,
                 format!(
-                    "a #[job] argument cannot be named `{name}`: the generated `enqueue`, `schedule_in` and `schedule_at` helpers take `client`, `delay` and `at`; rename it"
+                    "a #[job] argument cannot be named `{name}`: the generated helpers `enqueue`, `enqueue_with`, `schedule_in` and `schedule_at` take `client`, `options`, `delay` and `at` before the arguments; rename it"
                 ),
             );
         }
-        if job.args[..index]
-            .iter()
-            .any(|other| other.ident == arg.ident)
-        {
+        if args[..index].iter().any(|other| other.ident == arg.ident) {
             cx.error_spanned_by(&arg.ident, format!("argument `{name}` is named twice"));
         }
     }

@@ -49,4 +49,3 @@ pub(super) fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error>
         reason: row.try_get("reason")?,
     })
 }
-

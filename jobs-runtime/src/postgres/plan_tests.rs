@@ -3,6 +3,7 @@
 
 use super::jobs::{EXTEND_LEASES, FETCH, FINISH};
 use crate::testing::fresh_postgres;
+use sqlx::Row;
 
 /// The real fetch statement reads the partial index of enqueued jobs,
 /// whatever the number of finished jobs kept.
@@ -114,13 +115,13 @@ async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
     .execute(storage.pool())
     .await
     .unwrap();
-    let ids: Vec<i64> =
-        sqlx::query_scalar(storage.sql(
-            "SELECT id FROM {s}.jobs_job WHERE state = 'Processing' ORDER BY id LIMIT 1000",
-        ))
-        .fetch_all(storage.pool())
-        .await
-        .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        storage
+            .sql("SELECT id FROM {s}.jobs_job WHERE state = 'Processing' ORDER BY id LIMIT 1000"),
+    )
+    .fetch_all(storage.pool())
+    .await
+    .unwrap();
     let n = ids.len();
     let list = |values: String| format!("'{{{values}}}'");
     let ids = list(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));

@@ -58,21 +58,27 @@ impl ServerStorage for PostgresStorage {
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
-        self.run("reading servers", sqlx::query(self.sql(
-            "SELECT id, workers, queues, jobs, started_at, heartbeat_at FROM {s}.jobs_server ORDER BY started_at, id",
-        ))
-        .try_map(|row: PgRow| {
-            Ok(ServerRecord {
-                id: row.try_get("id")?,
-                workers: row.try_get::<i32, _>("workers")?.try_into().unwrap_or(0),
-                queues: row.try_get("queues")?,
-                jobs: row.try_get("jobs")?,
-                started_at: row.try_get("started_at")?,
-                heartbeat_at: row.try_get("heartbeat_at")?,
+        self.run(
+            "reading servers",
+            sqlx::query(self.sql(
+                "SELECT id, workers, queues, jobs, started_at, heartbeat_at,
+                    greatest(extract(epoch FROM now() - heartbeat_at), 0)::float8 AS silent_s
+             FROM {s}.jobs_server ORDER BY started_at, id",
+            ))
+            .try_map(|row: PgRow| {
+                Ok(ServerRecord {
+                    id: row.try_get("id")?,
+                    workers: row.try_get::<i32, _>("workers")?.try_into().unwrap_or(0),
+                    queues: row.try_get("queues")?,
+                    jobs: row.try_get("jobs")?,
+                    started_at: row.try_get("started_at")?,
+                    heartbeat_at: row.try_get("heartbeat_at")?,
+                    silent_for: std::time::Duration::from_secs_f64(row.try_get("silent_s")?),
+                })
             })
-        })
-        .fetch_all(&self.pool)
-        ).await
+            .fetch_all(&self.pool),
+        )
+        .await
     }
 
     async fn prune_servers(&self, params: PruneServersParams) -> Result<u64> {

@@ -1,6 +1,5 @@
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jobs_core::{Error, Registry, Result};
@@ -56,11 +55,25 @@ pub fn default_workers() -> usize {
     (cores * 5).min(20)
 }
 
-/// A server's settings; every field has a `DEFAULT_*` constant.
+/// A server's settings, each with a `DEFAULT_*` constant: build one with
+/// its setters and hand it to [`ServerBuilder::config`], or set them on the
+/// builder directly (the builder's setters are the same).
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs_runtime::server::ServerConfig;
+/// let config = ServerConfig::default()
+///     .workers(16)
+///     .queues(["critical", "default"])
+///     .lease(Duration::from_secs(60));
+/// ```
+///
+/// Values are checked when the server starts ([`ServerBuilder::start`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Jobs run at once, at least 1 (default [`default_workers`]).
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// Jobs fetched ahead of free workers, at most (default
     /// [`default_prefetch`] of the workers). A job counts against the
     /// server from its fetch until its outcome is recorded, so a server
@@ -70,31 +83,31 @@ pub struct ServerConfig {
     /// within [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON) at their recent
     /// pace, so long jobs are not held where another server could start
     /// them. 0 fetches for free workers only.
-    pub prefetch: usize,
+    pub(crate) prefetch: usize,
     /// Queues in priority order (default `["default"]`).
-    pub queues: Vec<String>,
+    pub(crate) queues: Vec<String>,
     /// Jobs taken per fetch at most ([`DEFAULT_FETCH_BATCH`]).
-    pub fetch_batch: usize,
+    pub(crate) fetch_batch: usize,
     /// Idle wait between fetches ([`DEFAULT_POLL_INTERVAL`]).
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// Period of the scheduler ([`DEFAULT_SCHEDULE_INTERVAL`]).
-    pub schedule_interval: Duration,
+    pub(crate) schedule_interval: Duration,
     /// Lease on a running job ([`DEFAULT_LEASE`]).
-    pub lease: Duration,
+    pub(crate) lease: Duration,
     /// Period of the rescuer ([`DEFAULT_RESCUE_INTERVAL`]).
-    pub rescue_interval: Duration,
+    pub(crate) rescue_interval: Duration,
     /// Grace period at shutdown ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// Period of the heartbeat ([`DEFAULT_HEARTBEAT_INTERVAL`]).
-    pub heartbeat_interval: Duration,
+    pub(crate) heartbeat_interval: Duration,
     /// Silence after which a server is forgotten ([`DEFAULT_SERVER_TIMEOUT`]).
-    pub server_timeout: Duration,
+    pub(crate) server_timeout: Duration,
     /// Term of the maintenance leadership ([`DEFAULT_LEADER_TTL`]).
-    pub leader_ttl: Duration,
+    pub(crate) leader_ttl: Duration,
     /// How long finished jobs are kept ([`DEFAULT_RETENTION`]).
-    pub retention: Duration,
+    pub(crate) retention: Duration,
     /// Period of the expirer ([`DEFAULT_CLEANUP_INTERVAL`]).
-    pub cleanup_interval: Duration,
+    pub(crate) cleanup_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +133,104 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// How many jobs run at once (default [`default_workers`]). Also sets
+    /// the prefetch to [`default_prefetch`] of it, unless
+    /// [`prefetch`](Self::prefetch) is called after.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self.prefetch = default_prefetch(workers);
+        self
+    }
+
+    /// How many jobs may wait fetched ahead of free workers (default
+    /// [`default_prefetch`]); see the field docs above.
+    pub fn prefetch(mut self, prefetch: usize) -> Self {
+        self.prefetch = prefetch;
+        self
+    }
+
+    /// The queues to serve, highest priority first (default `["default"]`):
+    /// a job waiting in an earlier queue is always taken before one in a
+    /// later queue.
+    pub fn queues<I, Q>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = Q>,
+        Q: Into<String>,
+    {
+        self.queues = queues.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The most jobs taken per fetch ([`DEFAULT_FETCH_BATCH`]).
+    pub fn fetch_batch(mut self, fetch_batch: usize) -> Self {
+        self.fetch_batch = fetch_batch;
+        self
+    }
+
+    /// The idle wait between fetches ([`DEFAULT_POLL_INTERVAL`]); it bounds
+    /// the delay before a job enqueued by another process starts.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// How often due scheduled jobs are enqueued ([`DEFAULT_SCHEDULE_INTERVAL`]).
+    pub fn schedule_interval(mut self, interval: Duration) -> Self {
+        self.schedule_interval = interval;
+        self
+    }
+
+    /// The lease on each running job ([`DEFAULT_LEASE`]); after a crash,
+    /// jobs are rescued within about this plus the rescue interval.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How often expired leases are looked for ([`DEFAULT_RESCUE_INTERVAL`]).
+    pub fn rescue_interval(mut self, interval: Duration) -> Self {
+        self.rescue_interval = interval;
+        self
+    }
+
+    /// How long running jobs get to finish at shutdown
+    /// ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How often the server records that it lives
+    /// ([`DEFAULT_HEARTBEAT_INTERVAL`]).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// How long a silent server stays listed ([`DEFAULT_SERVER_TIMEOUT`]).
+    pub fn server_timeout(mut self, timeout: Duration) -> Self {
+        self.server_timeout = timeout;
+        self
+    }
+
+    /// The term of the maintenance leadership ([`DEFAULT_LEADER_TTL`]).
+    pub fn leader_ttl(mut self, ttl: Duration) -> Self {
+        self.leader_ttl = ttl;
+        self
+    }
+
+    /// How long succeeded and deleted jobs are kept ([`DEFAULT_RETENTION`]).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How often expired jobs are deleted ([`DEFAULT_CLEANUP_INTERVAL`]).
+    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
+        self.cleanup_interval = interval;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         let problem = if self.workers == 0 {
             "workers must be at least 1"
@@ -162,106 +273,103 @@ impl ServerBuilder {
         }
     }
 
-    /// How many jobs run at once (default [`default_workers`]). Also sets
-    /// the prefetch to [`default_prefetch`] of it, unless
-    /// [`prefetch`](Self::prefetch) is called after.
+    /// [`ServerConfig::workers`].
     pub fn workers(mut self, workers: usize) -> Self {
-        self.config.workers = workers;
-        self.config.prefetch = default_prefetch(workers);
+        self.config = self.config.workers(workers);
         self
     }
 
-    /// How many jobs may wait fetched ahead of free workers (default
-    /// [`default_prefetch`]); see [`ServerConfig::prefetch`].
+    /// [`ServerConfig::prefetch`].
     pub fn prefetch(mut self, prefetch: usize) -> Self {
-        self.config.prefetch = prefetch;
+        self.config = self.config.prefetch(prefetch);
         self
     }
 
-    /// The queues to serve, highest priority first (default `["default"]`):
-    /// a job waiting in an earlier queue is always taken before one in a
-    /// later queue.
+    /// [`ServerConfig::fetch_batch`].
+    pub fn fetch_batch(mut self, fetch_batch: usize) -> Self {
+        self.config = self.config.fetch_batch(fetch_batch);
+        self
+    }
+
+    /// [`ServerConfig::poll_interval`].
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.poll_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::schedule_interval`].
+    pub fn schedule_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.schedule_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::lease`].
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config = self.config.lease(lease);
+        self
+    }
+
+    /// [`ServerConfig::rescue_interval`].
+    pub fn rescue_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.rescue_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::shutdown_timeout`].
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.shutdown_timeout(timeout);
+        self
+    }
+
+    /// [`ServerConfig::heartbeat_interval`].
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.heartbeat_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::server_timeout`].
+    pub fn server_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.server_timeout(timeout);
+        self
+    }
+
+    /// [`ServerConfig::leader_ttl`].
+    pub fn leader_ttl(mut self, ttl: Duration) -> Self {
+        self.config = self.config.leader_ttl(ttl);
+        self
+    }
+
+    /// [`ServerConfig::retention`].
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.config = self.config.retention(retention);
+        self
+    }
+
+    /// [`ServerConfig::cleanup_interval`].
+    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.cleanup_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::queues`].
     pub fn queues<I, Q>(mut self, queues: I) -> Self
     where
         I: IntoIterator<Item = Q>,
         Q: Into<String>,
     {
-        self.config.queues = queues.into_iter().map(Into::into).collect();
+        self.config = self.config.queues(queues);
         self
     }
 
-    /// The most jobs taken per fetch ([`DEFAULT_FETCH_BATCH`]).
-    pub fn fetch_batch(mut self, fetch_batch: usize) -> Self {
-        self.config.fetch_batch = fetch_batch;
-        self
-    }
-
-    /// The idle wait between fetches ([`DEFAULT_POLL_INTERVAL`]); it bounds
-    /// the delay before a job enqueued by another process starts.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.config.poll_interval = interval;
-        self
-    }
-
-    /// How often due scheduled jobs are enqueued ([`DEFAULT_SCHEDULE_INTERVAL`]).
-    pub fn schedule_interval(mut self, interval: Duration) -> Self {
-        self.config.schedule_interval = interval;
-        self
-    }
-
-    /// The lease on each running job ([`DEFAULT_LEASE`]); after a crash,
-    /// jobs are rescued within about this plus the rescue interval.
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.config.lease = lease;
-        self
-    }
-
-    /// How often expired leases are looked for ([`DEFAULT_RESCUE_INTERVAL`]).
-    pub fn rescue_interval(mut self, interval: Duration) -> Self {
-        self.config.rescue_interval = interval;
-        self
-    }
-
-    /// How long running jobs get to finish at shutdown
-    /// ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// How often the server records that it lives
-    /// ([`DEFAULT_HEARTBEAT_INTERVAL`]).
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.config.heartbeat_interval = interval;
-        self
-    }
-
-    /// How long a silent server stays listed ([`DEFAULT_SERVER_TIMEOUT`]).
-    pub fn server_timeout(mut self, timeout: Duration) -> Self {
-        self.config.server_timeout = timeout;
-        self
-    }
-
-    /// The term of the maintenance leadership ([`DEFAULT_LEADER_TTL`]).
-    pub fn leader_ttl(mut self, ttl: Duration) -> Self {
-        self.config.leader_ttl = ttl;
-        self
-    }
-
-    /// How long succeeded and deleted jobs are kept ([`DEFAULT_RETENTION`]).
-    pub fn retention(mut self, retention: Duration) -> Self {
-        self.config.retention = retention;
-        self
-    }
-
-    /// How often expired jobs are deleted ([`DEFAULT_CLEANUP_INTERVAL`]).
-    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
-        self.config.cleanup_interval = interval;
+    /// Replaces every setting with `config`'s (settings made on the
+    /// builder before are dropped; those after apply on top).
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
         self
     }
 
     /// The settings so far.
-    pub fn config(&self) -> &ServerConfig {
+    pub fn settings(&self) -> &ServerConfig {
         &self.config
     }
 
@@ -294,8 +402,7 @@ impl ServerBuilder {
             local: Default::default(),
             config: self.config,
             id: server_id(),
-            in_flight: Mutex::new(HashMap::new()),
-            leader_until: Mutex::new(None),
+            held: Default::default(),
         })
     }
 }

@@ -141,10 +141,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut reports: mpsc::UnboundedReceive
 
 /// Records a batch, then forgets its attempts and frees their capacity.
 async fn record_batch(shared: &Shared, batch: Vec<Report>) {
-    shared.mark_recording(batch.iter().map(|(finished, _)| finished.job));
+    shared
+        .held
+        .mark_recording(batch.iter().map(|(finished, _)| finished.job));
     record(shared, &batch).await;
     for (finished, _) in &batch {
-        shared.release(finished.job);
+        shared.held.release(finished.job);
     }
     // Dropping the reports (here) frees their capacity.
 }
@@ -248,14 +250,9 @@ fn unknown(shared: &Shared, name: &str, servers: Option<&Result<Vec<ServerRecord
         }
         None => &Vec::new(),
     };
-    let silent_for = |heartbeat: chrono::DateTime<chrono::Utc>| {
-        (chrono::Utc::now() - heartbeat)
-            .to_std()
-            .unwrap_or_default()
-    };
     let knower = servers.iter().find(|server| {
         server.id != shared.id
-            && silent_for(server.heartbeat_at) < shared.config.server_timeout
+            && server.silent_for < shared.config.server_timeout
             && server.jobs.iter().any(|job| job == name)
     });
     match knower {

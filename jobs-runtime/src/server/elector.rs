@@ -1,58 +1,89 @@
-//! Keeps one server of a storage the maintenance leader: only the leader
-//! runs the scheduler, the rescuer and the expirer, so that their work is
-//! done once however many servers run. A leader renews every third of the
-//! ttl; if it dies, another takes over when the ttl runs out.
+//! Keeps one server of a storage the maintenance leader, and runs the
+//! leader-only services (`maintenance.rs`) exactly while this server leads,
+//! so that their work is done once however many servers run. A leader
+//! renews every third of the ttl; if it dies, another takes over when the
+//! ttl runs out.
+//!
+//! A renewal that does not answer within a quarter of the ttl counts as
+//! lost, and the services stop then: a renewal is asked a third of the ttl
+//! after the last answer, so the services stop before the term the storage
+//! granted (counted by its clock from when it answered) could run out and
+//! another server take over.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use jobs_core::{LeadParams, MAINTENANCE_LEADERSHIP, Result};
+use jobs_core::{LeadParams, MAINTENANCE_LEADERSHIP};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Shared, sleep_or_cancel};
+use super::ServerConfig;
+use super::maintenance::Maintenance;
+use super::periodic::sleep_or_cancel;
+use crate::Storage;
 
-/// Runs [`run_once`] every third of `leader_ttl` until `cancel`, then
-/// resigns so that another server takes over at once.
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    let period = shared.config.leader_ttl / 3;
+/// Takes or renews the leadership every third of the ttl until `cancel`;
+/// starts the leader-only services when it leads and stops them when it
+/// does not. At the end it stops them and resigns, so that another server
+/// takes over at once.
+pub(crate) async fn run(
+    storage: Storage,
+    server: String,
+    config: ServerConfig,
+    cancel: CancellationToken,
+) {
+    let period = config.leader_ttl / 3;
+    let answer_within = config.leader_ttl / 4;
+    let mut maintenance: Option<Maintenance> = None;
     loop {
-        if let Err(error) = run_once(&shared).await {
-            warn!(%error, "leader election failed; not leading until it succeeds");
+        let leads = try_lead(&storage, &server, config.leader_ttl, answer_within).await;
+        match (leads, maintenance.take()) {
+            (true, Some(running)) => maintenance = Some(running),
+            (true, None) => {
+                info!("leading the maintenance");
+                maintenance = Some(Maintenance::start(&storage, &config));
+            }
+            (false, Some(running)) => {
+                info!("no longer leading the maintenance");
+                running.stop().await;
+            }
+            (false, None) => {}
         }
         if sleep_or_cancel(period, &cancel).await {
             break;
         }
     }
-    let led = shared
-        .leader_until
-        .lock()
-        .expect("leader lock")
-        .take()
-        .is_some();
-    if led && let Err(error) = shared.storage.backend().resign(MAINTENANCE_LEADERSHIP, &shared.id).await {
-        warn!(%error, "resigning the leadership failed; it passes on when its ttl runs out");
+    if let Some(running) = maintenance {
+        running.stop().await;
+        if let Err(error) = storage
+            .backend()
+            .resign(MAINTENANCE_LEADERSHIP, &server)
+            .await
+        {
+            warn!(%error, "resigning the leadership failed; it passes on when its ttl runs out");
+        }
     }
 }
 
-/// Takes or renews the leadership; returns whether this server leads.
-pub(crate) async fn run_once(shared: &Shared) -> Result<bool> {
-    let asked_at = Instant::now();
-    let led = shared.is_leader();
-    let result = shared.storage.backend().try_lead(LeadParams {
-            name: MAINTENANCE_LEADERSHIP.to_owned(),
-            server: shared.id.clone(),
-            ttl: shared.config.leader_ttl,
-        })
-        .await;
-    let leads = matches!(result, Ok(true));
-    // The term runs from before the request: a slow answer cannot stretch
-    // it past what the storage granted.
-    *shared.leader_until.lock().expect("leader lock") =
-        leads.then(|| asked_at + shared.config.leader_ttl);
-    let leads = result?;
-    if leads != led {
-        info!(leads, "maintenance leadership changed");
+/// Whether `server` leads for the next `ttl`: the storage said so within
+/// `answer_within`.
+async fn try_lead(storage: &Storage, server: &str, ttl: Duration, answer_within: Duration) -> bool {
+    let request = storage.backend().try_lead(LeadParams {
+        name: MAINTENANCE_LEADERSHIP.to_owned(),
+        server: server.to_owned(),
+        ttl,
+    });
+    match tokio::time::timeout(answer_within, request).await {
+        Ok(Ok(leads)) => leads,
+        Ok(Err(error)) => {
+            warn!(%error, "leader election failed; not leading until it succeeds");
+            false
+        }
+        Err(_) => {
+            warn!(
+                waited = ?answer_within,
+                "leader election did not answer in time; not leading until it does"
+            );
+            false
+        }
     }
-    Ok(leads)
 }

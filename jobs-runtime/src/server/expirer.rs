@@ -1,56 +1,49 @@
 //! Deletes finished jobs past their retention (Hangfire's expiration: a
-//! succeeded job is kept a day by default) and forgets servers that stopped
-//! heartbeating. Runs on the leader only.
+//! succeeded job is kept a day by default). Leader-only: started and
+//! stopped with the leadership (see `maintenance.rs`).
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use jobs_core::{ExpireParams, PruneServersParams, Result};
+use jobs_core::{ExpireParams, Result};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::{Shared, sleep_or_cancel};
+use super::periodic::every;
+use crate::Storage;
 
 /// The most jobs deleted per storage call.
 pub const EXPIRE_BATCH: usize = 1000;
 
-/// Runs [`run_once`] every `cleanup_interval` while leading, until `cancel`.
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    loop {
-        if sleep_or_cancel(shared.config.cleanup_interval, &cancel).await {
-            return;
-        }
-        if shared.is_leader()
-            && let Err(error) = run_once(&shared).await
-        {
-            warn!(%error, "cleaning up failed");
-        }
-    }
+/// Runs [`run_once`] every `interval` until `cancel`.
+pub(crate) async fn run(
+    storage: Storage,
+    retention: Duration,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    every(interval, &cancel, "expiring finished jobs", || {
+        run_once(&storage, retention)
+    })
+    .await;
 }
 
-/// Deletes expired jobs and silent servers; returns how many jobs went.
-pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
+/// Deletes the finished jobs older than `retention`; returns how many went.
+pub(crate) async fn run_once(storage: &Storage, retention: Duration) -> Result<u64> {
     let mut total = 0;
     loop {
-        let deleted = shared.storage.backend().expire(ExpireParams {
-                older_than: shared.config.retention,
+        let deleted = storage
+            .backend()
+            .expire(ExpireParams {
+                older_than: retention,
                 limit: EXPIRE_BATCH,
             })
             .await?;
         total += deleted;
         if deleted < EXPIRE_BATCH as u64 {
-            break;
+            if total > 0 {
+                debug!(jobs = total, "expired finished jobs");
+            }
+            return Ok(total);
         }
     }
-    let pruned = shared.storage.backend().prune_servers(PruneServersParams {
-            silent_for: shared.config.server_timeout,
-        })
-        .await?;
-    if total > 0 || pruned > 0 {
-        debug!(
-            jobs = total,
-            servers = pruned,
-            "expired finished jobs and silent servers"
-        );
-    }
-    Ok(total)
 }

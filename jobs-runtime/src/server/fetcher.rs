@@ -12,9 +12,10 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::Shared;
 use super::completer::Report;
 use super::dispatcher::Queued;
-use super::{InFlight, Shared, sleep_or_cancel};
+use super::periodic::sleep_or_cancel;
 
 /// The longest wait after a failed fetch (the database went away); the wait
 /// doubles from 50 ms up to this.
@@ -135,22 +136,7 @@ fn hold_all(
     fetched: Vec<FetchedJob>,
     permits: Vec<OwnedSemaphorePermit>,
 ) {
-    let cancels: Vec<_> = fetched.iter().map(|_| CancellationToken::new()).collect();
-    {
-        let mut in_flight = shared.in_flight.lock().expect("in-flight lock");
-        for (job, cancel) in fetched.iter().zip(&cancels) {
-            let held = InFlight {
-                attempt: job.attempt,
-                cancel: cancel.clone(),
-                recording: false,
-            };
-            // Fetched again while an older attempt is still held here: that
-            // attempt's lease is gone, so it stops.
-            if let Some(older) = in_flight.insert(job.id, held) {
-                older.cancel.cancel();
-            }
-        }
-    }
+    let cancels = shared.held.hold(&fetched);
     for ((job, capacity), cancel) in fetched.into_iter().zip(permits).zip(cancels) {
         let queued = Queued {
             job,

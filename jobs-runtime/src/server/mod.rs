@@ -1,6 +1,6 @@
 //! The server: fetches jobs from the storage and runs them on its workers.
 //!
-//! One server is a set of tasks sharing one `Shared` state:
+//! One server is a set of tasks, one file each:
 //! - the fetcher (`fetcher.rs`) takes jobs while the server has capacity,
 //!   queues in priority order, several per round trip, into a local queue;
 //! - the dispatcher (`dispatcher.rs`) hands them to free workers in fetch
@@ -16,10 +16,17 @@
 //!   notifications (PostgreSQL `LISTEN`/`NOTIFY`);
 //! - the heartbeat (`heartbeat.rs`) registers the server and keeps it alive;
 //! - the elector (`elector.rs`) keeps one server of the storage leader, and
-//!   only the leader runs the maintenance:
+//!   starts the leader-only services (`maintenance.rs`) when this server
+//!   leads and stops them when it does not; none of them asks:
 //!   - the scheduler (`scheduler.rs`) enqueues due `Scheduled` jobs;
 //!   - the rescuer (`rescuer.rs`) gives back jobs whose server died;
-//!   - the expirer (`expirer.rs`) deletes old finished jobs and silent servers.
+//!   - the expirer (`expirer.rs`) deletes old finished jobs;
+//!   - the server pruner (`server_pruner.rs`) forgets silent servers.
+//!
+//! The hot path (fetcher, dispatcher, executor, completer) shares one
+//! `Shared` value: the attempts held (`held.rs`), the capacity and the
+//! local queue. Every other service is given only the storage and its own
+//! settings, and runs the loop of `periodic.rs`.
 //!
 //! Capacity: a job counts against the server from its fetch until its
 //! outcome is recorded, not only while it runs. At most `workers` jobs run
@@ -38,18 +45,20 @@ mod executor;
 mod expirer;
 mod fetcher;
 mod heartbeat;
+mod held;
 mod lease_keeper;
 mod local_queue;
+mod maintenance;
 mod notifier;
+mod periodic;
 mod rescuer;
 mod scheduler;
+mod server_pruner;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use jobs_core::{Attempt, JobId, Registry, Result};
+use jobs_core::{Registry, Result, ServerInfo};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -123,7 +132,8 @@ impl Drop for ServerHandle {
     }
 }
 
-/// What the tasks of one server share.
+/// What the tasks of the hot path (fetcher, dispatcher, executor,
+/// completer) share; the other services get only what they need.
 pub(crate) struct Shared {
     pub storage: Storage,
     pub registry: Registry,
@@ -131,7 +141,7 @@ pub(crate) struct Shared {
     pub id: String,
     /// The attempts this server holds now, from fetch until their outcome
     /// is recorded; the lease keeper renews their leases.
-    pub in_flight: Mutex<HashMap<JobId, InFlight>>,
+    pub held: Arc<held::Held>,
     /// One permit per job held, from fetch until its outcome is recorded:
     /// `workers + prefetch` in all.
     pub capacity: Arc<Semaphore>,
@@ -139,99 +149,21 @@ pub(crate) struct Shared {
     pub workers: Arc<Semaphore>,
     /// How far ahead of the free workers to fetch.
     pub local: local_queue::LocalQueue,
-    /// Until when this server leads the maintenance, if it does (set by the
-    /// elector; counted from before it asked, so never past the real term).
-    pub leader_until: Mutex<Option<Instant>>,
-}
-
-/// An attempt this server holds.
-pub(crate) struct InFlight {
-    pub attempt: u32,
-    /// Cancelled to stop the attempt: at shutdown (see [`Shared::interrupt`])
-    /// or when its lease was lost.
-    pub cancel: CancellationToken,
-    /// Set when the attempt ended and the completer is recording its
-    /// outcome: a renewal that no longer finds the job `Processing` then
-    /// saw the outcome, not a lost lease.
-    pub recording: bool,
 }
 
 impl Shared {
-    pub fn is_leader(&self) -> bool {
-        let until = *self.leader_until.lock().expect("leader lock");
-        until.is_some_and(|until| Instant::now() < until)
-    }
-
-    /// The attempts held now, sorted by id (so that every storage call locks
-    /// rows in one order).
-    pub fn in_flight(&self) -> Vec<Attempt> {
-        let in_flight = self.in_flight.lock().expect("in-flight lock");
-        let mut held: Vec<_> = in_flight
-            .iter()
-            .map(|(&id, held)| Attempt {
-                id,
-                attempt: held.attempt,
-            })
-            .collect();
-        held.sort_unstable_by_key(|job| job.id);
-        held
-    }
-
-    /// Stops every attempt held (shutdown: `interrupt` is cancelled first,
-    /// so that they are requeued rather than dropped).
-    pub fn interrupt(&self, interrupt: &CancellationToken) {
-        interrupt.cancel();
-        let in_flight = self.in_flight.lock().expect("in-flight lock");
-        for held in in_flight.values() {
-            held.cancel.cancel();
+    /// How this server announces itself in the registry.
+    fn info(&self) -> ServerInfo {
+        ServerInfo {
+            id: self.id.clone(),
+            workers: u32::try_from(self.config.workers).unwrap_or(u32::MAX),
+            queues: self.config.queues.clone(),
+            jobs: self
+                .registry
+                .iter()
+                .map(|job| job.name.to_owned())
+                .collect(),
         }
-    }
-
-    /// Forgets an attempt, unless the job was fetched again since (a newer
-    /// attempt is held under the same id).
-    pub fn release(&self, job: Attempt) {
-        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        if in_flight
-            .get(&job.id)
-            .is_some_and(|held| held.attempt == job.attempt)
-        {
-            in_flight.remove(&job.id);
-        }
-    }
-
-    /// Marks attempts whose outcome is being recorded (see
-    /// [`InFlight::recording`]).
-    pub fn mark_recording(&self, jobs: impl IntoIterator<Item = Attempt>) {
-        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        for job in jobs {
-            if let Some(held) = in_flight.get_mut(&job.id)
-                && held.attempt == job.attempt
-            {
-                held.recording = true;
-            }
-        }
-    }
-
-    /// Forgets an attempt whose lease the storage no longer holds for this
-    /// server, and returns its cancel token to stop it; `None` when the
-    /// attempt is gone already or its outcome is being recorded (then the
-    /// storage saw the outcome: no lease was lost).
-    pub fn lose(&self, job: Attempt) -> Option<CancellationToken> {
-        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-        match in_flight.get(&job.id) {
-            Some(held) if held.attempt == job.attempt && !held.recording => {
-                in_flight.remove(&job.id).map(|held| held.cancel)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Sleeps `duration` unless `cancel` fires first; returns whether it fired.
-pub(crate) async fn sleep_or_cancel(duration: Duration, cancel: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(duration) => false,
-        _ = cancel.cancelled() => true,
     }
 }
 
@@ -266,13 +198,26 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let stop_services = CancellationToken::new();
     let (outcomes, outcome_rx) = mpsc::unbounded_channel();
     let completer = services.spawn(completer::run(shared.clone(), outcome_rx));
-    services.spawn(scheduler::run(shared.clone(), stop_services.clone()));
-    services.spawn(rescuer::run(shared.clone(), stop_services.clone()));
-    services.spawn(expirer::run(shared.clone(), stop_services.clone()));
-    services.spawn(lease_keeper::run(shared.clone(), stop_services.clone()));
-    services.spawn(notifier::run(shared.clone(), stop_services.clone()));
-    services.spawn(heartbeat::run(shared.clone(), stop_services.clone()));
-    services.spawn(elector::run(shared.clone(), stop_services.clone()));
+    let storage = &shared.storage;
+    services.spawn(lease_keeper::run(
+        storage.clone(),
+        shared.held.clone(),
+        shared.config.lease,
+        stop_services.clone(),
+    ));
+    services.spawn(notifier::run(storage.clone(), stop_services.clone()));
+    services.spawn(heartbeat::run(
+        storage.clone(),
+        shared.info(),
+        shared.config.heartbeat_interval,
+        stop_services.clone(),
+    ));
+    services.spawn(elector::run(
+        storage.clone(),
+        shared.id.clone(),
+        shared.config.clone(),
+        stop_services.clone(),
+    ));
 
     let jobs = TaskTracker::new();
     let interrupt = CancellationToken::new();
@@ -293,7 +238,7 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             ?timeout,
             "jobs did not finish within the shutdown timeout; interrupting and requeueing them"
         );
-        shared.interrupt(&interrupt);
+        shared.held.interrupt(&interrupt);
         if tokio::time::timeout(timeout, jobs.wait()).await.is_err() {
             warn!(
                 running = jobs.len(),

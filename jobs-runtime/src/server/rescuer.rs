@@ -1,40 +1,32 @@
 //! Gives back jobs whose server stopped renewing their lease (it crashed or
 //! lost the database): `Enqueued` again, or `Failed` when no attempt is left.
-//! River's `job_rescuer`. Runs on the leader only.
+//! River's `job_rescuer`. Leader-only: started and stopped with the
+//! leadership (see `maintenance.rs`).
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use jobs_core::{ExpiredLeasesParams, FinishParams, JobOutcome, Result, decide};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
-use super::{Shared, sleep_or_cancel};
+use super::periodic::every;
+use crate::Storage;
 
 /// The most jobs moved per storage call.
 pub const RESCUE_BATCH: usize = 1000;
 
-/// Runs [`run_once`] every `rescue_interval` while leading, until `cancel`.
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    loop {
-        if shared.is_leader()
-            && let Err(error) = run_once(&shared).await
-        {
-            warn!(%error, "rescuing jobs failed");
-        }
-        if sleep_or_cancel(shared.config.rescue_interval, &cancel).await {
-            return;
-        }
-    }
+/// Runs [`run_once`] every `interval` until `cancel`.
+pub(crate) async fn run(storage: Storage, interval: Duration, cancel: CancellationToken) {
+    every(interval, &cancel, "rescuing jobs", || run_once(&storage)).await;
 }
 
 /// Rescues every job whose lease expired; returns how many moved. What
 /// each becomes is decided here ([`decide::rescued`]); the storage moves
 /// only those whose lease is still expired when it writes.
-pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
+pub(crate) async fn run_once(storage: &Storage) -> Result<u64> {
     let mut total = 0;
     loop {
-        let expired = shared
-            .storage
+        let expired = storage
             .backend()
             .expired_leases(ExpiredLeasesParams {
                 limit: RESCUE_BATCH,
@@ -48,7 +40,7 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
                 outcome: decide::rescued(lease),
             })
             .collect();
-        let moved = shared.storage.rescue(FinishParams { jobs }).await?;
+        let moved = storage.rescue(FinishParams { jobs }).await?;
         total += moved.len() as u64;
         if found < RESCUE_BATCH || moved.is_empty() {
             if total > 0 {

@@ -1,37 +1,33 @@
 //! Enqueues `Scheduled` jobs whose time has come (delayed jobs and retries),
-//! like Hangfire's `DelayedJobScheduler`. Runs on the leader only.
+//! like Hangfire's `DelayedJobScheduler`. Leader-only: started and stopped
+//! with the leadership (see `maintenance.rs`).
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use jobs_core::{PromoteParams, Result};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::{Shared, sleep_or_cancel};
+use super::periodic::every;
+use crate::Storage;
 
 /// The most jobs moved per storage call; a larger backlog takes several.
 pub const PROMOTE_BATCH: usize = 1000;
 
-/// Runs [`run_once`] every `schedule_interval` while leading, until `cancel`.
-pub(crate) async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
-    loop {
-        if shared.is_leader()
-            && let Err(error) = run_once(&shared).await
-        {
-            warn!(%error, "promoting scheduled jobs failed");
-        }
-        if sleep_or_cancel(shared.config.schedule_interval, &cancel).await {
-            return;
-        }
-    }
+/// Runs [`run_once`] every `interval` until `cancel`.
+pub(crate) async fn run(storage: Storage, interval: Duration, cancel: CancellationToken) {
+    every(interval, &cancel, "promoting scheduled jobs", || {
+        run_once(&storage)
+    })
+    .await;
 }
 
-/// Enqueues every due job; returns how many moved.
-pub(crate) async fn run_once(shared: &Shared) -> Result<u64> {
+/// Enqueues every due job; returns how many moved. The storage wakes this
+/// process's servers when jobs moved.
+pub(crate) async fn run_once(storage: &Storage) -> Result<u64> {
     let mut total = 0;
     loop {
-        let moved = shared
-            .storage
+        let moved = storage
             .promote_scheduled(PromoteParams {
                 limit: PROMOTE_BATCH,
             })

@@ -51,4 +51,3 @@ pub(super) fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Er
         reason: row.try_get("reason")?,
     })
 }
-

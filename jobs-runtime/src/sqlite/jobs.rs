@@ -12,7 +12,7 @@ use super::decode::{millis, taken_jobs};
 use crate::sql_error::storage_error;
 
 /// `[[id, attempt, "Processing"], ...]`, as [`EXTEND_LEASES`] reads it.
-fn attempts_json(jobs: &[Attempt]) -> String {
+pub(super) fn attempts_json(jobs: &[Attempt]) -> String {
     let rows: Vec<(i64, u32, &str)> = jobs
         .iter()
         .map(|job| (job.id.0, job.attempt, State::Processing.as_str()))
@@ -27,7 +27,7 @@ pub(super) const PICK: &str = "SELECT json_group_array(id) FROM (
 
 /// Moves the jobs of the JSON array `?4` to `Processing` for server `?1` at
 /// time `?2` with a lease of `?3` ms.
-pub(super) const TAKE: &str = "UPDATE jobs_job
+const TAKE: &str = "UPDATE jobs_job
      SET state = 'Processing', attempt = attempt + 1, server = ?1,
          lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
          reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
@@ -36,7 +36,7 @@ pub(super) const TAKE: &str = "UPDATE jobs_job
 /// The jobs of the JSON array `?1` as one JSON array of `[id, name, queue,
 /// args, attempt, max_attempts, created_at]`: one row from SQLite's thread
 /// for the whole batch rather than one per job.
-pub(super) const TAKEN: &str =
+const TAKEN: &str =
     "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts, created_at))
      FROM jobs_job WHERE id IN (SELECT value FROM json_each(?1))";
 
@@ -64,7 +64,7 @@ pub(super) const FINISH: &str = "UPDATE jobs_job
 /// After [`FINISH`] moved fewer jobs than it was given, in the same
 /// transaction: the ids among `?2` that it moved at time `?1` (their
 /// attempt and new state match, changed now).
-pub(super) const MOVED_AT: &str = "SELECT jobs_job.id FROM jobs_job
+const MOVED_AT: &str = "SELECT jobs_job.id FROM jobs_job
      JOIN (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state
            FROM json_each(?2)) AS o
        ON jobs_job.id = o.id

@@ -1,13 +1,12 @@
 //! Plan tests: the hot statements read the indexes they are written for,
 //! on files full of finished jobs with statistics (`ANALYZE`).
 
-#[allow(unused_imports)]
 use super::SqliteStorage;
-#[allow(unused_imports)]
-use super::jobs::{EXTEND_LEASES, FINISH, MOVED_AT, PICK, TAKE, TAKEN};
+use super::jobs::{EXTEND_LEASES, FINISH, PICK, attempts_json};
+use jobs_core::{Attempt, JobId};
 
-#[cfg(test)]
-mod tests {
+/// Fetching among finished jobs.
+mod fetch {
     use super::*;
 
     /// The real fetch statement reads the partial index of enqueued jobs,
@@ -49,11 +48,10 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-mod plan_tests {
-    //! The statements that change held attempts, EXPLAINed as the storage
-    //! sends them, on an ANALYZEd file of 20,000 `Processing` and 500,000
-    //! `Succeeded` jobs: each must find its rows by primary key.
+/// The statements that change held attempts, EXPLAINed as the storage
+/// sends them, on an ANALYZEd file of 20,000 `Processing` and 500,000
+/// `Succeeded` jobs: each must find its rows by primary key.
+mod held_attempts {
     use super::*;
 
     #[tokio::test]
@@ -79,9 +77,9 @@ mod plan_tests {
         .fetch_all(storage.pool())
         .await
         .unwrap();
-        let held: Vec<Completion> = ids
+        let held: Vec<Attempt> = ids
             .iter()
-            .map(|&id| Completion {
+            .map(|&id| Attempt {
                 id: JobId(id),
                 attempt: 1,
             })

@@ -60,9 +60,11 @@ impl ServerStorage for SqliteStorage {
     }
 
     async fn servers(&self) -> Result<Vec<ServerRecord>> {
-        sqlx::query(
-            "SELECT id, workers, queues, jobs, started_at, heartbeat_at FROM jobs_server ORDER BY started_at, id",
-        )
+        sqlx::query(concat!(
+            "SELECT id, workers, queues, jobs, started_at, heartbeat_at, max(",
+            now_ms!(),
+            " - heartbeat_at, 0) AS silent_ms FROM jobs_server ORDER BY started_at, id"
+        ))
         .try_map(|row: SqliteRow| {
             let list = |column: &str| -> std::result::Result<Vec<String>, sqlx::Error> {
                 let json: String = row.try_get(column)?;
@@ -75,6 +77,9 @@ impl ServerStorage for SqliteStorage {
                 jobs: list("jobs")?,
                 started_at: time(row.try_get("started_at")?),
                 heartbeat_at: time(row.try_get("heartbeat_at")?),
+                silent_for: std::time::Duration::from_millis(
+                    row.try_get::<i64, _>("silent_ms")?.try_into().unwrap_or(0),
+                ),
             })
         })
         .fetch_all(&self.reader)

@@ -32,7 +32,10 @@ impl SqliteStorage {
     pub(super) async fn execute(
         &self,
         operation: &'static str,
-        statement: impl FnOnce(i64) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+        statement: impl FnOnce(
+            i64,
+        )
+            -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> Result<u64> {
         let (mut tx, now) = self.write(operation).await?;
         let changed = statement(now)
@@ -44,4 +47,3 @@ impl SqliteStorage {
         Ok(changed)
     }
 }
-
