@@ -22,6 +22,7 @@ pub mod storage {
     pub use jobs_runtime::conformance;
     pub use jobs_runtime::postgres::PostgresStorage;
     pub use jobs_runtime::sqlite::SqliteStorage;
+    pub use jobs_runtime::storage_conformance_tests;
 }
 
 /// The server's settings and their defaults.

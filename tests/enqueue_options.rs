@@ -88,7 +88,7 @@ async fn queue_replaces_the_jobs_queue() {
 }
 
 #[tokio::test]
-async fn delay_schedules_from_the_storages_clock() {
+async fn delay_is_due_that_long_after_it_is_stored() {
     let (_dir, storage) = temp_storage().await;
     let client = Client::new(storage.clone());
 

@@ -27,7 +27,9 @@ struct Refusing {
 fn poisoned(outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Succeeded => false,
-        Outcome::Failed { reason } | Outcome::Requeue { reason, .. } => reason.contains("POISON"),
+        Outcome::Failed { reason }
+        | Outcome::Requeue { reason, .. }
+        | Outcome::Rescued { reason, .. } => reason.contains("POISON"),
         Outcome::Retry { reason, error, .. } => {
             reason.contains("POISON") || error.contains("POISON")
         }

@@ -2,7 +2,7 @@
 //! made here once for the server and every storage (which bind the
 //! results as parameters), never in a storage's SQL.
 
-use crate::{ExpiredLease, Outcome, RetryPolicy};
+use crate::{Error, ExpiredLease, Outcome, Result, RetryPolicy, State};
 
 /// The history's reason when a `Scheduled` job's time came.
 pub const SCHEDULED_TIME_REACHED: &str = "scheduled time reached";
@@ -12,6 +12,23 @@ pub const REQUEUED_BY_OPERATOR: &str = "requeued by an operator";
 
 /// The history's reason when an operator deletes a job.
 pub const DELETED_BY_OPERATOR: &str = "deleted by an operator";
+
+/// The states an operator's move to `to` takes jobs from (the moves
+/// [`State::can_move_to`] allows): a storage's
+/// [`move_jobs`](crate::JobStorage::move_jobs) binds this list and leaves
+/// every other job alone.
+///
+/// # Errors
+/// [`Error::Config`] when `to` is not a state an operator moves jobs to:
+/// only `Enqueued` (requeue) and `Deleted` are.
+pub fn operator_sources(to: State) -> Result<Vec<State>> {
+    match to {
+        State::Enqueued | State::Deleted => Ok(to.sources()),
+        _ => Err(Error::Config(format!(
+            "an operator moves jobs to Enqueued or Deleted, not to {to}"
+        ))),
+    }
+}
 
 /// Whether a job whose attempt number `attempt` ended unfinished may run
 /// again: it has used fewer than `max_attempts`. The one rule behind both
@@ -51,18 +68,20 @@ pub fn failed_attempt(
 /// timeout).
 pub fn rescued(lease: &ExpiredLease) -> Outcome {
     let server = lease.server.as_deref().unwrap_or("?");
+    let attempts_left = has_attempts_left(lease.job.attempt, lease.max_attempts);
     let reason = format!(
-        "rescued: the lease of server {server} expired (the server stopped renewing it: it died, or lost the database for longer than the lease)"
+        "rescued: the lease of server {server} expired (the server stopped renewing it: it died, or lost the database for longer than the lease){}",
+        if attempts_left {
+            ""
+        } else {
+            "; no attempts left"
+        }
     );
-    if has_attempts_left(lease.job.attempt, lease.max_attempts) {
-        Outcome::Requeue {
-            reason,
-            forgive: false,
-        }
-    } else {
-        Outcome::Failed {
-            reason: format!("{reason}; no attempts left"),
-        }
+    Outcome::Rescued {
+        reason,
+        server: lease.server.clone(),
+        attempt: lease.job.attempt,
+        attempts_left,
     }
 }
 
@@ -116,9 +135,16 @@ mod tests {
         let again = rescued(&lease(1, 2)).stored();
         assert_eq!(again.state, State::Enqueued);
         assert!(!again.grant_attempt, "the lost attempt counts");
+        assert!(again.release_server);
         assert!(again.reason.unwrap().contains("server host:1:ab expired"));
+        let data: serde_json::Value = serde_json::from_str(&again.data.unwrap()).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"server": "host:1:ab", "attempt": 1})
+        );
         let failed = rescued(&lease(2, 2)).stored();
         assert_eq!(failed.state, State::Failed);
+        assert!(failed.release_server);
         assert!(failed.reason.unwrap().ends_with("; no attempts left"));
     }
 }

@@ -102,8 +102,9 @@ macro_rules! storage_conformance_tests {
     ($make:path, notifications = $notifies:expr $(,)?) => {
         $crate::__storage_conformance_cases!($make;
             enqueue_returns_ids_in_order,
+            enqueue_refuses_zero_attempts,
             enqueue_at_a_time_schedules,
-            schedule_in_counts_from_the_storage_clock,
+            schedule_in_is_due_its_delay_after_it_is_stored,
             enqueue_many_is_one_transaction,
             fetch_takes_queues_in_priority_then_fifo,
             fetch_respects_the_limit,
@@ -436,6 +437,24 @@ pub async fn enqueue_returns_ids_in_order(storage: &Storage) {
     assert!(again[0] > ids[2]);
 }
 
+/// A job that could never run (`max_attempts` 0) is refused, and nothing
+/// of its batch is stored. The `Storage` handle raises 0 to 1 before a
+/// storage sees it; the backend itself must not store it.
+pub async fn enqueue_refuses_zero_attempts(storage: &Storage) {
+    let mut never = new_job("never", "q");
+    never.max_attempts = 0;
+    let refused = storage
+        .backend()
+        .enqueue(EnqueueParams {
+            jobs: vec![new_job("fine", "q"), never.clone()],
+        })
+        .await;
+    assert!(refused.is_err(), "max_attempts 0 stored: {refused:?}");
+    assert_eq!(storage.counts().await.expect("counts").total(), 0);
+    let raised = enqueue(storage, vec![never]).await;
+    assert_eq!(record(storage, raised[0]).await.max_attempts, 1);
+}
+
 /// A job with `Schedule::At` is `Scheduled` with that due time (to the
 /// millisecond), neither fetched nor promoted before it.
 pub async fn enqueue_at_a_time_schedules(storage: &Storage) {
@@ -457,10 +476,10 @@ pub async fn enqueue_at_a_time_schedules(storage: &Storage) {
     assert_eq!(promote(storage, 10).await, 0, "not due");
 }
 
-/// `Schedule::In(d)` is counted from the storage's clock (the job's
+/// `Schedule::In(d)` is due `d` after the job is stored (the job's
 /// `run_at - created_at` is `d`, within a second); `Schedule::At(t)`
 /// stores `t` to the millisecond; `Schedule::In(0)` is due at once.
-pub async fn schedule_in_counts_from_the_storage_clock(storage: &Storage) {
+pub async fn schedule_in_is_due_its_delay_after_it_is_stored(storage: &Storage) {
     // A time with a fraction of a millisecond, which no storage keeps.
     let at = Utc::now() + chrono::Duration::hours(2) + chrono::Duration::microseconds(123_456);
     let ids = enqueue(
@@ -1294,6 +1313,17 @@ pub async fn rescue_enqueues_or_fails_expired_jobs(storage: &Storage) {
     let failed = record(storage, ids[1]).await;
     assert_eq!(failed.state, State::Failed);
     assert!(failed.reason.unwrap().contains("no attempts left"));
+    for id in &ids {
+        let rescue = history(storage, *id)
+            .await
+            .pop()
+            .expect("the rescue is recorded");
+        assert_eq!(
+            rescue.data,
+            Some(serde_json::json!({"server": SERVER, "attempt": 1})),
+            "the rescue records the lost attempt and its server"
+        );
+    }
     let refetched = fetch(storage, &["q"], 10).await;
     assert_eq!(ids_of(&refetched), [ids[0]]);
     assert_eq!(refetched[0].attempt, 2, "the lost attempt counts");

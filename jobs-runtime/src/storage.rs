@@ -2,8 +2,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use jobs_core::{
-    EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, Outcome,
-    PromoteParams, Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
+    EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, PromoteParams,
+    Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
 };
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
@@ -140,8 +140,9 @@ impl Storage {
         self.backend.list_jobs(query).await
     }
 
-    /// The servers registered now (live, or silent for less than their
-    /// server timeout), oldest first.
+    /// The servers registered now, oldest first; each record says how long
+    /// it has been silent (`silent_for`, by the storage's clock). A server
+    /// silent for longer than the server timeout is removed by the leader.
     ///
     /// # Errors
     /// [`Error::Storage`] when the database cannot be read.
@@ -150,9 +151,9 @@ impl Storage {
     }
 
     /// Enqueues a job again now, as Hangfire's dashboard "Requeue" does: a
-    /// `Failed`, `Succeeded`, `Deleted` or `Scheduled` job (or a running
-    /// one, whose attempt then stops: its outcome is not recorded and its
-    /// lease is not renewed). It gets at least one more attempt. The move is
+    /// `Failed`, `Succeeded`, `Deleted`, `Scheduled` or `Awaiting` job (or
+    /// a running one, whose attempt then stops: its outcome is not recorded
+    /// and its lease is not renewed). It gets at least one more attempt. The move is
     /// recorded with the reason
     /// [`REQUEUED_BY_OPERATOR`](jobs_core::decide::REQUEUED_BY_OPERATOR).
     ///
@@ -178,24 +179,35 @@ impl Storage {
             .await
     }
 
+    /// Moves one job for an operator. When the move is refused, the job's
+    /// state is read to say why; if that state allows the move after all
+    /// (the job moved on between the two calls), the move is tried again,
+    /// so the error never names an allowed move.
     async fn move_one(&self, id: JobId, to: State, reason: &str) -> Result<()> {
-        let moved = self
-            .move_jobs(MoveParams {
-                ids: vec![id],
-                to,
-                reason: reason.to_owned(),
-            })
-            .await?;
-        if !moved.is_empty() {
-            return Ok(());
-        }
-        match self.backend.job(id).await? {
-            None => Err(Error::JobNotFound(id)),
-            Some(job) => Err(Error::MoveRefused {
-                id,
-                from: job.state,
-                to,
-            }),
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let moved = self
+                .move_jobs(MoveParams {
+                    ids: vec![id],
+                    to,
+                    reason: reason.to_owned(),
+                })
+                .await?;
+            if !moved.is_empty() {
+                return Ok(());
+            }
+            match self.backend.job(id).await? {
+                None => return Err(Error::JobNotFound(id)),
+                Some(job) if job.state.can_move_to(to) && tries < 3 => continue,
+                Some(job) => {
+                    return Err(Error::MoveRefused {
+                        id,
+                        from: job.state,
+                        to,
+                    });
+                }
+            }
         }
     }
 
@@ -250,10 +262,7 @@ impl Storage {
     }
 
     fn requeues(params: &FinishParams) -> bool {
-        params
-            .jobs
-            .iter()
-            .any(|job| matches!(job.outcome, Outcome::Requeue { .. }))
+        params.jobs.iter().any(|job| job.outcome.requeues())
     }
 
     /// Wakes the idle servers of this process that share this handle (or a

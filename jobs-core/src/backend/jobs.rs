@@ -173,7 +173,8 @@ pub trait JobStorage: Send + Sync + 'static {
     async fn extend_leases(&self, params: ExtendLeasesParams) -> Result<Vec<JobId>>;
 
     /// Moves jobs to `to` for an operator, each only from a state that
-    /// [`State::can_move_to`] allows (see [`State::sources`]); other jobs
+    /// [`State::can_move_to`] allows (bind
+    /// [`decide::operator_sources`](crate::decide::operator_sources)); other jobs
     /// are left as they are. A move to `Enqueued` clears the job's lease,
     /// server and due time and gives it at least one attempt more than it
     /// has used (`max_attempts` becomes at least `attempt + 1`). A running
@@ -183,6 +184,6 @@ pub trait JobStorage: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) when `to` is neither
-    /// `Enqueued` nor `Deleted`.
+    /// `Enqueued` nor `Deleted` (as `operator_sources` says).
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>>;
 }

@@ -47,6 +47,20 @@ pub enum Outcome {
         /// grows by one (the attempt number, which fences, only ever grows).
         forgive: bool,
     },
+    /// The attempt's lease expired (its server died or lost the database):
+    /// `Enqueued` again when attempts are left, else `Failed`; the lost
+    /// attempt counts. Made by [`decide::rescued`](crate::decide::rescued).
+    Rescued {
+        /// The history's reason, naming the server.
+        reason: String,
+        /// The server whose lease expired, kept in the history's data with
+        /// the attempt: `{"server": ..., "attempt": ...}`.
+        server: Option<String>,
+        /// The attempt that was lost.
+        attempt: u32,
+        /// Whether the job may run again (`Enqueued`) or not (`Failed`).
+        attempts_left: bool,
+    },
 }
 
 /// The longest a job waits in `Scheduled` after an [`Outcome::Retry`]: a
@@ -116,7 +130,43 @@ impl Outcome {
                 grant_attempt: *forgive,
                 release_server: true,
             },
+            Outcome::Rescued {
+                reason,
+                server,
+                attempt,
+                attempts_left,
+            } => StoredOutcome {
+                state: if *attempts_left {
+                    State::Enqueued
+                } else {
+                    State::Failed
+                },
+                reason: Some(text(reason)),
+                data: Some(
+                    serde_json::json!({
+                        "server": server.as_deref().map(text),
+                        "attempt": attempt,
+                    })
+                    .to_string(),
+                ),
+                run_after: None,
+                grant_attempt: false,
+                release_server: true,
+            },
         }
+    }
+
+    /// Whether the outcome puts the job back in its queue (`Enqueued`),
+    /// so that idle servers should look.
+    pub fn requeues(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Requeue { .. }
+                | Outcome::Rescued {
+                    attempts_left: true,
+                    ..
+                }
+        )
     }
 }
 
@@ -156,6 +206,18 @@ mod tests {
             Outcome::Requeue {
                 reason: "r".into(),
                 forgive: true,
+            },
+            Outcome::Rescued {
+                reason: "r".into(),
+                server: None,
+                attempt: 1,
+                attempts_left: true,
+            },
+            Outcome::Rescued {
+                reason: "r".into(),
+                server: Some("s".into()),
+                attempt: 2,
+                attempts_left: false,
             },
         ];
         for outcome in outcomes {

@@ -4,8 +4,8 @@
 //! history in a CTE beside its `UPDATE`.
 
 use jobs_core::{
-    Attempt, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobOutcome, JobStorage, MoveParams, Result, Schedule, State,
+    Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId,
+    JobOutcome, JobStorage, MoveParams, Result, Schedule, State, decide,
 };
 use sqlx::postgres::PgRow;
 
@@ -332,13 +332,10 @@ impl JobStorage for PostgresStorage {
     }
 
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
-        if !matches!(params.to, State::Enqueued | State::Deleted) {
-            return Err(Error::Config(format!(
-                "an operator moves jobs to Enqueued or Deleted, not to {}",
-                params.to
-            )));
-        }
-        let sources: Vec<&str> = params.to.sources().into_iter().map(State::as_str).collect();
+        let sources: Vec<&str> = decide::operator_sources(params.to)?
+            .into_iter()
+            .map(State::as_str)
+            .collect();
         let ids: Vec<i64> = params.ids.iter().map(|id| id.0).collect();
         let mut moved: Vec<i64> = self
             .run(

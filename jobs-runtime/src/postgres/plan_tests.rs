@@ -2,6 +2,7 @@
 //! on tables full of finished jobs with statistics (`ANALYZE`).
 
 use super::jobs::{EXTEND_LEASES, FETCH, FINISH};
+use super::monitoring::list_sql;
 use crate::testing::fresh_postgres;
 use sqlx::Row;
 
@@ -210,5 +211,40 @@ async fn fetch_reads_the_partial_index_with_statistics_of_a_backlog() {
             .cloned()
             .unwrap_or_default();
         assert!(picked.contains("jobs_job_enqueued"), "{mode}: {plan:#?}");
+    }
+}
+
+/// A page of `Failed` jobs reads the index of rarely listed states, not
+/// the primary key back through every retained `Succeeded` job, once the
+/// table's statistics know how few failed jobs there are.
+#[tokio::test]
+async fn a_page_of_failed_jobs_reads_the_index_of_listed_states() {
+    let Some(pg) = fresh_postgres().await else {
+        return;
+    };
+    let storage = &pg.storage;
+    sqlx::raw_sql(storage.sql(
+        "INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
+         SELECT 'done', 'default', '{}', CASE WHEN i % 2000 = 0 THEN 'Failed' ELSE 'Succeeded' END,
+                1, now(), now()
+         FROM generate_series(1, 100000) AS i;
+         ANALYZE {s}.jobs_job;",
+    ))
+    .execute(storage.pool())
+    .await
+    .unwrap();
+    let mut conn = storage.pool().acquire().await.unwrap();
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        set_plan_cache_mode(&mut conn, mode).await;
+        let plan = explain(
+            &mut conn,
+            &storage
+                .sql(&list_sql(Some(jobs_core::State::Failed), false))
+                .0,
+            &["9223372036854775807", "50"],
+        )
+        .await;
+        let text = plan.join("\n");
+        assert!(text.contains("jobs_job_listed"), "{mode}:\n{text}");
     }
 }

@@ -56,8 +56,9 @@ pub fn default_workers() -> usize {
 }
 
 /// A server's settings, each with a `DEFAULT_*` constant: build one with
-/// its setters and hand it to [`ServerBuilder::config`], or set them on the
-/// builder directly (the builder's setters are the same).
+/// its setters (their docs say what each setting does) and hand it to
+/// [`ServerBuilder::config`], or set them on the builder directly (the
+/// builder's setters are the same).
 ///
 /// ```
 /// use std::time::Duration;
@@ -74,15 +75,7 @@ pub fn default_workers() -> usize {
 pub struct ServerConfig {
     /// Jobs run at once, at least 1 (default [`default_workers`]).
     pub(crate) workers: usize,
-    /// Jobs fetched ahead of free workers, at most (default
-    /// [`default_prefetch`] of the workers). A job counts against the
-    /// server from its fetch until its outcome is recorded, so a server
-    /// holds at most `workers + prefetch` jobs in `Processing`. Jobs
-    /// fetched ahead are leased like running ones and given back at
-    /// shutdown; the server fetches ahead only as many as its workers start
-    /// within [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON) at their recent
-    /// pace, so long jobs are not held where another server could start
-    /// them. 0 fetches for free workers only.
+    /// Jobs fetched ahead of free workers, at most.
     pub(crate) prefetch: usize,
     /// Queues in priority order (default `["default"]`).
     pub(crate) queues: Vec<String>,
@@ -142,8 +135,15 @@ impl ServerConfig {
         self
     }
 
-    /// How many jobs may wait fetched ahead of free workers (default
-    /// [`default_prefetch`]); see the field docs above.
+    /// How many jobs may wait fetched ahead of free workers, at most
+    /// (default [`default_prefetch`] of the workers). A job counts against
+    /// the server from its fetch until its outcome is recorded, so a server
+    /// holds at most `workers + prefetch` jobs in `Processing`. Jobs
+    /// fetched ahead are leased like running ones and given back at
+    /// shutdown; the server fetches ahead only as many as its workers start
+    /// within [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON) at their recent
+    /// pace, so long jobs are not held where another server could start
+    /// them. 0 fetches for free workers only.
     pub fn prefetch(mut self, prefetch: usize) -> Self {
         self.prefetch = prefetch;
         self
@@ -368,7 +368,7 @@ impl ServerBuilder {
         self
     }
 
-    /// The settings so far.
+    /// The settings so far (shown by their `Debug` output).
     pub fn settings(&self) -> &ServerConfig {
         &self.config
     }

@@ -340,6 +340,16 @@ fn fallback(outcome: &Outcome, refused: &Error) -> Outcome {
             reason: note("given back unfinished"),
             forgive: *forgive,
         },
+        Outcome::Rescued {
+            attempt,
+            attempts_left,
+            ..
+        } => Outcome::Rescued {
+            reason: note("rescued after its lease expired"),
+            server: None,
+            attempt: *attempt,
+            attempts_left: *attempts_left,
+        },
     }
 }
 

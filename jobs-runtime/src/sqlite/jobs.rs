@@ -3,7 +3,7 @@
 
 use jobs_core::{
     Attempt, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobStorage, MoveParams, Result, Schedule, State,
+    JobId, JobStorage, MoveParams, Result, Schedule, State, decide,
 };
 use sqlx::{Sqlite, Transaction};
 
@@ -282,14 +282,11 @@ impl JobStorage for SqliteStorage {
 
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
         const OP: &str = "moving jobs";
-        if !matches!(params.to, State::Enqueued | State::Deleted) {
-            return Err(Error::Config(format!(
-                "an operator moves jobs to Enqueued or Deleted, not to {}",
-                params.to
-            )));
-        }
         let ids: Vec<i64> = params.ids.iter().map(|id| id.0).collect();
-        let sources: Vec<&str> = params.to.sources().into_iter().map(State::as_str).collect();
+        let sources: Vec<&str> = decide::operator_sources(params.to)?
+            .into_iter()
+            .map(State::as_str)
+            .collect();
         let ids = serde_json::to_string(&ids).map_err(|e| Error::storage(OP, e))?;
         let sources = serde_json::to_string(&sources).map_err(|e| Error::storage(OP, e))?;
         let (mut tx, now) = self.write(OP).await?;
