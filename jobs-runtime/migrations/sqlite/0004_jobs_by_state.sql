@@ -1,9 +1,8 @@
--- Lists of jobs by state, newest first (the dashboard's pages), for the
--- states that are rare among the jobs kept: without it, listing `Failed`
--- jobs walks the primary key back through every retained `Succeeded` one.
--- The states of the hot path (Enqueued, Processing, Succeeded) are left
--- out, so fetching and finishing a job writes no entry here; a job enters
--- it only when it is scheduled (a delay or a retry), fails, is deleted or
--- awaits a parent.
-CREATE INDEX jobs_job_listed ON jobs_job (state, id)
-    WHERE state IN ('Scheduled', 'Failed', 'Deleted', 'Awaiting');
+-- Numbered as the PostgreSQL migration that adds an index of the rarely
+-- listed states (Scheduled, Failed, Deleted, Awaiting) for pages of jobs
+-- by state. SQLite does without it: measured side by side with 32 workers
+-- and no-op jobs, keeping that partial index up to date cost SQLite 8% of
+-- its drain rate (47,000 against 51,000 jobs/s), although the hot path's
+-- rows never enter it. A page of a rare state walks the primary key back
+-- instead; nothing changes here.
+SELECT 1;

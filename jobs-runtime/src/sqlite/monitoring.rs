@@ -68,8 +68,8 @@ impl MonitoringStorage for SqliteStorage {
 
     async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>> {
         // One text per filter, the state written out as a literal (one of
-        // seven names, never user text), so that SQLite can prove the
-        // predicate of the partial index `jobs_job_listed` for a rare state.
+        // seven names, never user text). Without an index of states (see
+        // migration 0004), a page walks the primary key back from `before`.
         let mut sql = String::from(
             "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
                     state_changed_at, run_at, reason
