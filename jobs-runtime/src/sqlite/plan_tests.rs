@@ -5,6 +5,14 @@ use super::SqliteStorage;
 use super::jobs::{EXTEND_LEASES, FINISH, PICK, attempts_json};
 use jobs_core::{Attempt, JobId};
 
+/// A new migrated file, deleted with its directory.
+async fn temp_file() -> (tempfile::TempDir, SqliteStorage) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let storage = SqliteStorage::connect(&url).await.unwrap();
+    (dir, storage)
+}
+
 /// Fetching among finished jobs.
 mod fetch {
     use super::*;
@@ -13,9 +21,7 @@ mod fetch {
     /// whatever the number of finished jobs kept.
     #[tokio::test]
     async fn fetch_reads_the_partial_index_among_many_finished_jobs() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-        let storage = SqliteStorage::connect(&url).await.unwrap();
+        let (_dir, storage) = temp_file().await;
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
              INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at)
@@ -56,9 +62,7 @@ mod held_attempts {
 
     #[tokio::test]
     async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-        let storage = SqliteStorage::connect(&url).await.unwrap();
+        let (_dir, storage) = temp_file().await;
         sqlx::raw_sql(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500000)
              INSERT INTO jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, server)
