@@ -15,7 +15,11 @@ pub use jobs_runtime::{
 /// The storage contract (one trait per concern, `StorageBackend` for all
 /// of them) with its parameter types, our two storages, and the
 /// conformance suite: for writing a storage of your own, or opening ours
-/// with options of your own. Applications use [`Storage`].
+/// with options of your own (`PostgresStorage::from_pool` with the
+/// application's pool, `SqliteStorage::connect_with`), then wrapping it in
+/// [`Storage::new`]. Applications hold [`Storage`] and call its methods;
+/// the traits' worker-side calls (fetch, finish, leases, maintenance) are
+/// the server's, and `Storage` does not offer them.
 pub mod storage {
     pub use jobs_core::backend::*;
     pub use jobs_core::decide;

@@ -1,7 +1,7 @@
 //! Per-call options through `EnqueueOptions`: each option, given to
 //! `Client::enqueue_with` or to a generated `enqueue_with` helper, is what
 //! the storage holds when the job is read back; an option not given leaves
-//! the job's own value.
+//! the job's own value. Each case runs on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use jobs::prelude::*;
 use jobs::{Error, JobRecord};
 
-use common::{job, temp_storage};
+use common::{Fixture, job};
 
 /// Sends a welcome mail.
 #[job(queue = "mail", retries = 4)]
@@ -47,9 +47,8 @@ fn assert_due_after(record: &JobRecord, delay: Duration) {
     );
 }
 
-#[tokio::test]
-async fn no_option_leaves_the_jobs_own_values() {
-    let (_dir, storage) = temp_storage().await;
+async fn no_option_leaves_the_jobs_own_values(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     let id = client
@@ -74,9 +73,8 @@ async fn no_option_leaves_the_jobs_own_values() {
     assert_eq!(record.max_attempts, 11, "10 retries unless given");
 }
 
-#[tokio::test]
-async fn queue_replaces_the_jobs_queue() {
-    let (_dir, storage) = temp_storage().await;
+async fn queue_replaces_the_jobs_queue(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     let options = EnqueueOptions::new().queue("critical");
@@ -87,9 +85,8 @@ async fn queue_replaces_the_jobs_queue() {
     assert_eq!(record.max_attempts, 5);
 }
 
-#[tokio::test]
-async fn delay_is_due_that_long_after_it_is_stored() {
-    let (_dir, storage) = temp_storage().await;
+async fn delay_is_due_that_long_after_it_is_stored(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     let delay = Duration::from_secs(90);
@@ -108,9 +105,8 @@ async fn delay_is_due_that_long_after_it_is_stored() {
     assert_due_after(&job(&storage, id).await, delay);
 }
 
-#[tokio::test]
-async fn at_schedules_at_that_time() {
-    let (_dir, storage) = temp_storage().await;
+async fn at_schedules_at_that_time(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     let at = some_time_ahead();
@@ -134,9 +130,8 @@ async fn at_schedules_at_that_time() {
     assert_eq!(job(&storage, id).await.run_at, Some(at));
 }
 
-#[tokio::test]
-async fn max_attempts_replaces_the_jobs_retries() {
-    let (_dir, storage) = temp_storage().await;
+async fn max_attempts_replaces_the_jobs_retries(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     let id = client
@@ -153,9 +148,8 @@ async fn max_attempts_replaces_the_jobs_retries() {
     assert_eq!(job(&storage, id).await.max_attempts, 1);
 }
 
-#[tokio::test]
-async fn the_generated_helper_takes_options_then_the_arguments() {
-    let (_dir, storage) = temp_storage().await;
+async fn the_generated_helper_takes_options_then_the_arguments(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     let at = some_time_ahead();
@@ -179,9 +173,8 @@ async fn the_generated_helper_takes_options_then_the_arguments() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_queue_name_is_a_config_error_and_stores_nothing() {
-    let (_dir, storage) = temp_storage().await;
+async fn an_empty_queue_name_is_a_config_error_and_stores_nothing(fx: &Fixture) {
+    let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
 
     for queue in ["", "   "] {
@@ -200,3 +193,13 @@ async fn an_empty_queue_name_is_a_config_error_and_stores_nothing() {
     }
     assert_eq!(storage.counts().await.unwrap().total(), 0);
 }
+
+on_every_storage!(
+    no_option_leaves_the_jobs_own_values,
+    queue_replaces_the_jobs_queue,
+    delay_is_due_that_long_after_it_is_stored,
+    at_schedules_at_that_time,
+    max_attempts_replaces_the_jobs_retries,
+    the_generated_helper_takes_options_then_the_arguments,
+    an_empty_queue_name_is_a_config_error_and_stores_nothing,
+);
