@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use jobs::prelude::*;
-use jobs::storage::{EnqueueParams, NewJob, Schedule};
+use jobs::storage::{EnqueueParams, LeadParams, MAINTENANCE_LEADERSHIP, NewJob, Schedule};
 
 /// How many times each key ran, across all tests of this binary (each test
 /// uses keys of its own).
@@ -580,6 +580,61 @@ async fn a_job_only_another_server_knows_waits_for_it(fx: &Fixture) {
     );
 }
 
+/// The leader-only services run exactly while the server leads: when
+/// another server holds the maintenance leadership, this one promotes no
+/// scheduled job; when the leadership is free again, it takes it and
+/// promotes.
+async fn maintenance_runs_only_while_leading(fx: &Fixture) {
+    let storage = fx.storage.clone();
+    let client = Client::new(storage.clone());
+    let backend = fx.backend().await;
+    let server = fast_server(&storage).start().unwrap();
+    let leads = |who: String| {
+        let backend = &backend;
+        async move {
+            backend
+                .try_lead(LeadParams {
+                    name: MAINTENANCE_LEADERSHIP.into(),
+                    server: who,
+                    ttl: Duration::from_secs(60),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    // The server leads within its first renewals; then another takes the
+    // leadership over (as after a lost renewal) for a minute.
+    let first = record_run::schedule_in(&client, Duration::ZERO, fx.key("leader-1"))
+        .await
+        .unwrap();
+    wait_for_state(&storage, first, State::Succeeded).await;
+    backend
+        .resign(MAINTENANCE_LEADERSHIP, server.id())
+        .await
+        .unwrap();
+    assert!(leads("another-server".into()).await);
+    // Once its renewal failed (a third of its 1 s ttl, plus the answer) it
+    // stops promoting: a job due now stays Scheduled while the other leads.
+    let waited = Duration::from_millis(1_500);
+    tokio::time::sleep(waited).await;
+    let second = record_run::schedule_in(&client, Duration::ZERO, fx.key("leader-2"))
+        .await
+        .unwrap();
+    tokio::time::sleep(waited).await;
+    assert_eq!(
+        job(&storage, second).await.state,
+        State::Scheduled,
+        "promoted while another server leads"
+    );
+    // The other resigns: this server leads again and promotes it.
+    backend
+        .resign(MAINTENANCE_LEADERSHIP, "another-server")
+        .await
+        .unwrap();
+    wait_for_state(&storage, second, State::Succeeded).await;
+    server.shutdown().await;
+}
+
 on_every_storage!(
     enqueued_job_succeeds_with_its_history,
     method_on_the_argument_struct_enqueues_too,
@@ -600,4 +655,5 @@ on_every_storage!(
     a_panic_while_decoding_fails_the_job_and_the_server_goes_on,
     an_attempt_that_lost_its_lease_is_stopped,
     a_job_only_another_server_knows_waits_for_it,
+    maintenance_runs_only_while_leading,
 );
