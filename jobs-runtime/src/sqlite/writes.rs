@@ -17,8 +17,7 @@ impl SqliteStorage {
     /// process sharing a file runs on one host (WAL needs shared memory).
     /// So the clock is read here, in this process, after the lock is
     /// taken: the value `'now'` would give, without a round trip to
-    /// SQLite's thread (measured: asking SQLite cost 5% of the drain rate
-    /// and 10% of single enqueues).
+    /// SQLite's thread for every write.
     pub(super) async fn write(
         &self,
         operation: &'static str,
