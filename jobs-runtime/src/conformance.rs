@@ -184,15 +184,12 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// The server the suite fetches for.
 const SERVER: &str = "conformance-server";
 
-/// The states a job reaches through the API alone (not `Awaiting`).
-const REACHABLE: [State; 6] = [
-    State::Scheduled,
-    State::Enqueued,
-    State::Processing,
-    State::Succeeded,
-    State::Failed,
-    State::Deleted,
-];
+/// The states a job reaches through the API alone: all but `Awaiting`.
+fn reachable() -> impl Iterator<Item = State> {
+    State::ALL
+        .into_iter()
+        .filter(|state| *state != State::Awaiting)
+}
 
 fn new_job(name: &str, queue: &str) -> NewJob {
     NewJob {
@@ -354,7 +351,7 @@ async fn promote(storage: &Storage, limit: usize) -> u64 {
         .expect("promote")
 }
 
-/// A job in `state`, one the API reaches ([`REACHABLE`]), alone in `queue`.
+/// A job in `state`, one the API reaches ([`reachable`]), alone in `queue`.
 async fn job_in(storage: &Storage, state_wanted: State, queue: &str) -> JobId {
     let mut job = new_job("mover", queue);
     if state_wanted == State::Scheduled {
@@ -954,7 +951,7 @@ pub async fn operator_moves_follow_can_move_to(storage: &Storage) {
         let reason = format!("moved to {to} by the conformance suite");
         let mut jobs = Vec::new();
         let mut queues = Vec::new();
-        for from in REACHABLE {
+        for from in reachable() {
             let queue = format!("{to}-from-{from}");
             let id = job_in(storage, from, &queue).await;
             let before = (record(storage, id).await, history(storage, id).await);

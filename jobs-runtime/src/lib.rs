@@ -13,6 +13,7 @@ mod connect_options;
 mod migrations_check;
 pub mod postgres;
 pub mod server;
+mod sorted_ids;
 mod sql_error;
 pub mod sqlite;
 mod storage;

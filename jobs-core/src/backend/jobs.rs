@@ -28,6 +28,32 @@ impl Schedule {
     pub fn is_now(&self) -> bool {
         matches!(self, Schedule::Now)
     }
+
+    /// The state a new job is stored in: `Enqueued` now, else `Scheduled`.
+    pub fn state(&self) -> State {
+        if self.is_now() {
+            State::Enqueued
+        } else {
+            State::Scheduled
+        }
+    }
+
+    /// For [`Schedule::At`]: the due time, to store as it is.
+    pub fn at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::At(at) => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// For [`Schedule::In`]: the delay a storage adds to its own clock, at
+    /// most [`MAX_RETRY_DELAY`](crate::MAX_RETRY_DELAY).
+    pub fn delay(&self) -> Option<Duration> {
+        match self {
+            Schedule::In(delay) => Some((*delay).min(crate::MAX_RETRY_DELAY)),
+            _ => None,
+        }
+    }
 }
 
 /// A job to be stored by [`JobStorage::enqueue`].

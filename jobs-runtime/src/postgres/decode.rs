@@ -16,17 +16,20 @@ pub(super) fn decode_state(state: &str) -> std::result::Result<jobs_core::State,
     state.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// A count column (`INTEGER`: an attempt number, attempts, workers) as
+/// `u32`; a negative value, which no statement writes, reads as 0.
+pub(super) fn count(row: &PgRow, column: &str) -> std::result::Result<u32, sqlx::Error> {
+    Ok(row.try_get::<i32, _>(column)?.try_into().unwrap_or(0))
+}
+
 pub(super) fn fetched(row: &PgRow) -> std::result::Result<FetchedJob, sqlx::Error> {
     Ok(FetchedJob {
         id: JobId(row.try_get("id")?),
         name: row.try_get("name")?,
         queue: row.try_get("queue")?,
         args: row.try_get("args")?,
-        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
-        max_attempts: row
-            .try_get::<i32, _>("max_attempts")?
-            .try_into()
-            .unwrap_or(1),
+        attempt: count(row, "attempt")?,
+        max_attempts: count(row, "max_attempts")?,
         enqueued_at: row.try_get("created_at")?,
     })
 }
@@ -38,11 +41,8 @@ pub(super) fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error>
         queue: row.try_get("queue")?,
         args: row.try_get("args")?,
         state: decode_state(row.try_get("state")?)?,
-        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
-        max_attempts: row
-            .try_get::<i32, _>("max_attempts")?
-            .try_into()
-            .unwrap_or(1),
+        attempt: count(row, "attempt")?,
+        max_attempts: count(row, "max_attempts")?,
         created_at: row.try_get("created_at")?,
         state_changed_at: row.try_get("state_changed_at")?,
         run_at: row.try_get("run_at")?,

@@ -5,12 +5,13 @@
 
 use jobs_core::{
     Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId,
-    JobOutcome, JobStorage, MoveParams, Result, Schedule, State, decide,
+    JobOutcome, JobStorage, MoveParams, Result, State, decide,
 };
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{fetched, limit, millis};
+use crate::sorted_ids::sorted_ids;
 
 /// The ids and attempts of `jobs`, as two arrays for `unnest($1, $2)`.
 fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
@@ -191,7 +192,7 @@ impl PostgresStorage {
             return Ok(Vec::new());
         }
         let rows = OutcomeRows::new(&params.jobs);
-        let mut moved: Vec<i64> = self
+        let moved: Vec<i64> = self
             .run(
                 operation,
                 sqlx::query_scalar(self.sql(&FINISH.replace("{lease_expired}", guard)))
@@ -208,8 +209,7 @@ impl PostgresStorage {
                     .fetch_all(&self.pool),
             )
             .await?;
-        moved.sort_unstable();
-        Ok(moved.into_iter().map(JobId).collect())
+        Ok(sorted_ids(moved))
     }
 }
 
@@ -227,32 +227,18 @@ impl JobStorage for PostgresStorage {
             .collect();
         let states: Vec<&str> = jobs
             .iter()
-            .map(|job| {
-                if job.schedule.is_now() {
-                    State::Enqueued.as_str()
-                } else {
-                    State::Scheduled.as_str()
-                }
-            })
+            .map(|job| job.schedule.state().as_str())
             .collect();
-        let run_at: Vec<Option<chrono::DateTime<chrono::Utc>>> = jobs
-            .iter()
-            .map(|job| match job.schedule {
-                Schedule::At(at) => Some(at),
-                _ => None,
-            })
-            .collect();
+        let run_at: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            jobs.iter().map(|job| job.schedule.at()).collect();
         let run_in_ms: Vec<Option<f64>> = jobs
             .iter()
-            .map(|job| match job.schedule {
-                Schedule::In(delay) => Some(millis(delay.min(jobs_core::MAX_RETRY_DELAY))),
-                _ => None,
-            })
+            .map(|job| job.schedule.delay().map(millis))
             .collect();
         let notify = jobs.iter().any(|job| job.schedule.is_now());
         // One statement: insert, and wake the listening servers on commit.
         // A delay is added to the database's clock, not the client's.
-        let mut ids: Vec<i64> = self.run(OP, sqlx::query_scalar(self.sql(
+        let ids: Vec<i64> = self.run(OP, sqlx::query_scalar(self.sql(
             "WITH inserted AS (
                  INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
                  SELECT name, queue, args, state, max_attempts, now(), now(),
@@ -281,8 +267,7 @@ impl JobStorage for PostgresStorage {
         .bind(notify)
         .fetch_all(&self.pool)
         ).await?;
-        ids.sort_unstable();
-        Ok(ids.into_iter().map(JobId).collect())
+        Ok(sorted_ids(ids))
     }
 
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
@@ -316,7 +301,7 @@ impl JobStorage for PostgresStorage {
         }
         let (ids, attempts) = held(&params.jobs);
         let from_state = vec![State::Processing.as_str(); ids.len()];
-        let mut held: Vec<i64> = self
+        let held: Vec<i64> = self
             .run(
                 "extending leases",
                 sqlx::query_scalar(self.sql(EXTEND_LEASES))
@@ -327,8 +312,7 @@ impl JobStorage for PostgresStorage {
                     .fetch_all(&self.pool),
             )
             .await?;
-        held.sort_unstable();
-        Ok(held.into_iter().map(JobId).collect())
+        Ok(sorted_ids(held))
     }
 
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
@@ -337,7 +321,7 @@ impl JobStorage for PostgresStorage {
             .map(State::as_str)
             .collect();
         let ids: Vec<i64> = params.ids.iter().map(|id| id.0).collect();
-        let mut moved: Vec<i64> = self
+        let moved: Vec<i64> = self
             .run(
                 "moving jobs",
                 sqlx::query_scalar(self.sql(MOVE))
@@ -349,7 +333,6 @@ impl JobStorage for PostgresStorage {
                     .fetch_all(&self.pool),
             )
             .await?;
-        moved.sort_unstable();
-        Ok(moved.into_iter().map(JobId).collect())
+        Ok(sorted_ids(moved))
     }
 }

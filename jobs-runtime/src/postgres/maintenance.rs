@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
-use super::decode::{limit, millis};
+use super::decode::{count, limit, millis};
 use super::jobs::RESCUE_GUARD;
 
 #[async_trait::async_trait]
@@ -50,12 +50,9 @@ impl MaintenanceStorage for PostgresStorage {
                 Ok(ExpiredLease {
                     job: Attempt {
                         id: JobId(row.try_get("id")?),
-                        attempt: row.try_get::<i32, _>("attempt")?.try_into().unwrap_or(0),
+                        attempt: count(&row, "attempt")?,
                     },
-                    max_attempts: row
-                        .try_get::<i32, _>("max_attempts")?
-                        .try_into()
-                        .unwrap_or(1),
+                    max_attempts: count(&row, "max_attempts")?,
                     server: row.try_get("server")?,
                 })
             })

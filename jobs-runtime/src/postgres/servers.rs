@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
-use super::decode::millis;
+use super::decode::{count, millis};
 
 #[async_trait::async_trait]
 impl ServerStorage for PostgresStorage {
@@ -68,7 +68,7 @@ impl ServerStorage for PostgresStorage {
             .try_map(|row: PgRow| {
                 Ok(ServerRecord {
                     id: row.try_get("id")?,
-                    workers: row.try_get::<i32, _>("workers")?.try_into().unwrap_or(0),
+                    workers: count(&row, "workers")?,
                     queues: row.try_get("queues")?,
                     jobs: row.try_get("jobs")?,
                     started_at: row.try_get("started_at")?,

@@ -3,12 +3,13 @@
 
 use jobs_core::{
     Attempt, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobStorage, MoveParams, Result, Schedule, State, decide,
+    JobId, JobStorage, MoveParams, Result, State, decide,
 };
 use sqlx::{Sqlite, Transaction};
 
 use super::SqliteStorage;
 use super::decode::{millis, taken_jobs};
+use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
 
 /// `[[id, attempt, "Processing"], ...]`, as [`EXTEND_LEASES`] reads it.
@@ -141,7 +142,7 @@ impl SqliteStorage {
             .await
             .map_err(|e| storage_error(operation, e))?
             .rows_affected();
-        let mut moved: Vec<i64> = if changed == params.jobs.len() as u64 {
+        let moved: Vec<i64> = if changed == params.jobs.len() as u64 {
             params.jobs.iter().map(|job| job.job.id.0).collect()
         } else {
             moved_at(&mut tx, now, &rows)
@@ -149,8 +150,7 @@ impl SqliteStorage {
                 .map_err(|e| storage_error(operation, e))?
         };
         tx.commit().await.map_err(|e| storage_error(operation, e))?;
-        moved.sort_unstable();
-        Ok(moved.into_iter().map(JobId).collect())
+        Ok(sorted_ids(moved))
     }
 }
 
@@ -174,30 +174,21 @@ impl JobStorage for SqliteStorage {
             .jobs
             .iter()
             .map(|job| {
-                let (state, at, delay) = match job.schedule {
-                    Schedule::Now => (State::Enqueued, None, None),
-                    Schedule::At(at) => (State::Scheduled, Some(at.timestamp_millis()), None),
-                    Schedule::In(delay) => (
-                        State::Scheduled,
-                        None,
-                        Some(millis(delay.min(jobs_core::MAX_RETRY_DELAY))),
-                    ),
-                };
                 serde_json::json!([
                     job.name,
                     job.queue,
                     job.args,
                     job.max_attempts,
-                    state.as_str(),
-                    at,
-                    delay,
+                    job.schedule.state().as_str(),
+                    job.schedule.at().map(|at| at.timestamp_millis()),
+                    job.schedule.delay().map(millis),
                 ])
             })
             .collect();
         let rows = serde_json::to_string(&rows).map_err(|e| Error::storage(OP, e))?;
         let (mut tx, now) = self.write(OP).await?;
         // A delay is added to the database's clock (`now`), not the client's.
-        let mut ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<i64> = sqlx::query_scalar(
             "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
                     coalesce(value ->> 5, ?1 + (value ->> 6))
@@ -211,8 +202,7 @@ impl JobStorage for SqliteStorage {
         .map_err(|e| storage_error(OP, e))?;
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
         // Rows are inserted in array order and ids only grow.
-        ids.sort_unstable();
-        Ok(ids.into_iter().map(JobId).collect())
+        Ok(sorted_ids(ids))
     }
 
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
@@ -268,7 +258,7 @@ impl JobStorage for SqliteStorage {
             return Ok(Vec::new());
         }
         let (mut tx, now) = self.write(OP).await?;
-        let mut held: Vec<i64> = sqlx::query_scalar(EXTEND_LEASES)
+        let held: Vec<i64> = sqlx::query_scalar(EXTEND_LEASES)
             .bind(now)
             .bind(attempts_json(&params.jobs))
             .bind(millis(params.lease))
@@ -276,8 +266,7 @@ impl JobStorage for SqliteStorage {
             .await
             .map_err(|e| storage_error(OP, e))?;
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
-        held.sort_unstable();
-        Ok(held.into_iter().map(JobId).collect())
+        Ok(sorted_ids(held))
     }
 
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
@@ -290,7 +279,7 @@ impl JobStorage for SqliteStorage {
         let ids = serde_json::to_string(&ids).map_err(|e| Error::storage(OP, e))?;
         let sources = serde_json::to_string(&sources).map_err(|e| Error::storage(OP, e))?;
         let (mut tx, now) = self.write(OP).await?;
-        let mut moved: Vec<i64> = sqlx::query_scalar(MOVE)
+        let moved: Vec<i64> = sqlx::query_scalar(MOVE)
             .bind(now)
             .bind(ids)
             .bind(params.to.as_str())
@@ -300,7 +289,6 @@ impl JobStorage for SqliteStorage {
             .await
             .map_err(|e| storage_error(OP, e))?;
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
-        moved.sort_unstable();
-        Ok(moved.into_iter().map(JobId).collect())
+        Ok(sorted_ids(moved))
     }
 }
