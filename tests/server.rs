@@ -248,6 +248,8 @@ async fn enqueue_raw(fx: &Fixture, name: &str, args: &str) -> JobId {
                 args: args.into(),
                 max_attempts: 3,
                 schedule: Schedule::Now,
+                reason: None,
+                data: None,
             }],
         })
         .await

@@ -77,6 +77,20 @@ pub enum Error {
     /// A configuration value is out of its range; the message says which.
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// No recurring job has this id.
+    #[error("no recurring job with id {0:?}")]
+    RecurringJobNotFound(String),
+
+    /// A recurring job's cron expression, time zone or id is refused.
+    #[error("recurring job {id:?}: {source}")]
+    InvalidSchedule {
+        /// The recurring job's id.
+        id: String,
+        /// What is wrong.
+        #[source]
+        source: crate::recurring::ScheduleError,
+    },
 }
 
 impl Error {

@@ -19,14 +19,16 @@ mod error;
 mod history;
 mod id;
 mod job;
+pub mod recurring;
 mod registry;
 mod retry;
 mod state;
 mod text;
 
 pub use backend::{
-    Attempt, EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
-    FetchParams, FetchedJob, FinishParams, JobOutcome, JobQuery, JobRecord, JobStorage, LeadParams,
+    Attempt, DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
+    FetchParams, FireRecurringParams, PauseRecurringParams, RecurringDefinition, RecurringJob,
+    SaveRecurringParams, SyncRecurringParams, FetchedJob, FinishParams, JobOutcome, JobQuery, JobRecord, JobStorage, LeadParams,
     MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams,
     NewJob, NotificationStorage, Outcome, PromoteParams, PruneServersParams, Schedule, ServerInfo,
     ServerRecord, ServerStorage, StateCounts, StorageBackend, StoredOutcome,

@@ -223,6 +223,8 @@ fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
             .max_attempts
             .unwrap_or(J::RETRY_POLICY.max_attempts()),
         schedule: options.schedule,
+        reason: None,
+        data: None,
     })
 }
 

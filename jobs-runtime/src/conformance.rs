@@ -198,6 +198,8 @@ fn new_job(name: &str, queue: &str) -> NewJob {
         args: format!(r#"{{"name":"{name}"}}"#),
         max_attempts: 3,
         schedule: Schedule::Now,
+        reason: None,
+        data: None,
     }
 }
 

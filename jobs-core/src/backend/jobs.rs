@@ -70,6 +70,12 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// When it becomes `Enqueued`.
     pub schedule: Schedule,
+    /// Why it was created, recorded with its first state: `None` for a
+    /// plain enqueue; a recurring job's tick says which job and tick.
+    pub reason: Option<String>,
+    /// Details of its creation as a JSON document, recorded with its first
+    /// state (`{"recurring_job": id, "tick": time}` for a tick).
+    pub data: Option<String>,
 }
 
 /// The arguments of [`JobStorage::enqueue`].

@@ -3,8 +3,14 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::jobs::Attempt;
 use super::outcome::FinishParams;
+use super::recurring::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    SaveRecurringParams, SyncRecurringParams,
+};
 use crate::{JobId, Result};
 
 /// The arguments of [`MaintenanceStorage::promote_scheduled`].
@@ -93,4 +99,38 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
 
     /// Gives up the leadership `name` if `server` holds it.
     async fn resign(&self, name: &str, server: &str) -> Result<()>;
+
+    /// The storage's clock (UTC): what it would store as "now".
+    async fn clock(&self) -> Result<DateTime<Utc>>;
+
+    /// Stores a recurring job's definition under its id, creating or
+    /// replacing it. A replaced job keeps its pause, its last run and,
+    /// unless its cron expression or time zone changed, its next run; it is
+    /// no longer [`missing_from_code`](super::RecurringJob::missing_from_code).
+    async fn save_recurring(&self, params: SaveRecurringParams) -> Result<()>;
+
+    /// Saves every `#[recurring]` job of a binary and marks the stored
+    /// ones defined in code that it lacks as missing, in one transaction.
+    /// Returns how many were newly marked missing.
+    async fn sync_recurring(&self, params: SyncRecurringParams) -> Result<u64>;
+
+    /// Pauses or resumes a recurring job. Returns whether it exists.
+    async fn pause_recurring(&self, params: PauseRecurringParams) -> Result<bool>;
+
+    /// Deletes a recurring job's definition (its past runs stay, as jobs).
+    /// Returns whether it existed.
+    async fn remove_recurring(&self, id: &str) -> Result<bool>;
+
+    /// The recurring jobs due by the storage's clock, and when the next
+    /// one is; reads only.
+    async fn due_recurring(&self, params: DueRecurringParams) -> Result<DueRecurring>;
+
+    /// In one transaction: if the job's version is still the one given,
+    /// stores its next run, enqueues `jobs` as
+    /// [`enqueue`](super::JobStorage::enqueue) does, records the last of
+    /// them as its last run, and moves the version on. Returns the new
+    /// jobs' ids, or `None` when the version moved (another scheduler
+    /// claimed the tick, or the job changed or was removed): nothing was
+    /// written then.
+    async fn fire_recurring(&self, params: FireRecurringParams) -> Result<Option<Vec<JobId>>>;
 }

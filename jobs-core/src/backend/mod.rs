@@ -4,9 +4,9 @@
 //! | trait | calls | who calls them |
 //! | --- | --- | --- |
 //! | [`JobStorage`] | enqueue, fetch, finish, extend leases, move (requeue, delete) | clients, the server's fetcher, completer and lease keeper, operators |
-//! | [`MaintenanceStorage`] | promote scheduled jobs, find and rescue expired leases, expire finished jobs, leadership by name | the leader's maintenance services |
+//! | [`MaintenanceStorage`] | promote scheduled jobs, find and rescue expired leases, expire finished jobs, leadership by name, the storage's clock, recurring jobs (save, sync, pause, remove, find due, fire a tick) | the leader's maintenance services |
 //! | [`ServerStorage`] | register, heartbeat, unregister, list and prune servers | every server's heartbeat; the dashboard |
-//! | [`MonitoringStorage`] | read a job and its history, count by state, list jobs by state and queue (keyset pages) | applications, the dashboard, the CLI; read-only |
+//! | [`MonitoringStorage`] | read a job and its history, count by state, list jobs by state and queue (keyset pages), list recurring jobs | applications, the dashboard, the CLI; read-only |
 //! | [`NotificationStorage`] | wake servers when jobs become available elsewhere | every server's notifier |
 //!
 //! [`StorageBackend`] is all five together: a storage implements the five
@@ -34,6 +34,7 @@ mod maintenance;
 mod monitoring;
 mod notifications;
 mod outcome;
+mod recurring;
 mod servers;
 
 pub use jobs::{
@@ -46,6 +47,10 @@ pub use maintenance::{
 };
 pub use monitoring::{JobQuery, JobRecord, MonitoringStorage, StateCounts};
 pub use notifications::NotificationStorage;
+pub use recurring::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
+};
 pub use outcome::{FinishParams, JobOutcome, MAX_RETRY_DELAY, Outcome, StoredOutcome};
 pub use servers::{PruneServersParams, ServerInfo, ServerRecord, ServerStorage};
 

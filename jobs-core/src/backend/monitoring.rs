@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::recurring::RecurringJob;
 use crate::{JobId, Result, State, StateChange};
 
 /// A stored job, as [`MonitoringStorage::job`] reads it.
@@ -148,4 +149,10 @@ pub trait MonitoringStorage: Send + Sync + 'static {
 
     /// Reads one page of jobs, newest first (see [`JobQuery`]).
     async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>>;
+
+    /// Every recurring job, sorted by id, with its last run's state.
+    async fn recurring_jobs(&self) -> Result<Vec<RecurringJob>>;
+
+    /// The recurring job `id`, if stored.
+    async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>>;
 }
