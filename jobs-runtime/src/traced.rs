@@ -5,6 +5,11 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+use jobs_core::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams, RecurringJob,
+    SaveRecurringParams, SyncRecurringParams,
+};
 use jobs_core::{
     EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
     FetchParams, FetchedJob, FinishParams, JobId, JobQuery, JobRecord, JobStorage, LeadParams,
@@ -91,6 +96,40 @@ impl<B: MaintenanceStorage> MaintenanceStorage for Traced<B> {
         let span = debug_span!("storage.resign", name);
         traced(span, self.inner.resign(name, server)).await
     }
+
+    async fn clock(&self) -> Result<DateTime<Utc>> {
+        traced(debug_span!("storage.clock"), self.inner.clock()).await
+    }
+
+    async fn save_recurring(&self, params: SaveRecurringParams) -> Result<()> {
+        let span = debug_span!("storage.save_recurring", recurring.id = %params.definition.id);
+        traced(span, self.inner.save_recurring(params)).await
+    }
+
+    async fn sync_recurring(&self, params: SyncRecurringParams) -> Result<u64> {
+        let span = debug_span!("storage.sync_recurring", jobs = params.jobs.len());
+        traced(span, self.inner.sync_recurring(params)).await
+    }
+
+    async fn pause_recurring(&self, params: PauseRecurringParams) -> Result<bool> {
+        let span = debug_span!("storage.pause_recurring", recurring.id = %params.id, paused = params.paused);
+        traced(span, self.inner.pause_recurring(params)).await
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        let span = debug_span!("storage.remove_recurring", recurring.id = %id);
+        traced(span, self.inner.remove_recurring(id)).await
+    }
+
+    async fn due_recurring(&self, params: DueRecurringParams) -> Result<DueRecurring> {
+        let span = debug_span!("storage.due_recurring", limit = params.limit);
+        traced(span, self.inner.due_recurring(params)).await
+    }
+
+    async fn fire_recurring(&self, params: FireRecurringParams) -> Result<Option<Vec<JobId>>> {
+        let span = debug_span!("storage.fire_recurring", recurring.id = %params.id, jobs = params.jobs.len());
+        traced(span, self.inner.fire_recurring(params)).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -114,6 +153,15 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
     async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>> {
         let span = debug_span!("storage.list_jobs", state = ?query.state, limit = query.limit);
         traced(span, self.inner.list_jobs(query)).await
+    }
+
+    async fn recurring_jobs(&self) -> Result<Vec<RecurringJob>> {
+        traced(debug_span!("storage.recurring_jobs"), self.inner.recurring_jobs()).await
+    }
+
+    async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
+        let span = debug_span!("storage.recurring_job", recurring.id = %id);
+        traced(span, self.inner.recurring_job(id)).await
     }
 }
 

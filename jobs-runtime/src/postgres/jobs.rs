@@ -5,7 +5,7 @@
 
 use jobs_core::{
     Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId,
-    JobOutcome, JobStorage, MoveParams, Result, State, decide,
+    JobOutcome, JobStorage, MoveParams, NewJob, Result, State, decide,
 };
 use sqlx::postgres::PgRow;
 
@@ -60,6 +60,94 @@ pub(super) const FETCH: &str = "WITH picked AS (
          FROM moved
      )
      SELECT id, name, queue, args, attempt, max_attempts, created_at FROM moved";
+
+/// The CTEs `inserted`, `recorded` and `notified` that store new jobs
+/// (bound by [`NewJobColumns::bind`] as `$1` to `$11`) with their first
+/// history entry, and wake the listening servers on commit when one is
+/// `Enqueued`. A delay is added to the database's clock, not the client's.
+/// `condition` (empty, or `AND ...`) gates the insert: a recurring tick
+/// inserts only once its claim holds.
+pub(super) fn insert_jobs(condition: &str) -> String {
+    format!(
+        "inserted AS (
+             INSERT INTO {{s}}.jobs_job (name, queue, args, state, max_attempts, created_at,
+                                        state_changed_at, run_at, reason, state_data)
+             SELECT name, queue, args, state, max_attempts, now(), now(),
+                    coalesce(run_at, now() + run_in_ms * interval '1 millisecond'),
+                    reason, data::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
+                         $6::timestamptz[], $7::float8[], $8::text[], $9::text[])
+                  WITH ORDINALITY AS new(name, queue, args, max_attempts, state, run_at,
+                                         run_in_ms, reason, data, n)
+             WHERE true {condition}
+             ORDER BY n
+             RETURNING id, state, state_changed_at, reason, state_data
+         ), recorded AS (
+             INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
+             SELECT id, state, state_changed_at, reason, state_data FROM inserted
+         ), notified AS (
+             SELECT pg_notify($10, '') WHERE $11 AND EXISTS (SELECT FROM inserted)
+         )"
+    )
+}
+
+/// New jobs as the arrays [`insert_jobs`] reads.
+pub(super) struct NewJobColumns<'a> {
+    names: Vec<&'a str>,
+    queues: Vec<&'a str>,
+    args: Vec<&'a str>,
+    max_attempts: Vec<i32>,
+    states: Vec<&'static str>,
+    run_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    run_in_ms: Vec<Option<f64>>,
+    reasons: Vec<Option<&'a str>>,
+    data: Vec<Option<&'a str>>,
+    notify: bool,
+}
+
+impl<'a> NewJobColumns<'a> {
+    pub(super) fn of(jobs: &'a [NewJob]) -> Self {
+        NewJobColumns {
+            names: jobs.iter().map(|job| job.name.as_str()).collect(),
+            queues: jobs.iter().map(|job| job.queue.as_str()).collect(),
+            args: jobs.iter().map(|job| job.args.as_str()).collect(),
+            max_attempts: jobs
+                .iter()
+                .map(|job| i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
+                .collect(),
+            states: jobs.iter().map(|job| job.schedule.state().as_str()).collect(),
+            run_at: jobs.iter().map(|job| job.schedule.at()).collect(),
+            run_in_ms: jobs.iter().map(|job| job.schedule.delay().map(millis)).collect(),
+            reasons: jobs.iter().map(|job| job.reason.as_deref()).collect(),
+            data: jobs.iter().map(|job| job.data.as_deref()).collect(),
+            notify: jobs.iter().any(|job| job.schedule.is_now()),
+        }
+    }
+
+    /// Binds `$1` to `$11` of [`insert_jobs`]; `channel` is the one the
+    /// servers listen on.
+    pub(super) fn bind<'q, O>(
+        self,
+        query: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+        channel: &'q str,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.names)
+            .bind(self.queues)
+            .bind(self.args)
+            .bind(self.max_attempts)
+            .bind(self.states)
+            .bind(self.run_at)
+            .bind(self.run_in_ms)
+            .bind(self.reasons)
+            .bind(self.data)
+            .bind(channel)
+            .bind(self.notify)
+    }
+}
 
 /// How statements that change held attempts find their rows: each job by
 /// its primary key (`j.id = ANY($1)`, joined to the per-job values of the
@@ -216,57 +304,13 @@ impl PostgresStorage {
 #[async_trait::async_trait]
 impl JobStorage for PostgresStorage {
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
-        const OP: &str = "enqueueing jobs";
-        let jobs = params.jobs;
-        let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
-        let queues: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
-        let args: Vec<&str> = jobs.iter().map(|job| job.args.as_str()).collect();
-        let max_attempts: Vec<i32> = jobs
-            .iter()
-            .map(|job| i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
-            .collect();
-        let states: Vec<&str> = jobs
-            .iter()
-            .map(|job| job.schedule.state().as_str())
-            .collect();
-        let run_at: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-            jobs.iter().map(|job| job.schedule.at()).collect();
-        let run_in_ms: Vec<Option<f64>> = jobs
-            .iter()
-            .map(|job| job.schedule.delay().map(millis))
-            .collect();
-        let notify = jobs.iter().any(|job| job.schedule.is_now());
         // One statement: insert, and wake the listening servers on commit.
-        // A delay is added to the database's clock, not the client's.
-        let ids: Vec<i64> = self.run(OP, sqlx::query_scalar(self.sql(
-            "WITH inserted AS (
-                 INSERT INTO {s}.jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
-                 SELECT name, queue, args, state, max_attempts, now(), now(),
-                        coalesce(run_at, now() + run_in_ms * interval '1 millisecond')
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
-                             $6::timestamptz[], $7::float8[])
-                      WITH ORDINALITY AS new(name, queue, args, max_attempts, state, run_at, run_in_ms, n)
-                 ORDER BY n
-                 RETURNING id, state, state_changed_at, reason, state_data
-             ), recorded AS (
-                 INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
-                 SELECT id, state, state_changed_at, reason, state_data FROM inserted
-             ), notified AS (
-                 SELECT pg_notify($8, '') WHERE $9
-             )
-             SELECT id FROM inserted LEFT JOIN notified ON true",
-        ))
-        .bind(names)
-        .bind(queues)
-        .bind(args)
-        .bind(max_attempts)
-        .bind(states)
-        .bind(run_at)
-        .bind(run_in_ms)
-        .bind(&self.channel)
-        .bind(notify)
-        .fetch_all(&self.pool)
-        ).await?;
+        let sql = self.sql(&format!(
+            "WITH {} SELECT id FROM inserted LEFT JOIN notified ON true",
+            insert_jobs("")
+        ));
+        let query = NewJobColumns::of(&params.jobs).bind(sqlx::query_scalar(sql), &self.channel);
+        let ids: Vec<i64> = self.run("enqueueing jobs", query.fetch_all(&self.pool)).await?;
         Ok(sorted_ids(ids))
     }
 

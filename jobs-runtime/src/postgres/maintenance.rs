@@ -1,5 +1,10 @@
 //! [`MaintenanceStorage`] for PostgreSQL.
 
+use chrono::{DateTime, Utc};
+use jobs_core::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    SaveRecurringParams, SyncRecurringParams,
+};
 use jobs_core::{
     Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams, FinishParams, JobId, LeadParams,
     MaintenanceStorage, PromoteParams, Result, decide,
@@ -118,5 +123,33 @@ impl MaintenanceStorage for PostgresStorage {
         )
         .await?;
         Ok(())
+    }
+    async fn clock(&self) -> Result<DateTime<Utc>> {
+        self.run("reading the clock", sqlx::query_scalar("SELECT now()").fetch_one(&self.pool))
+            .await
+    }
+
+    async fn save_recurring(&self, params: SaveRecurringParams) -> Result<()> {
+        self.recurring_save(params).await
+    }
+
+    async fn sync_recurring(&self, params: SyncRecurringParams) -> Result<u64> {
+        self.recurring_sync(params).await
+    }
+
+    async fn pause_recurring(&self, params: PauseRecurringParams) -> Result<bool> {
+        self.recurring_pause(params).await
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        self.recurring_remove(id).await
+    }
+
+    async fn due_recurring(&self, params: DueRecurringParams) -> Result<DueRecurring> {
+        self.recurring_due(params).await
+    }
+
+    async fn fire_recurring(&self, params: FireRecurringParams) -> Result<Option<Vec<JobId>>> {
+        self.recurring_fire(params).await
     }
 }

@@ -17,6 +17,7 @@ mod monitoring;
 mod notifications;
 #[cfg(test)]
 mod plan_tests;
+mod recurring;
 mod servers;
 
 use std::future::Future;

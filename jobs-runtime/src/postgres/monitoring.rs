@@ -1,6 +1,6 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
-use jobs_core::{
+use jobs_core::{RecurringJob, 
     Error, JobId, JobQuery, JobRecord, MonitoringStorage, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
@@ -98,5 +98,13 @@ impl MonitoringStorage for PostgresStorage {
                 .fetch_all(&self.pool),
         )
         .await
+    }
+
+    async fn recurring_jobs(&self) -> Result<Vec<RecurringJob>> {
+        self.recurring_list().await
+    }
+
+    async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
+        self.recurring_get(id).await
     }
 }

@@ -3,9 +3,9 @@
 
 use jobs_core::{
     Attempt, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobStorage, MoveParams, Result, State, decide,
+    JobId, JobStorage, MoveParams, NewJob, Result, State, decide,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::SqliteStorage;
 use super::decode::{millis, taken_jobs};
@@ -166,42 +166,55 @@ async fn moved_at(
         .await
 }
 
+/// Stores new jobs in the open write transaction, at the database's clock
+/// `now` (a delay is added to it, not to the client's clock); the history
+/// triggers record each one's first state with its reason and data.
+/// Returns the new ids in the jobs' order.
+pub(super) async fn insert_jobs(
+    conn: &mut SqliteConnection,
+    now: i64,
+    jobs: &[NewJob],
+) -> std::result::Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|job| {
+            serde_json::json!([
+                job.name,
+                job.queue,
+                job.args,
+                job.max_attempts,
+                job.schedule.state().as_str(),
+                job.schedule.at().map(|at| at.timestamp_millis()),
+                job.schedule.delay().map(millis),
+                job.reason,
+                job.data,
+            ])
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query_scalar(
+        "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at,
+                               state_changed_at, run_at, reason, state_data)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
+                coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8
+         FROM json_each(?2)
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(rows)
+    .fetch_all(conn)
+    .await
+}
+
 #[async_trait::async_trait]
 impl JobStorage for SqliteStorage {
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
         const OP: &str = "enqueueing jobs";
-        let rows: Vec<serde_json::Value> = params
-            .jobs
-            .iter()
-            .map(|job| {
-                serde_json::json!([
-                    job.name,
-                    job.queue,
-                    job.args,
-                    job.max_attempts,
-                    job.schedule.state().as_str(),
-                    job.schedule.at().map(|at| at.timestamp_millis()),
-                    job.schedule.delay().map(millis),
-                ])
-            })
-            .collect();
-        let rows = serde_json::to_string(&rows).map_err(|e| Error::storage(OP, e))?;
         let (mut tx, now) = self.write(OP).await?;
-        // A delay is added to the database's clock (`now`), not the client's.
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, run_at)
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
-                    coalesce(value ->> 5, ?1 + (value ->> 6))
-             FROM json_each(?2)
-             RETURNING id",
-        )
-        .bind(now)
-        .bind(rows)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| storage_error(OP, e))?;
+        let ids = insert_jobs(&mut tx, now, &params.jobs)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
-        // Rows are inserted in array order and ids only grow.
         Ok(sorted_ids(ids))
     }
 

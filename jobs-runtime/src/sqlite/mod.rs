@@ -24,6 +24,7 @@ mod monitoring;
 mod notifications;
 #[cfg(test)]
 mod plan_tests;
+mod recurring;
 mod servers;
 mod writes;
 

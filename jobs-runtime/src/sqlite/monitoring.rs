@@ -1,6 +1,6 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
-use jobs_core::{
+use jobs_core::{RecurringJob, 
     Error, JobId, JobQuery, JobRecord, MonitoringStorage, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
@@ -93,5 +93,13 @@ impl MonitoringStorage for SqliteStorage {
             .fetch_all(&self.reader)
             .await
             .map_err(|e| storage_error("listing jobs", e))
+    }
+
+    async fn recurring_jobs(&self) -> Result<Vec<RecurringJob>> {
+        self.recurring_list().await
+    }
+
+    async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
+        self.recurring_get(id).await
     }
 }
