@@ -11,6 +11,7 @@ pub mod conformance;
 mod connect_options;
 #[cfg(test)]
 mod migrations_check;
+mod recurring;
 pub mod postgres;
 pub mod server;
 mod sorted_ids;
@@ -22,6 +23,7 @@ pub mod testing;
 mod traced;
 
 pub use client::{Client, EnqueueOptions};
+pub use recurring::RecurringOptions;
 pub use connect_options::{
     ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };

@@ -8,6 +8,12 @@ use jobs_core::{
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::Notify;
+use chrono::{DateTime, Utc};
+use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
+use jobs_core::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
+};
 
 use crate::ConnectOptions;
 use crate::postgres::PostgresStorage;
@@ -27,6 +33,7 @@ use crate::traced::Traced;
 pub struct Storage {
     backend: Arc<dyn StorageBackend>,
     wakeup: Arc<Notify>,
+    recurring_changed: Arc<Notify>,
 }
 
 impl Storage {
@@ -93,6 +100,7 @@ impl Storage {
         Storage {
             backend: Arc::new(Traced::new(backend)),
             wakeup: Arc::new(Notify::new()),
+            recurring_changed: Arc::new(Notify::new()),
         }
     }
 
@@ -213,6 +221,176 @@ impl Storage {
 
     /// The backend behind the handle, traced: for the server and the
     /// conformance suite. Applications use the methods above.
+    /// Every recurring job, sorted by id: its schedule, next and last run
+    /// (UTC), the last run's job and its state, whether it is paused or
+    /// missing from code.
+    ///
+    /// # Errors
+    /// When the storage fails.
+    pub async fn recurring_jobs(&self) -> Result<Vec<RecurringJob>> {
+        self.backend.recurring_jobs().await
+    }
+
+    /// The recurring job `id`, if stored.
+    ///
+    /// # Errors
+    /// When the storage fails.
+    pub async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
+        self.backend.recurring_job(id).await
+    }
+
+    /// Enqueues a run of the recurring job `id` now, off its schedule (its
+    /// next tick stays); recorded as its last run, with the reason
+    /// "recurring job `id`, triggered". Works on a paused job too. Returns
+    /// the new job's id.
+    ///
+    /// # Errors
+    /// [`Error::RecurringJobNotFound`] when no recurring job has this id;
+    /// a storage error.
+    pub async fn trigger_recurring(&self, id: &str) -> Result<JobId> {
+        // The version read may move under us (a tick fired meanwhile):
+        // read again, a few times.
+        for _ in 0..5 {
+            let job = self.recurring_or_not_found(id).await?;
+            let fired = self
+                .fire_recurring(FireRecurringParams {
+                    id: id.to_owned(),
+                    version: job.version,
+                    next_run_at: job.next_run_at,
+                    jobs: vec![recurring::triggered_job(&job.definition)],
+                    last_run_at: None,
+                })
+                .await?;
+            if let Some(ids) = fired {
+                return Ok(ids[0]);
+            }
+        }
+        Err(Error::transient_storage(
+            "triggering a recurring job",
+            format!("recurring job {id:?} kept changing while it was triggered"),
+        ))
+    }
+
+    /// Pauses the recurring job `id`: no tick fires until it is resumed
+    /// (a run triggered by hand still does).
+    ///
+    /// # Errors
+    /// [`Error::RecurringJobNotFound`]; a storage error.
+    pub async fn pause_recurring(&self, id: &str) -> Result<()> {
+        self.set_paused(id, true, None).await
+    }
+
+    /// Resumes the paused recurring job `id` from its next tick after now:
+    /// ticks that passed while it was paused do not fire.
+    ///
+    /// # Errors
+    /// [`Error::RecurringJobNotFound`]; [`Error::InvalidSchedule`] when its
+    /// stored schedule no longer parses; a storage error.
+    pub async fn resume_recurring(&self, id: &str) -> Result<()> {
+        let job = self.recurring_or_not_found(id).await?;
+        let schedule = parse_schedule(&job.definition)?;
+        let now = self.backend.clock().await?;
+        self.set_paused(id, false, schedule.next_after(now)).await
+    }
+
+    /// Deletes the recurring job `id`: it fires no more; its past runs stay
+    /// as jobs. A `#[recurring]` one comes back when a server that has it
+    /// starts.
+    ///
+    /// # Errors
+    /// [`Error::RecurringJobNotFound`]; a storage error.
+    pub async fn remove_recurring(&self, id: &str) -> Result<()> {
+        if self.backend.remove_recurring(id).await? {
+            self.recurring_changed.notify_waiters();
+            Ok(())
+        } else {
+            Err(Error::RecurringJobNotFound(id.to_owned()))
+        }
+    }
+
+    async fn recurring_or_not_found(&self, id: &str) -> Result<RecurringJob> {
+        self.backend
+            .recurring_job(id)
+            .await?
+            .ok_or_else(|| Error::RecurringJobNotFound(id.to_owned()))
+    }
+
+    async fn set_paused(&self, id: &str, paused: bool, next_run_at: Option<DateTime<Utc>>) -> Result<()> {
+        let found = self
+            .backend
+            .pause_recurring(PauseRecurringParams {
+                id: id.to_owned(),
+                paused,
+                next_run_at,
+            })
+            .await?;
+        if !found {
+            return Err(Error::RecurringJobNotFound(id.to_owned()));
+        }
+        self.recurring_changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Stores `definition` under its id, its first tick computed from the
+    /// storage's clock, and wakes this process's recurring scheduler.
+    pub(crate) async fn save_recurring(&self, definition: RecurringDefinition, in_code: bool) -> Result<()> {
+        let schedule = parse_schedule(&definition)?;
+        let now = self.backend.clock().await?;
+        self.backend
+            .save_recurring(SaveRecurringParams {
+                next_run_at: schedule.next_after(now),
+                definition,
+                in_code,
+            })
+            .await?;
+        self.recurring_changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Stores every `#[recurring]` job of the binary (see
+    /// [`MaintenanceStorage::sync_recurring`]); returns how many stored
+    /// ones were newly found missing from code.
+    pub(crate) async fn sync_recurring(&self, jobs: &[&RecurringRegistration]) -> Result<u64> {
+        let now = self.backend.clock().await?;
+        let jobs = jobs
+            .iter()
+            .map(|registration| {
+                let definition = registration.definition();
+                let schedule = parse_schedule(&definition)?;
+                Ok(SaveRecurringParams {
+                    next_run_at: schedule.next_after(now),
+                    definition,
+                    in_code: true,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let missing = self
+            .backend
+            .sync_recurring(SyncRecurringParams { jobs })
+            .await?;
+        self.recurring_changed.notify_waiters();
+        Ok(missing)
+    }
+
+    pub(crate) async fn due_recurring(&self, params: DueRecurringParams) -> Result<DueRecurring> {
+        self.backend.due_recurring(params).await
+    }
+
+    pub(crate) async fn fire_recurring(
+        &self,
+        params: FireRecurringParams,
+    ) -> Result<Option<Vec<JobId>>> {
+        let enqueued = params.jobs.iter().any(|job| job.schedule.is_now());
+        let fired = self.backend.fire_recurring(params).await?;
+        self.wake_servers_if(enqueued && fired.as_ref().is_some_and(|ids| !ids.is_empty()));
+        Ok(fired)
+    }
+
+    /// Notified when a recurring job changes through this process.
+    pub(crate) fn recurring_changed(&self) -> &Notify {
+        &self.recurring_changed
+    }
+
     pub(crate) fn backend(&self) -> &dyn StorageBackend {
         &*self.backend
     }
@@ -279,6 +457,16 @@ impl Storage {
     pub(crate) fn wakeup(&self) -> &Notify {
         &self.wakeup
     }
+}
+
+/// The schedule of `definition`, or why it does not parse.
+pub(crate) fn parse_schedule(definition: &RecurringDefinition) -> Result<CronSchedule> {
+    CronSchedule::parse(&definition.cron, &definition.time_zone).map_err(|source| {
+        Error::InvalidSchedule {
+            id: definition.id.clone(),
+            source,
+        }
+    })
 }
 
 impl fmt::Debug for Storage {

@@ -11,7 +11,9 @@
 mod cron;
 mod misfire;
 mod registration;
+mod runs;
 
 pub use cron::{CronSchedule, DEFAULT_TIME_ZONE, ScheduleError};
 pub use misfire::{MAX_CATCH_UP, MISFIRE_GRACE, Misfire, TickPlan, plan_ticks};
 pub use registration::RecurringRegistration;
+pub use runs::{tick_job, triggered_job};

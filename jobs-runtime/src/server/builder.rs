@@ -15,6 +15,12 @@ pub const DEFAULT_FETCH_BATCH: usize = 200;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How often due `Scheduled` jobs are enqueued.
 pub const DEFAULT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The longest the recurring scheduler sleeps before it reads the
+/// recurring jobs again: it sleeps until the next tick, and changes made
+/// through this process wake it at once; this bounds how late it sees a
+/// job added or changed by another process.
+pub const DEFAULT_RECURRING_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a server holds a job before another may rescue it, unless it
 /// renews the lease (it does, every third of this, while the job runs).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -85,6 +91,8 @@ pub struct ServerConfig {
     pub(crate) poll_interval: Duration,
     /// Period of the scheduler ([`DEFAULT_SCHEDULE_INTERVAL`]).
     pub(crate) schedule_interval: Duration,
+    /// Longest sleep of the recurring scheduler ([`DEFAULT_RECURRING_CHECK_INTERVAL`]).
+    pub(crate) recurring_check_interval: Duration,
     /// Lease on a running job ([`DEFAULT_LEASE`]).
     pub(crate) lease: Duration,
     /// Period of the rescuer ([`DEFAULT_RESCUE_INTERVAL`]).
@@ -113,6 +121,7 @@ impl Default for ServerConfig {
             fetch_batch: DEFAULT_FETCH_BATCH,
             poll_interval: DEFAULT_POLL_INTERVAL,
             schedule_interval: DEFAULT_SCHEDULE_INTERVAL,
+            recurring_check_interval: DEFAULT_RECURRING_CHECK_INTERVAL,
             lease: DEFAULT_LEASE,
             rescue_interval: DEFAULT_RESCUE_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -177,6 +186,14 @@ impl ServerConfig {
     /// How often due scheduled jobs are enqueued ([`DEFAULT_SCHEDULE_INTERVAL`]).
     pub fn schedule_interval(mut self, interval: Duration) -> Self {
         self.schedule_interval = interval;
+        self
+    }
+
+    /// The longest the recurring scheduler sleeps between reads
+    /// ([`DEFAULT_RECURRING_CHECK_INTERVAL`]); ticks themselves fire on
+    /// time whatever this is.
+    pub fn recurring_check_interval(mut self, interval: Duration) -> Self {
+        self.recurring_check_interval = interval;
         self
     }
 
@@ -246,6 +263,7 @@ impl ServerConfig {
             "the lease and the leader ttl must be at least 1 second"
         } else if self.poll_interval.is_zero()
             || self.schedule_interval.is_zero()
+            || self.recurring_check_interval.is_zero()
             || self.rescue_interval.is_zero()
             || self.heartbeat_interval.is_zero()
             || self.cleanup_interval.is_zero()
@@ -300,6 +318,12 @@ impl ServerBuilder {
     /// [`ServerConfig::schedule_interval`].
     pub fn schedule_interval(mut self, interval: Duration) -> Self {
         self.config = self.config.schedule_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::recurring_check_interval`].
+    pub fn recurring_check_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.recurring_check_interval(interval);
         self
     }
 

@@ -1,12 +1,12 @@
 //! The leader-only services, started together when this server becomes the
 //! maintenance leader and stopped together when it stops leading: the
-//! scheduler, the rescuer, the expirer and the server pruner. None of them
+//! scheduler, the recurring scheduler, the rescuer, the expirer and the server pruner. None of them
 //! asks whether it leads; the elector (`elector.rs`) decides when they run.
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ServerConfig, expirer, rescuer, scheduler, server_pruner};
+use super::{ServerConfig, expirer, recurring_scheduler, rescuer, scheduler, server_pruner};
 use crate::Storage;
 
 /// The leader-only services while they run.
@@ -23,6 +23,11 @@ impl Maintenance {
         tasks.spawn(scheduler::run(
             storage.clone(),
             config.schedule_interval,
+            stop.clone(),
+        ));
+        tasks.spawn(recurring_scheduler::run(
+            storage.clone(),
+            config.recurring_check_interval,
             stop.clone(),
         ));
         tasks.spawn(rescuer::run(

@@ -51,6 +51,8 @@ mod local_queue;
 mod maintenance;
 mod notifier;
 mod periodic;
+mod recurring_scheduler;
+mod recurring_sync;
 mod rescuer;
 mod scheduler;
 mod server_pruner;
@@ -68,7 +70,7 @@ use tracing::{Instrument, info, info_span, warn};
 pub use builder::{
     DEFAULT_CLEANUP_INTERVAL, DEFAULT_FETCH_BATCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEADER_TTL,
     DEFAULT_LEASE, DEFAULT_POLL_INTERVAL, DEFAULT_RESCUE_INTERVAL, DEFAULT_RETENTION,
-    DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerBuilder,
+    DEFAULT_RECURRING_CHECK_INTERVAL, DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerBuilder,
     ServerConfig, default_prefetch, default_workers,
 };
 pub use completer::UNKNOWN_JOB_DELAY;
@@ -206,6 +208,7 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         stop_services.clone(),
     ));
     services.spawn(notifier::run(storage.clone(), stop_services.clone()));
+    services.spawn(recurring_sync::run(storage.clone(), stop_services.clone()));
     services.spawn(heartbeat::run(
         storage.clone(),
         shared.info(),

@@ -1,0 +1,147 @@
+//! Enqueues recurring jobs on their ticks. Leader-only: started and
+//! stopped with the leadership (see `maintenance.rs`).
+//!
+//! It sleeps until the next due tick, by the storage's clock, rather than
+//! polling at a fixed period; a change made through this process wakes it
+//! at once, one made elsewhere is seen within the check interval. Each due
+//! job's tick is claimed and its run enqueued in one transaction, by
+//! compare-and-set on the job's version: however many schedulers read a
+//! tick, one run is enqueued for it.
+
+use std::time::Duration;
+
+use jobs_core::recurring::{CronSchedule, plan_ticks, tick_job};
+use jobs_core::{DueRecurringParams, FireRecurringParams, RecurringJob, Result};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::Storage;
+use crate::storage::parse_schedule;
+
+/// The most due jobs read per storage call; more take several.
+pub const DUE_BATCH: usize = 100;
+
+/// The longest wait after a failed pass; failures back off from 100 ms.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs passes until `cancel`: each enqueues what is due, then sleeps until
+/// the next tick, a local change, or `check_interval`, whichever is first.
+pub(crate) async fn run(storage: Storage, check_interval: Duration, cancel: CancellationToken) {
+    let mut failures: u32 = 0;
+    loop {
+        // Armed before the pass, so that a change during it is not missed.
+        let changed = storage.recurring_changed().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let wait = tokio::select! {
+            result = run_once(&storage) => match result {
+                Ok(until_next) => {
+                    failures = 0;
+                    until_next.unwrap_or(check_interval).min(check_interval)
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(10)))
+                        .min(MAX_BACKOFF);
+                    warn!(%error, ?backoff, "enqueueing recurring jobs failed; trying again");
+                    backoff
+                }
+            },
+            _ = cancel.cancelled() => return,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut changed => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// One pass: fires every due job. Returns how long until the next tick of
+/// any job (zero when a claim was lost and the job must be read again),
+/// `None` when no job will fire.
+pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
+    loop {
+        let due = storage
+            .due_recurring(DueRecurringParams { limit: DUE_BATCH })
+            .await?;
+        let mut lost = false;
+        for job in &due.due {
+            match fire(storage, job, due.now).await {
+                Ok(claimed) => lost |= !claimed,
+                // One job that cannot be written does not hold back the
+                // others; it is due again on the next pass.
+                Err(error) => {
+                    warn!(recurring.id = %job.definition.id, %error, "a recurring job could not be fired");
+                }
+            }
+        }
+        if lost {
+            return Ok(Some(Duration::ZERO));
+        }
+        if due.due.len() < DUE_BATCH {
+            return Ok(due
+                .next_due_at
+                .map(|at| (at - due.now).to_std().unwrap_or_default()));
+        }
+    }
+}
+
+/// Fires one due job at `now` (the storage's clock). Returns whether the
+/// claim held.
+async fn fire(storage: &Storage, job: &RecurringJob, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+    let definition = &job.definition;
+    let (jobs, next_run_at, last_run_at) = match parse_schedule(definition) {
+        Ok(schedule) => plan(&schedule, job, now),
+        Err(error) => {
+            // Stored by an older or foreign writer: it stops firing, and
+            // says why, rather than failing every pass.
+            warn!(recurring.id = %definition.id, %error, "recurring job stops: its schedule does not parse");
+            (Vec::new(), None, None)
+        }
+    };
+    let runs = jobs.len();
+    let fired = storage
+        .fire_recurring(FireRecurringParams {
+            id: definition.id.clone(),
+            version: job.version,
+            next_run_at,
+            jobs,
+            last_run_at,
+        })
+        .await?;
+    match &fired {
+        Some(ids) if runs > 0 => debug!(recurring.id = %definition.id, jobs = ?ids, "recurring job fired"),
+        Some(_) => {}
+        None => debug!(recurring.id = %definition.id, "tick claimed elsewhere, or the job changed"),
+    }
+    Ok(fired.is_some())
+}
+
+/// The runs to enqueue for `job` at `now`, its next run and its last run.
+fn plan(
+    schedule: &CronSchedule,
+    job: &RecurringJob,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (
+    Vec<jobs_core::NewJob>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let definition = &job.definition;
+    let due = job.next_run_at.unwrap_or(now);
+    let running = definition.skip_if_running && job.last_run_unfinished();
+    let plan = plan_ticks(schedule, due, now, definition.misfire, running);
+    if plan.missed > 0 {
+        info!(
+            recurring.id = %definition.id,
+            missed = plan.missed,
+            runs = plan.run.len(),
+            previous_running = running,
+            misfire = %definition.misfire,
+            "recurring job: ticks without a run of their own"
+        );
+    }
+    let jobs = plan.run.iter().map(|tick| tick_job(definition, *tick)).collect();
+    (jobs, plan.next_run_at, plan.run.last().copied())
+}
