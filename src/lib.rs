@@ -6,10 +6,10 @@ pub use jobs_core::{
     NUL_REPLACEMENT, Registry, Result, RetryPolicy, State, StateChange, StateCounts,
     TRUNCATION_MARKER, storable_text,
 };
-pub use jobs_macros::job;
+pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{
     Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, EnqueueOptions, Server, ServerBuilder, ServerHandle, Storage,
+    DEFAULT_MAX_CONNECTIONS, EnqueueOptions, RecurringOptions, Server, ServerBuilder, ServerHandle, Storage,
 };
 
 /// The storage contract (one trait per concern, `StorageBackend` for all
@@ -29,6 +29,16 @@ pub mod storage {
     pub use jobs_runtime::storage_conformance_tests;
 }
 
+/// Recurring jobs: cron schedules in a time zone, misfire policies, and
+/// what the storage lists ([`Storage::recurring_jobs`]).
+pub mod recurring {
+    pub use jobs_core::RecurringJob;
+    pub use jobs_core::recurring::{
+        CronSchedule, DEFAULT_TIME_ZONE, MAX_CATCH_UP, MISFIRE_GRACE, Misfire, ScheduleError,
+    };
+    pub use jobs_runtime::RecurringOptions;
+}
+
 /// The server's settings and their defaults.
 pub mod server {
     pub use jobs_runtime::server::*;
@@ -36,7 +46,10 @@ pub mod server {
 
 /// What most programs need: `use jobs::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Client, EnqueueOptions, Job, JobContext, JobId, Server, State, Storage, job};
+    pub use crate::{
+        Client, EnqueueOptions, Job, JobContext, JobId, RecurringOptions, Server, State, Storage,
+        job, recurring,
+    };
     pub use std::time::Duration;
 }
 
@@ -52,5 +65,6 @@ pub mod __private {
         Backoff, IntoJobResult, Job, JobArgument, JobContext, JobId, JobRegistration, JobResult,
         Result, RetryPolicy,
     };
-    pub use jobs_runtime::{Client, EnqueueOptions};
+    pub use jobs_core::recurring::{Misfire, RecurringRegistration};
+    pub use jobs_runtime::{Client, EnqueueOptions, RecurringOptions};
 }

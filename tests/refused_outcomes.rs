@@ -91,6 +91,27 @@ impl MaintenanceStorage for Refusing {
     async fn resign(&self, name: &str, server: &str) -> jobs::Result<()> {
         self.inner.resign(name, server).await
     }
+    async fn clock(&self) -> jobs::Result<chrono::DateTime<chrono::Utc>> {
+        self.inner.clock().await
+    }
+    async fn save_recurring(&self, p: SaveRecurringParams) -> jobs::Result<()> {
+        self.inner.save_recurring(p).await
+    }
+    async fn sync_recurring(&self, p: SyncRecurringParams) -> jobs::Result<u64> {
+        self.inner.sync_recurring(p).await
+    }
+    async fn pause_recurring(&self, p: PauseRecurringParams) -> jobs::Result<bool> {
+        self.inner.pause_recurring(p).await
+    }
+    async fn remove_recurring(&self, id: &str) -> jobs::Result<bool> {
+        self.inner.remove_recurring(id).await
+    }
+    async fn due_recurring(&self, p: DueRecurringParams) -> jobs::Result<DueRecurring> {
+        self.inner.due_recurring(p).await
+    }
+    async fn fire_recurring(&self, p: FireRecurringParams) -> jobs::Result<Option<Vec<JobId>>> {
+        self.inner.fire_recurring(p).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -106,6 +127,12 @@ impl MonitoringStorage for Refusing {
     }
     async fn list_jobs(&self, query: JobQuery) -> jobs::Result<Vec<JobRecord>> {
         self.inner.list_jobs(query).await
+    }
+    async fn recurring_jobs(&self) -> jobs::Result<Vec<RecurringJob>> {
+        self.inner.recurring_jobs().await
+    }
+    async fn recurring_job(&self, id: &str) -> jobs::Result<Option<RecurringJob>> {
+        self.inner.recurring_job(id).await
     }
 }
 

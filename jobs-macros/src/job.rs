@@ -15,26 +15,47 @@ use crate::internals::ctxt::{Ctxt, item_with_error};
 
 /// Expands `#[job(args)] item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_with(args, item, "#[job]", |_, _| TokenStream::new())
+}
+
+/// Expands `item` as `#[job(args)]` does, plus what `more` generates from
+/// the checked model (`#[recurring]`'s registration); `attribute` names the
+/// attribute in errors.
+pub fn expand_with(
+    args: TokenStream,
+    item: TokenStream,
+    attribute: &str,
+    more: impl FnOnce(&mut Ctxt, &Job) -> TokenStream,
+) -> TokenStream {
     let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
         Err(_) => {
-            let error = syn::Error::new(Span::call_site(), "#[job] goes on an `async fn`");
+            let error =
+                syn::Error::new(Span::call_site(), format!("{attribute} goes on an `async fn`"));
             return item_with_error(item, error);
         }
     };
     let mut cx = Ctxt::default();
     let job = Job::from_ast(&mut cx, args, &function);
     check::check(&mut cx, &job);
+    let more = more(&mut cx, &job);
     match cx.check() {
         Ok(()) => {
             let generated = generate(&job);
             quote! {
                 #function
                 #generated
+                #more
             }
         }
         Err(error) => item_with_error(item, error),
     }
+}
+
+/// `<crate>::__private`, the one path generated code names.
+pub fn private(job: &Job) -> TokenStream {
+    let krate = &job.attrs.crate_path;
+    quote!(#krate::__private)
 }
 
 /// Everything `#[job]` adds next to the function.
@@ -49,12 +70,6 @@ fn generate(job: &Job) -> TokenStream {
         fn_helpers(job),
     ];
     quote!(#(#parts)*)
-}
-
-/// `<crate>::__private`, the one path generated code names.
-fn private(job: &Job) -> TokenStream {
-    let krate = &job.attrs.crate_path;
-    quote!(#krate::__private)
 }
 
 /// [`private`] as text, for the paths that serde's attributes take as strings.
@@ -338,7 +353,7 @@ fn fn_helpers(job: &Job) -> TokenStream {
     let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
     let types: Vec<_> = job.func.args.iter().map(|arg| &arg.ty).collect();
     let module_doc = format!(
-        "Typed `enqueue`, `enqueue_with`, `schedule_in` and `schedule_at` for the [`{fn_ident}`](fn@{fn_ident}) job: `{fn_ident}::enqueue(&client, ...)`. An empty enum, so that it shares the function's name without clashing with it."
+        "Typed `enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring` and `recurring_with` for the [`{fn_ident}`](fn@{fn_ident}) job: `{fn_ident}::enqueue(&client, ...)`. An empty enum, so that it shares the function's name without clashing with it."
     );
     quote! {
         #[doc = #module_doc]
@@ -375,6 +390,29 @@ fn fn_helpers(job: &Job) -> TokenStream {
             /// When the arguments do not serialize or the storage fails.
             #vis async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#idents: #types),*) -> #private::Result<#private::JobId> {
                 Self::enqueue_with(client, #private::EnqueueOptions::new().delay(delay), #(#idents),*).await
+            }
+
+            /// Adds the recurring job `recurring_id` (or replaces it) that enqueues
+            /// this job with these arguments on every tick of `cron` (5
+            /// fields, or 6 with seconds first), in UTC.
+            ///
+            /// # Errors
+            /// When `cron` does not parse (`Error::InvalidSchedule`), the
+            /// arguments do not serialize or the storage fails.
+            #vis async fn recurring(client: &#private::Client, recurring_id: &str, cron: &str, #(#idents: #types),*) -> #private::Result<()> {
+                Self::recurring_with(client, recurring_id, #private::RecurringOptions::cron(cron), #(#idents),*).await
+            }
+
+            /// Adds the recurring job `recurring_id` (or replaces it) that enqueues
+            /// this job with these arguments on the schedule of `options`
+            /// (`RecurringOptions`: cron, time zone, queue, misfires,
+            /// skip while running).
+            ///
+            /// # Errors
+            /// When the schedule does not parse (`Error::InvalidSchedule`),
+            /// the arguments do not serialize or the storage fails.
+            #vis async fn recurring_with(client: &#private::Client, recurring_id: &str, options: #private::RecurringOptions, #(#idents: #types),*) -> #private::Result<()> {
+                client.add_or_update_recurring(recurring_id, #struct_ident { #(#idents),* }, options).await
             }
 
             /// Schedules the job to be enqueued at `at` (UTC); returns its id.

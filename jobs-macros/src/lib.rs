@@ -1,4 +1,4 @@
-//! The attribute macros of the `jobs` framework: `#[job]`.
+//! The attribute macros of the `jobs` framework: `#[job]` and `#[recurring]`.
 //!
 //! Use them through the `jobs` crate (`use jobs::prelude::*;`); the generated
 //! code names only `::jobs::__private::...` (or the path given with
@@ -7,6 +7,7 @@
 
 mod internals;
 mod job;
+mod recurring;
 
 use proc_macro::TokenStream;
 
@@ -47,9 +48,47 @@ use proc_macro::TokenStream;
 ///
 /// The function may take a `JobContext` as its first parameter; every other
 /// parameter is an owned, serializable argument, not named like a helper's
-/// own parameters (`client`, `options`, `delay`, `at`). It returns `()` or
+/// own parameters (`client`, `options`, `delay`, `at`, `recurring_id`,
+/// `cron`). It returns `()` or
 /// `Result<(), E>` with `E: Display`.
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
     job::expand(args.into(), item.into()).into()
+}
+
+/// Turns an `async fn` with no arguments (besides an optional
+/// `JobContext`) into a recurring job: a `#[job]` that every server stores
+/// with its schedule when it starts, and that fires on each tick.
+///
+/// ```ignore
+/// /// Deletes expired sessions every five minutes, Berlin time.
+/// #[recurring(cron = "0 */5 * * * *", tz = "Europe/Berlin")]
+/// async fn purge_expired_sessions() -> anyhow::Result<()> {
+///     Ok(())
+/// }
+/// ```
+///
+/// Keys:
+/// - `cron = "..."` (required): 5 fields (minute hour day-of-month month
+///   day-of-week) or 6 with seconds first; `@daily` and the like, `L`, `W`
+///   and `#` too. Checked at compile time by the parser the scheduler uses:
+///   an invalid expression, or one that never fires, is a compile error on
+///   the string;
+/// - `tz = "..."`: the IANA time zone of the wall clock (default `"UTC"`),
+///   checked at compile time; daylight-saving transitions follow Cronos'
+///   rules (a fixed time in the skipped hour fires after the jump, a fixed
+///   time in the repeated hour fires once);
+/// - `misfire = "once" | "skip" | "each" | "each:N"`: what to do with ticks
+///   missed while no server ran: one catch-up run (default, Hangfire's
+///   "relaxed"), none, or one per tick for the last N (default 100);
+/// - `skip_if_running = true`: skip a tick while the previous run has not
+///   finished;
+/// - every key of `#[job]` (`name`, `queue`, `retries`, `backoff`,
+///   `crate`). The recurring job's id is its job name.
+///
+/// A recurring job that disappears from the code stops firing and is shown
+/// as missing from code, with its history kept, until removed.
+#[proc_macro_attribute]
+pub fn recurring(args: TokenStream, item: TokenStream) -> TokenStream {
+    recurring::expand(args.into(), item.into()).into()
 }
