@@ -82,6 +82,9 @@ use jobs_core::{
 
 use crate::Storage;
 
+mod recurring;
+pub use recurring::*;
+
 /// Generates one test per conformance case, each run on a Tokio runtime of
 /// two worker threads (as `#[tokio::test(flavor = "multi_thread",
 /// worker_threads = 2)]` would, but without needing `tokio` as a
@@ -136,6 +139,11 @@ macro_rules! storage_conformance_tests {
             leaderships_are_held_by_name,
             unregister_server_frees_its_leaderships,
             expire_deletes_only_old_finished_jobs,
+            recurring_jobs_are_saved_and_listed,
+            a_tick_is_claimed_once,
+            due_lists_only_jobs_whose_tick_came,
+            recurring_jobs_pause_resume_trigger_and_remove,
+            sync_marks_jobs_missing_from_code,
         );
 
         #[test]
