@@ -1,0 +1,150 @@
+//! Recurring jobs run by real servers: `#[recurring]` jobs are stored at
+//! start and fire on their ticks, on time; a recurring job on three
+//! PostgreSQL servers, one stopped midway, enqueues each tick exactly once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use jobs::prelude::*;
+use jobs::recurring::Misfire;
+use jobs::{JobQuery, JobRecord};
+
+/// Fires every second; every server of this binary stores it at start.
+#[recurring(cron = "* * * * * *")]
+async fn every_second() {}
+
+/// A job with an argument, made recurring through the API.
+#[job]
+async fn count_tick(label: String) {
+    let _ = label;
+}
+
+/// Every job named `name`, newest first.
+async fn jobs_named(storage: &Storage, name: &str) -> Vec<JobRecord> {
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let mut query = JobQuery::new().limit(500);
+        if let Some(id) = before {
+            query = query.before(id);
+        }
+        let page = storage.list_jobs(query).await.expect("list jobs");
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        all.extend(page.into_iter().filter(|job| job.name == name));
+    }
+    all
+}
+
+/// The tick a recurring run was enqueued for, from its first history entry.
+async fn tick_of(storage: &Storage, job: &JobRecord) -> DateTime<Utc> {
+    let history = storage.history(job.id).await.expect("history");
+    let data = history[0].data.as_ref().expect("the tick's data");
+    DateTime::parse_from_rfc3339(data["tick"].as_str().expect("a tick"))
+        .expect("an RFC 3339 tick")
+        .to_utc()
+}
+
+/// An every-second `#[recurring]` job is stored at start as defined in
+/// code and starts close to each tick: the scheduler sleeps until the tick
+/// rather than polling. Delays are measured by the storage's clock (the
+/// tick in the run's history, and when it moved to `Processing`).
+async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
+    let server = fast_server(&fx.storage).start().expect("server");
+    wait_until("six runs of every_second succeeded", || async {
+        let runs = jobs_named(&fx.storage, "every_second").await;
+        runs.iter().filter(|job| job.state == State::Succeeded).count() >= 6
+    })
+    .await;
+    server.shutdown().await;
+
+    let stored = fx
+        .storage
+        .recurring_job("every_second")
+        .await
+        .unwrap()
+        .expect("stored at start");
+    assert!(stored.in_code && !stored.missing_from_code);
+    assert_eq!(stored.definition.cron, "* * * * * *");
+    assert_eq!(stored.definition.time_zone, "UTC");
+    assert!(stored.last_job_id.is_some());
+
+    let mut delays = Vec::new();
+    for job in jobs_named(&fx.storage, "every_second").await {
+        if job.state != State::Succeeded {
+            continue;
+        }
+        let tick = tick_of(&fx.storage, &job).await;
+        let history = fx.storage.history(job.id).await.unwrap();
+        let started = history
+            .iter()
+            .find(|change| change.state == State::Processing)
+            .expect("it ran")
+            .at;
+        delays.push((started - tick).to_std().unwrap_or_default());
+    }
+    delays.sort();
+    let median = delays[delays.len() / 2];
+    eprintln!("start delays after the tick: {delays:?}");
+    assert!(median < Duration::from_millis(100), "median start delay {median:?}: {delays:?}");
+    assert!(delays.iter().all(|delay| *delay < Duration::from_secs(1)), "{delays:?}");
+}
+
+on_every_storage!(recurring_job_starts_close_to_its_tick);
+
+/// Three servers on one PostgreSQL schema, an every-second schedule with
+/// a catch-up run per missed tick; the first server stops after 30 ticks
+/// and a fourth starts. Over at least 60 ticks, every tick from the first
+/// to the last has exactly one run: none twice, none missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tick_is_enqueued_once_on_three_postgres_servers() {
+    let Some(fx) = Fixture::postgres().await else { return };
+    let client = Client::new(fx.storage.clone());
+    count_tick::recurring_with(
+        &client,
+        "exactly-once",
+        RecurringOptions::cron("* * * * * *").misfire(Misfire::run_each(1000)),
+        "tick".to_owned(),
+    )
+    .await
+    .expect("add the recurring job");
+
+    let start = |storage: Storage| {
+        fast_server(&storage)
+            .recurring_check_interval(Duration::from_millis(200))
+            .start()
+            .expect("server")
+    };
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(start(fx.reopen().await));
+    }
+    let runs = || async { jobs_named(&fx.storage, "count_tick").await.len() };
+    wait_within("30 ticks", Duration::from_secs(60), || async { runs().await >= 30 }).await;
+    servers.remove(0).shutdown().await;
+    servers.push(start(fx.reopen().await));
+    wait_within("65 ticks", Duration::from_secs(90), || async { runs().await >= 65 }).await;
+    for server in servers {
+        server.shutdown().await;
+    }
+
+    let mut per_tick: BTreeMap<DateTime<Utc>, usize> = BTreeMap::new();
+    for job in jobs_named(&fx.storage, "count_tick").await {
+        *per_tick.entry(tick_of(&fx.storage, &job).await).or_default() += 1;
+    }
+    let twice: Vec<_> = per_tick.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "ticks enqueued more than once: {twice:?}");
+    let first = *per_tick.keys().next().unwrap();
+    let last = *per_tick.keys().last().unwrap();
+    let expected = (last - first).num_seconds() + 1;
+    assert!(expected >= 60, "{expected} ticks");
+    assert_eq!(
+        per_tick.len() as i64,
+        expected,
+        "every tick from {first} to {last} has a run"
+    );
+}
