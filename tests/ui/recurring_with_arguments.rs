@@ -1,0 +1,14 @@
+use jobs::prelude::*;
+
+#[recurring(cron = "0 * * * *")]
+async fn hourly(customer_id: i64) {
+    let _ = customer_id;
+}
+
+#[recurring(queue = "maintenance")]
+async fn no_schedule() {}
+
+#[recurring(cron = "* * * * *", misfire = "sometimes", skip_if_running = "yes")]
+async fn bad_options() {}
+
+fn main() {}
