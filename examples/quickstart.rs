@@ -142,6 +142,19 @@ async fn flaky_upload(ctx: JobContext, name: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Fires every second while a server runs: stored by every server at
+/// start, enqueued by the maintenance leader on each tick.
+#[recurring(cron = "* * * * * *")]
+async fn heartbeat() {
+    println!("  recurring heartbeat at {}", chrono::Utc::now().format("%H:%M:%S%.3f"));
+}
+
+/// A report with an argument, made recurring through the API.
+#[job]
+async fn nightly_report(recipient: String) {
+    println!("  nightly report sent to {recipient}");
+}
+
 #[derive(Parser)]
 #[command(about = "Hash every file of a directory with background jobs")]
 struct Args {
@@ -221,6 +234,15 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let flaky = flaky_upload::enqueue(&client, "report.pdf".into()).await?;
     println!("  scheduled delayed job {delayed} in 2s; enqueued flaky job {flaky}");
+    // Every night at 02:00 Berlin time, and once now, by hand.
+    nightly_report::recurring_with(
+        &client,
+        "nightly-report",
+        RecurringOptions::cron("0 0 2 * * *").time_zone("Europe/Berlin"),
+        "ops@example.com".into(),
+    )
+    .await?;
+    let report = client.trigger_recurring("nightly-report").await?;
 
     let server = Server::builder(storage.clone())
         .workers(args.workers)
@@ -238,6 +260,8 @@ async fn main() -> anyhow::Result<()> {
         if files_done.is_some()
             && is_final(&storage, delayed).await?
             && is_final(&storage, flaky).await?
+            && is_final(&storage, report).await?
+            && heartbeat_succeeded(&storage).await?
         {
             break summary;
         }
@@ -261,6 +285,19 @@ async fn main() -> anyhow::Result<()> {
         let reason = change.reason.map(|r| format!(" ({r})")).unwrap_or_default();
         println!("    {}{reason}", change.state);
     }
+    println!("  recurring jobs:");
+    for job in storage.recurring_jobs().await? {
+        let next = job
+            .next_run_at
+            .map_or("never".to_owned(), |at| at.to_rfc3339());
+        let last = job
+            .last_job_state
+            .map_or("none".to_owned(), |state| state.to_string());
+        println!(
+            "    {} ({} {}): next {next}, last run {last}",
+            job.definition.id, job.definition.cron, job.definition.time_zone
+        );
+    }
     for (path, reason) in &summary.failed {
         println!("  FAILED {path}: {reason}");
     }
@@ -274,6 +311,12 @@ async fn main() -> anyhow::Result<()> {
         ids.len() as f64 / elapsed.as_secs_f64()
     );
     Ok(())
+}
+
+/// Whether the `#[recurring]` heartbeat has run once, successfully.
+async fn heartbeat_succeeded(storage: &Storage) -> anyhow::Result<bool> {
+    let job = storage.recurring_job("heartbeat").await?;
+    Ok(job.is_some_and(|job| job.last_job_state == Some(State::Succeeded)))
 }
 
 async fn is_final(storage: &Storage, id: JobId) -> anyhow::Result<bool> {
