@@ -146,7 +146,10 @@ async fn flaky_upload(ctx: JobContext, name: String) -> Result<(), String> {
 /// start, enqueued by the maintenance leader on each tick.
 #[recurring(cron = "* * * * * *")]
 async fn heartbeat() {
-    println!("  recurring heartbeat at {}", chrono::Utc::now().format("%H:%M:%S%.3f"));
+    println!(
+        "  recurring heartbeat at {}",
+        chrono::Utc::now().format("%H:%M:%S%.3f")
+    );
 }
 
 /// A report with an argument, made recurring through the API.

@@ -9,7 +9,8 @@ pub use jobs_core::{
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{
     Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, EnqueueOptions, RecurringOptions, Server, ServerBuilder, ServerHandle, Storage,
+    DEFAULT_MAX_CONNECTIONS, EnqueueOptions, RecurringOptions, Server, ServerBuilder, ServerHandle,
+    Storage,
 };
 
 /// The storage contract (one trait per concern, `StorageBackend` for all
@@ -61,10 +62,10 @@ pub mod __private {
     pub use ::serde;
     pub use chrono::{DateTime, Utc};
     pub use jobs_core::inventory;
+    pub use jobs_core::recurring::{Misfire, RecurringRegistration};
     pub use jobs_core::{
         Backoff, IntoJobResult, Job, JobArgument, JobContext, JobId, JobRegistration, JobResult,
         Result, RetryPolicy,
     };
-    pub use jobs_core::recurring::{Misfire, RecurringRegistration};
     pub use jobs_runtime::{Client, EnqueueOptions, RecurringOptions};
 }

@@ -57,7 +57,10 @@ async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
     let server = fast_server(&fx.storage).start().expect("server");
     wait_until("six runs of every_second succeeded", || async {
         let runs = jobs_named(&fx.storage, "every_second").await;
-        runs.iter().filter(|job| job.state == State::Succeeded).count() >= 6
+        runs.iter()
+            .filter(|job| job.state == State::Succeeded)
+            .count()
+            >= 6
     })
     .await;
     server.shutdown().await;
@@ -90,8 +93,14 @@ async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
     delays.sort();
     let median = delays[delays.len() / 2];
     eprintln!("start delays after the tick: {delays:?}");
-    assert!(median < Duration::from_millis(100), "median start delay {median:?}: {delays:?}");
-    assert!(delays.iter().all(|delay| *delay < Duration::from_secs(1)), "{delays:?}");
+    assert!(
+        median < Duration::from_millis(100),
+        "median start delay {median:?}: {delays:?}"
+    );
+    assert!(
+        delays.iter().all(|delay| *delay < Duration::from_secs(1)),
+        "{delays:?}"
+    );
 }
 
 on_every_storage!(recurring_job_starts_close_to_its_tick);
@@ -102,7 +111,9 @@ on_every_storage!(recurring_job_starts_close_to_its_tick);
 /// to the last has exactly one run: none twice, none missed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_tick_is_enqueued_once_on_three_postgres_servers() {
-    let Some(fx) = Fixture::postgres().await else { return };
+    let Some(fx) = Fixture::postgres().await else {
+        return;
+    };
     let client = Client::new(fx.storage.clone());
     count_tick::recurring_with(
         &client,
@@ -124,17 +135,25 @@ async fn each_tick_is_enqueued_once_on_three_postgres_servers() {
         servers.push(start(fx.reopen().await));
     }
     let runs = || async { jobs_named(&fx.storage, "count_tick").await.len() };
-    wait_within("30 ticks", Duration::from_secs(60), || async { runs().await >= 30 }).await;
+    wait_within("30 ticks", Duration::from_secs(60), || async {
+        runs().await >= 30
+    })
+    .await;
     servers.remove(0).shutdown().await;
     servers.push(start(fx.reopen().await));
-    wait_within("65 ticks", Duration::from_secs(90), || async { runs().await >= 65 }).await;
+    wait_within("65 ticks", Duration::from_secs(90), || async {
+        runs().await >= 65
+    })
+    .await;
     for server in servers {
         server.shutdown().await;
     }
 
     let mut per_tick: BTreeMap<DateTime<Utc>, usize> = BTreeMap::new();
     for job in jobs_named(&fx.storage, "count_tick").await {
-        *per_tick.entry(tick_of(&fx.storage, &job).await).or_default() += 1;
+        *per_tick
+            .entry(tick_of(&fx.storage, &job).await)
+            .or_default() += 1;
     }
     let twice: Vec<_> = per_tick.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "ticks enqueued more than once: {twice:?}");

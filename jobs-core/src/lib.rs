@@ -26,12 +26,13 @@ mod state;
 mod text;
 
 pub use backend::{
-    Attempt, DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
-    FetchParams, FireRecurringParams, PauseRecurringParams, RecurringDefinition, RecurringJob,
-    SaveRecurringParams, SyncRecurringParams, FetchedJob, FinishParams, JobOutcome, JobQuery, JobRecord, JobStorage, LeadParams,
+    Attempt, DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease,
+    ExpiredLeasesParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
+    FireRecurringParams, JobOutcome, JobQuery, JobRecord, JobStorage, LeadParams,
     MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams,
-    NewJob, NotificationStorage, Outcome, PromoteParams, PruneServersParams, Schedule, ServerInfo,
-    ServerRecord, ServerStorage, StateCounts, StorageBackend, StoredOutcome,
+    NewJob, NotificationStorage, Outcome, PauseRecurringParams, PromoteParams, PruneServersParams,
+    RecurringDefinition, RecurringJob, SaveRecurringParams, Schedule, ServerInfo, ServerRecord,
+    ServerStorage, StateCounts, StorageBackend, StoredOutcome, SyncRecurringParams,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};

@@ -30,8 +30,10 @@ pub fn expand_with(
     let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
         Err(_) => {
-            let error =
-                syn::Error::new(Span::call_site(), format!("{attribute} goes on an `async fn`"));
+            let error = syn::Error::new(
+                Span::call_site(),
+                format!("{attribute} goes on an `async fn`"),
+            );
             return item_with_error(item, error);
         }
     };

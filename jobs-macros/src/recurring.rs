@@ -90,10 +90,9 @@ impl ScheduleAttrs {
                     Err(message) => cx.error_spanned_by(&text, message),
                 },
                 ("skip_if_running", Lit::Bool(LitBool { value, .. })) => skip_if_running = value,
-                ("skip_if_running", other) => cx.error_spanned_by(
-                    other,
-                    "`skip_if_running` takes `true` or `false`",
-                ),
+                ("skip_if_running", other) => {
+                    cx.error_spanned_by(other, "`skip_if_running` takes `true` or `false`")
+                }
                 (key, other) => cx.error_spanned_by(
                     other,
                     format!("`{key}` takes a string, like `{key} = \"...\"`"),

@@ -11,8 +11,8 @@ pub mod conformance;
 mod connect_options;
 #[cfg(test)]
 mod migrations_check;
-mod recurring;
 pub mod postgres;
+mod recurring;
 pub mod server;
 mod sorted_ids;
 mod sql_error;
@@ -23,9 +23,9 @@ pub mod testing;
 mod traced;
 
 pub use client::{Client, EnqueueOptions};
-pub use recurring::RecurringOptions;
 pub use connect_options::{
     ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };
+pub use recurring::RecurringOptions;
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use storage::Storage;

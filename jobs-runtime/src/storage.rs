@@ -1,6 +1,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
+use jobs_core::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
+};
 use jobs_core::{
     EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, PromoteParams,
     Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
@@ -8,12 +14,6 @@ use jobs_core::{
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::Notify;
-use chrono::{DateTime, Utc};
-use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
-use jobs_core::{
-    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
-    RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
-};
 
 use crate::ConnectOptions;
 use crate::postgres::PostgresStorage;
@@ -315,7 +315,12 @@ impl Storage {
             .ok_or_else(|| Error::RecurringJobNotFound(id.to_owned()))
     }
 
-    async fn set_paused(&self, id: &str, paused: bool, next_run_at: Option<DateTime<Utc>>) -> Result<()> {
+    async fn set_paused(
+        &self,
+        id: &str,
+        paused: bool,
+        next_run_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
         let found = self
             .backend
             .pause_recurring(PauseRecurringParams {
@@ -333,7 +338,11 @@ impl Storage {
 
     /// Stores `definition` under its id, its first tick computed from the
     /// storage's clock, and wakes this process's recurring scheduler.
-    pub(crate) async fn save_recurring(&self, definition: RecurringDefinition, in_code: bool) -> Result<()> {
+    pub(crate) async fn save_recurring(
+        &self,
+        definition: RecurringDefinition,
+        in_code: bool,
+    ) -> Result<()> {
         let schedule = parse_schedule(&definition)?;
         let now = self.backend.clock().await?;
         self.backend

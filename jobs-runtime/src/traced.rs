@@ -156,7 +156,11 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
     }
 
     async fn recurring_jobs(&self) -> Result<Vec<RecurringJob>> {
-        traced(debug_span!("storage.recurring_jobs"), self.inner.recurring_jobs()).await
+        traced(
+            debug_span!("storage.recurring_jobs"),
+            self.inner.recurring_jobs(),
+        )
+        .await
     }
 
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {

@@ -47,11 +47,11 @@ pub use maintenance::{
 };
 pub use monitoring::{JobQuery, JobRecord, MonitoringStorage, StateCounts};
 pub use notifications::NotificationStorage;
+pub use outcome::{FinishParams, JobOutcome, MAX_RETRY_DELAY, Outcome, StoredOutcome};
 pub use recurring::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
     RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
 };
-pub use outcome::{FinishParams, JobOutcome, MAX_RETRY_DELAY, Outcome, StoredOutcome};
 pub use servers::{PruneServersParams, ServerInfo, ServerRecord, ServerStorage};
 
 /// Everything a storage implements: the five traits of the contract

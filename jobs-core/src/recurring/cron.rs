@@ -24,8 +24,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, LocalResult, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 
 /// The time zone of a recurring job that names none.
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -45,9 +45,7 @@ pub enum ScheduleError {
     #[error("cron expression {0:?} never fires: no date matches it")]
     NeverFires(String),
     /// The time zone is not an IANA name.
-    #[error(
-        "unknown time zone {0:?}: expected an IANA name such as \"UTC\" or \"Europe/Berlin\""
-    )]
+    #[error("unknown time zone {0:?}: expected an IANA name such as \"UTC\" or \"Europe/Berlin\"")]
     TimeZone(String),
 }
 
@@ -294,7 +292,10 @@ mod tests {
             ("0 * * * *", "Mars/Olympus", "unknown time zone"),
         ] {
             let error = CronSchedule::parse(expression, zone).unwrap_err();
-            assert!(error.to_string().contains(expected), "{expression}: {error}");
+            assert!(
+                error.to_string().contains(expected),
+                "{expression}: {error}"
+            );
         }
     }
 
@@ -326,7 +327,12 @@ mod tests {
         );
         // Two fixed times in the skipped hour still fire once that day.
         assert_eq!(
-            ticks("0 15,45 2 * * *", "Europe/Berlin", "2026-03-28T12:00:00Z", 2)[0],
+            ticks(
+                "0 15,45 2 * * *",
+                "Europe/Berlin",
+                "2026-03-28T12:00:00Z",
+                2
+            )[0],
             "03-29 03:00:00+02:00"
         );
     }

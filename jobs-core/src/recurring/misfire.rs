@@ -132,7 +132,9 @@ pub fn plan_ticks(
     if previous_running {
         run.clear();
     } else if misfire == Misfire::Skip {
-        run.retain(|at| now.signed_duration_since(*at).to_std().unwrap_or_default() <= MISFIRE_GRACE);
+        run.retain(|at| {
+            now.signed_duration_since(*at).to_std().unwrap_or_default() <= MISFIRE_GRACE
+        });
     }
     TickPlan {
         missed: count - run.len() as u64,
@@ -177,7 +179,11 @@ mod tests {
         assert_eq!(once.run, [utc("2026-01-01T10:05:00Z")]);
         assert_eq!(once.missed, 5);
         let skip = plan_ticks(&every_minute(), due, now, Misfire::Skip, false);
-        assert_eq!(skip.run, [utc("2026-01-01T10:05:00Z")], "30 s late is on time");
+        assert_eq!(
+            skip.run,
+            [utc("2026-01-01T10:05:00Z")],
+            "30 s late is on time"
+        );
         let hourly = CronSchedule::parse("0 * * * *", "UTC").unwrap();
         let now = utc("2026-01-01T11:01:15Z"); // the last tick, 11:00, is 75 s late
         let skip = plan_ticks(&hourly, due, now, Misfire::Skip, false);
@@ -234,6 +240,11 @@ mod tests {
         }
         assert_eq!("each".parse::<Misfire>(), Ok(Misfire::RunEach { max: 100 }));
         assert!("each:0".parse::<Misfire>().is_err());
-        assert!("sometimes".parse::<Misfire>().unwrap_err().contains("expected"));
+        assert!(
+            "sometimes"
+                .parse::<Misfire>()
+                .unwrap_err()
+                .contains("expected")
+        );
     }
 }

@@ -60,22 +60,38 @@ pub async fn recurring_jobs_are_saved_and_listed(storage: &Storage) {
     let job = stored(storage, "nightly").await;
     assert_eq!(job.definition, definition("nightly", "0 30 2 * * *"));
     assert!(!job.in_code && !job.paused && !job.missing_from_code);
-    assert_eq!((job.last_run_at, job.last_job_id, job.last_job_state), (None, None, None));
+    assert_eq!(
+        (job.last_run_at, job.last_job_id, job.last_job_state),
+        (None, None, None)
+    );
     let next = job.next_run_at.expect("a next run");
-    assert!(next > before && next - before <= chrono::Duration::hours(25), "{next}");
+    assert!(
+        next > before && next - before <= chrono::Duration::hours(25),
+        "{next}"
+    );
 
     storage
         .save_recurring(definition("nightly", "0 30 2 * * *"), false)
         .await
         .expect("save unchanged");
-    assert_eq!(stored(storage, "nightly").await, job, "an unchanged save changes nothing");
+    assert_eq!(
+        stored(storage, "nightly").await,
+        job,
+        "an unchanged save changes nothing"
+    );
 
     let mut changed = definition("nightly", "0 30 2 * * *");
     changed.args = r#"{"id":"changed"}"#.to_owned();
-    storage.save_recurring(changed.clone(), false).await.expect("save");
+    storage
+        .save_recurring(changed.clone(), false)
+        .await
+        .expect("save");
     let after = stored(storage, "nightly").await;
     assert_eq!(after.definition, changed);
-    assert_eq!(after.next_run_at, job.next_run_at, "same schedule, same next run");
+    assert_eq!(
+        after.next_run_at, job.next_run_at,
+        "same schedule, same next run"
+    );
     assert!(after.version > job.version);
 
     storage
@@ -83,7 +99,10 @@ pub async fn recurring_jobs_are_saved_and_listed(storage: &Storage) {
         .await
         .expect("save");
     let yearly = stored(storage, "nightly").await;
-    assert_ne!(yearly.next_run_at, job.next_run_at, "a new schedule, a new next run");
+    assert_ne!(
+        yearly.next_run_at, job.next_run_at,
+        "a new schedule, a new next run"
+    );
 
     storage
         .save_recurring(definition("another", "0 * * * *"), false)
@@ -144,7 +163,10 @@ pub async fn a_tick_is_claimed_once(storage: &Storage) {
     let ids = &won[0];
     assert_eq!(ids.len(), 1);
     let run = record(storage, ids[0]).await;
-    assert_eq!((run.name.as_str(), run.queue.as_str()), ("report", "reports"));
+    assert_eq!(
+        (run.name.as_str(), run.queue.as_str()),
+        ("report", "reports")
+    );
     assert_eq!((run.state, run.max_attempts), (State::Enqueued, 2));
     assert_eq!(run.args, job.definition.args);
     let first = &history(storage, ids[0]).await[0];
@@ -185,11 +207,17 @@ pub async fn a_tick_is_claimed_once(storage: &Storage) {
         jobs: Vec::new(),
         last_run_at: None,
     };
-    assert_eq!(storage.fire_recurring(skipped).await.expect("fire"), Some(Vec::new()));
+    assert_eq!(
+        storage.fire_recurring(skipped).await.expect("fire"),
+        Some(Vec::new())
+    );
     let skipped = stored(storage, "every-second").await;
     assert_eq!(skipped.last_job_id, after.last_job_id);
     assert_eq!(skipped.last_run_at, after.last_run_at);
-    assert_eq!(skipped.next_run_at, Some(next + chrono::Duration::seconds(1)));
+    assert_eq!(
+        skipped.next_run_at,
+        Some(next + chrono::Duration::seconds(1))
+    );
 }
 
 /// Due lists hold the jobs whose next run has come by the storage's
@@ -211,10 +239,17 @@ pub async fn due_lists_only_jobs_whose_tick_came(storage: &Storage) {
         if !found.due.is_empty() {
             break found;
         }
-        assert!(tokio::time::Instant::now() < deadline, "`soon` not due within {DEADLINE:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`soon` not due within {DEADLINE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let ids: Vec<&str> = found.due.iter().map(|job| job.definition.id.as_str()).collect();
+    let ids: Vec<&str> = found
+        .due
+        .iter()
+        .map(|job| job.definition.id.as_str())
+        .collect();
     assert_eq!(ids, ["soon"]);
     assert!(found.due[0].next_run_at.unwrap() <= found.now);
     assert_eq!(found.next_due_at, yearly);
@@ -246,7 +281,10 @@ pub async fn recurring_jobs_pause_resume_trigger_and_remove(storage: &Storage) {
     assert_eq!(after.last_job_id, Some(triggered));
     assert!(after.last_run_at.is_some());
     let first = &history(storage, triggered).await[0];
-    assert_eq!(first.reason.as_deref(), Some("recurring job `daily`, triggered"));
+    assert_eq!(
+        first.reason.as_deref(),
+        Some("recurring job `daily`, triggered")
+    );
     assert_eq!(first.data.as_ref().unwrap()["triggered"], true);
     assert_eq!(record(storage, triggered).await.state, State::Enqueued);
 
@@ -259,7 +297,10 @@ pub async fn recurring_jobs_pause_resume_trigger_and_remove(storage: &Storage) {
 
     storage.remove_recurring("daily").await.expect("remove");
     assert!(storage.recurring_job("daily").await.unwrap().is_none());
-    assert!(storage.job(triggered).await.unwrap().is_some(), "its runs stay");
+    assert!(
+        storage.job(triggered).await.unwrap().is_some(),
+        "its runs stay"
+    );
 
     for result in [
         storage.pause_recurring("nope").await,
@@ -303,8 +344,15 @@ pub async fn sync_marks_jobs_missing_from_code(storage: &Storage) {
         .into_iter()
         .map(|job| job.definition.id)
         .collect();
-    assert!(ids.contains(&"a".to_owned()) && !ids.contains(&"b".to_owned()), "{ids:?}");
-    assert_eq!(backend.sync_recurring(sync(&["a"])).await.unwrap(), 0, "marked once");
+    assert!(
+        ids.contains(&"a".to_owned()) && !ids.contains(&"b".to_owned()),
+        "{ids:?}"
+    );
+    assert_eq!(
+        backend.sync_recurring(sync(&["a"])).await.unwrap(),
+        0,
+        "marked once"
+    );
     assert_eq!(backend.sync_recurring(sync(&["a", "b"])).await.unwrap(), 0);
     assert!(!stored(storage, "b").await.missing_from_code);
 }

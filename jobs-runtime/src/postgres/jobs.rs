@@ -115,9 +115,15 @@ impl<'a> NewJobColumns<'a> {
                 .iter()
                 .map(|job| i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
                 .collect(),
-            states: jobs.iter().map(|job| job.schedule.state().as_str()).collect(),
+            states: jobs
+                .iter()
+                .map(|job| job.schedule.state().as_str())
+                .collect(),
             run_at: jobs.iter().map(|job| job.schedule.at()).collect(),
-            run_in_ms: jobs.iter().map(|job| job.schedule.delay().map(millis)).collect(),
+            run_in_ms: jobs
+                .iter()
+                .map(|job| job.schedule.delay().map(millis))
+                .collect(),
             reasons: jobs.iter().map(|job| job.reason.as_deref()).collect(),
             data: jobs.iter().map(|job| job.data.as_deref()).collect(),
             notify: jobs.iter().any(|job| job.schedule.is_now()),
@@ -310,7 +316,9 @@ impl JobStorage for PostgresStorage {
             insert_jobs("")
         ));
         let query = NewJobColumns::of(&params.jobs).bind(sqlx::query_scalar(sql), &self.channel);
-        let ids: Vec<i64> = self.run("enqueueing jobs", query.fetch_all(&self.pool)).await?;
+        let ids: Vec<i64> = self
+            .run("enqueueing jobs", query.fetch_all(&self.pool))
+            .await?;
         Ok(sorted_ids(ids))
     }
 

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use jobs_core::{
-    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
-    SaveRecurringParams, SyncRecurringParams,
-};
-use jobs_core::{
     Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams, FinishParams, JobId, LeadParams,
     MaintenanceStorage, PromoteParams, Result, decide,
+};
+use jobs_core::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    SaveRecurringParams, SyncRecurringParams,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -125,8 +125,11 @@ impl MaintenanceStorage for PostgresStorage {
         Ok(())
     }
     async fn clock(&self) -> Result<DateTime<Utc>> {
-        self.run("reading the clock", sqlx::query_scalar("SELECT now()").fetch_one(&self.pool))
-            .await
+        self.run(
+            "reading the clock",
+            sqlx::query_scalar("SELECT now()").fetch_one(&self.pool),
+        )
+        .await
     }
 
     async fn save_recurring(&self, params: SaveRecurringParams) -> Result<()> {

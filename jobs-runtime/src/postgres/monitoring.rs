@@ -1,7 +1,8 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
-use jobs_core::{RecurringJob, 
-    Error, JobId, JobQuery, JobRecord, MonitoringStorage, Result, State, StateChange, StateCounts,
+use jobs_core::{
+    Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob, Result, State, StateChange,
+    StateCounts,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;

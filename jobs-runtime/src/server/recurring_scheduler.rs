@@ -89,7 +89,11 @@ pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
 
 /// Fires one due job at `now` (the storage's clock). Returns whether the
 /// claim held.
-async fn fire(storage: &Storage, job: &RecurringJob, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+async fn fire(
+    storage: &Storage,
+    job: &RecurringJob,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
     let definition = &job.definition;
     let (jobs, next_run_at, last_run_at) = match parse_schedule(definition) {
         Ok(schedule) => plan(&schedule, job, now),
@@ -111,7 +115,9 @@ async fn fire(storage: &Storage, job: &RecurringJob, now: chrono::DateTime<chron
         })
         .await?;
     match &fired {
-        Some(ids) if runs > 0 => debug!(recurring.id = %definition.id, jobs = ?ids, "recurring job fired"),
+        Some(ids) if runs > 0 => {
+            debug!(recurring.id = %definition.id, jobs = ?ids, "recurring job fired")
+        }
         Some(_) => {}
         None => debug!(recurring.id = %definition.id, "tick claimed elsewhere, or the job changed"),
     }
@@ -142,6 +148,10 @@ fn plan(
             "recurring job: ticks without a run of their own"
         );
     }
-    let jobs = plan.run.iter().map(|tick| tick_job(definition, *tick)).collect();
+    let jobs = plan
+        .run
+        .iter()
+        .map(|tick| tick_job(definition, *tick))
+        .collect();
     (jobs, plan.next_run_at, plan.run.last().copied())
 }

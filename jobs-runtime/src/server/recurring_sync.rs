@@ -18,7 +18,11 @@ pub(crate) async fn run(storage: Storage, cancel: CancellationToken) {
     loop {
         match storage.sync_recurring(&jobs).await {
             Ok(missing) => {
-                info!(recurring = jobs.len(), missing_from_code = missing, "recurring jobs synced");
+                info!(
+                    recurring = jobs.len(),
+                    missing_from_code = missing,
+                    "recurring jobs synced"
+                );
                 return;
             }
             Err(error) => {

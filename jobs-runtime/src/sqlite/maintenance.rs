@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use jobs_core::{
-    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
-    SaveRecurringParams, SyncRecurringParams,
-};
-use jobs_core::{
     Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams, FinishParams, JobId, LeadParams,
     MaintenanceStorage, PromoteParams, Result, decide,
+};
+use jobs_core::{
+    DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
+    SaveRecurringParams, SyncRecurringParams,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;

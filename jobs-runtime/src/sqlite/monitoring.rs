@@ -1,7 +1,8 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
-use jobs_core::{RecurringJob, 
-    Error, JobId, JobQuery, JobRecord, MonitoringStorage, Result, State, StateChange, StateCounts,
+use jobs_core::{
+    Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob, Result, State, StateChange,
+    StateCounts,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;

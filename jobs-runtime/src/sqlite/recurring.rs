@@ -226,22 +226,20 @@ impl SqliteStorage {
         const OP: &str = "firing a recurring job";
         let (mut tx, now) = self.write(OP).await?;
         // The write lock is held: nobody changes the version before commit.
-        let claimed: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM jobs_recurring WHERE id = ?1 AND version = ?2",
-        )
-        .bind(&params.id)
-        .bind(params.version)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| storage_error(OP, e))?;
+        let claimed: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM jobs_recurring WHERE id = ?1 AND version = ?2")
+                .bind(&params.id)
+                .bind(params.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
         if claimed.is_none() {
             return Ok(None);
         }
         let ids = insert_jobs(&mut tx, now, &params.jobs)
             .await
             .map_err(|e| storage_error(OP, e))?;
-        let last_run_at = (!ids.is_empty())
-            .then(|| millis(params.last_run_at).unwrap_or(now));
+        let last_run_at = (!ids.is_empty()).then(|| millis(params.last_run_at).unwrap_or(now));
         sqlx::query(
             "UPDATE jobs_recurring
              SET next_run_at = ?2, version = version + 1, updated_at = ?3,
