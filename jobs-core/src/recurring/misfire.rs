@@ -123,7 +123,7 @@ pub fn plan_ticks(
         tick = if count == MAX_WALK {
             // The ticks jumped over are not counted one by one: `missed`
             // is then a lower bound.
-            schedule.next_after(now - chrono::Duration::hours(1))
+            schedule.next_after((now - chrono::Duration::hours(1)).max(at))
         } else {
             schedule.next_after(at)
         };
@@ -231,6 +231,20 @@ mod tests {
         assert_eq!(plan.run.len(), 3);
         assert_eq!(plan.run[2], utc("2026-01-01T00:00:00Z"));
         assert_eq!(plan.next_run_at, Some(utc("2026-01-01T00:00:01Z")));
+    }
+
+    #[test]
+    fn the_jump_of_a_long_walk_never_goes_back() {
+        // Just over MAX_WALK ticks due: the walk reaches the last hour
+        // before it would jump; no tick may come twice.
+        let schedule = CronSchedule::parse("* * * * * *", "UTC").unwrap();
+        let now = utc("2026-01-02T12:00:00Z");
+        let due = now - chrono::Duration::seconds(MAX_WALK as i64 + 10);
+        let plan = plan_ticks(&schedule, due, now, Misfire::run_each(MAX_CATCH_UP), false);
+        assert_eq!(plan.run.len(), MAX_CATCH_UP as usize);
+        assert!(plan.run.windows(2).all(|pair| pair[0] < pair[1]), "ticks in order, none twice");
+        assert_eq!(*plan.run.last().unwrap(), now);
+        assert_eq!(plan.missed, MAX_WALK + 11 - u64::from(MAX_CATCH_UP));
     }
 
     #[test]
