@@ -82,7 +82,7 @@ pub enum Error {
     #[error("no recurring job with id {0:?}")]
     RecurringJobNotFound(String),
 
-    /// A recurring job's cron expression, time zone or id is refused.
+    /// A recurring job's cron expression or time zone is refused.
     #[error("recurring job {id:?}: {source}")]
     InvalidSchedule {
         /// The recurring job's id.

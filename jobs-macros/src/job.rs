@@ -395,14 +395,14 @@ fn fn_helpers(job: &Job) -> TokenStream {
             }
 
             /// Adds the recurring job `recurring_id` (or replaces it) that enqueues
-            /// this job with these arguments on every tick of `cron` (5
+            /// this job with these arguments on every tick of `cron_expression` (5
             /// fields, or 6 with seconds first), in UTC.
             ///
             /// # Errors
-            /// When `cron` does not parse (`Error::InvalidSchedule`), the
+            /// When `cron_expression` does not parse (`Error::InvalidSchedule`), the
             /// arguments do not serialize or the storage fails.
-            #vis async fn recurring(client: &#private::Client, recurring_id: &str, cron: &str, #(#idents: #types),*) -> #private::Result<()> {
-                Self::recurring_with(client, recurring_id, #private::RecurringOptions::cron(cron), #(#idents),*).await
+            #vis async fn recurring(client: &#private::Client, recurring_id: &str, cron_expression: &str, #(#idents: #types),*) -> #private::Result<()> {
+                Self::recurring_with(client, recurring_id, #private::RecurringOptions::cron(cron_expression), #(#idents),*).await
             }
 
             /// Adds the recurring job `recurring_id` (or replaces it) that enqueues

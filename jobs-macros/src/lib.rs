@@ -49,7 +49,7 @@ use proc_macro::TokenStream;
 /// The function may take a `JobContext` as its first parameter; every other
 /// parameter is an owned, serializable argument, not named like a helper's
 /// own parameters (`client`, `options`, `delay`, `at`, `recurring_id`,
-/// `cron`). It returns `()` or
+/// `cron_expression`). It returns `()` or
 /// `Result<(), E>` with `E: Display`.
 #[proc_macro_attribute]
 pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -58,6 +58,7 @@ impl ScheduleAttrs {
         let mut misfire = Misfire::default();
         let mut skip_if_running = false;
         let mut job_args = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             let key = meta
                 .path
@@ -76,12 +77,25 @@ impl ScheduleAttrs {
                     .chain(JOB_KEYS)
                     .map(|k| format!("`{k}`"))
                     .collect();
-                return Err(meta.error(format!(
-                    "unknown #[recurring] key: expected one of {}",
-                    all.join(", ")
-                )));
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "unknown #[recurring] key: expected one of {}",
+                        all.join(", ")
+                    ),
+                );
+                // Consumes the value, so that the keys after it are checked.
+                if meta.input.peek(syn::Token![=]) {
+                    meta.value()?.parse::<syn::Expr>()?;
+                }
+                return Ok(());
             }
             let value: Lit = meta.value()?.parse()?;
+            if seen.contains(&key) {
+                cx.error_spanned_by(&meta.path, format!("duplicate #[recurring] key `{key}`"));
+                return Ok(());
+            }
+            seen.push(key.clone());
             match (key.as_str(), value) {
                 ("cron", Lit::Str(text)) => cron = Some(text),
                 ("tz", Lit::Str(text)) => tz = Some(text),

@@ -1696,6 +1696,13 @@ pub async fn watch_for_jobs_wakes_on_enqueue(storage: &Storage, notifies: bool) 
                 || wakes.load(Ordering::SeqCst) > seen,
             )
             .await;
+            let seen = wakes.load(Ordering::SeqCst);
+            recurring::fire_one_tick(&other).await;
+            eventually(
+                "a recurring tick fired through another handle wakes the watcher",
+                || wakes.load(Ordering::SeqCst) > seen,
+            )
+            .await;
         } else {
             enqueue(&other, vec![new_job("wake", "q")]).await;
             // Absence can only be checked for a while: long enough for a

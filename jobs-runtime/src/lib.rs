@@ -12,6 +12,7 @@ mod connect_options;
 #[cfg(test)]
 mod migrations_check;
 pub mod postgres;
+mod readable;
 mod recurring;
 pub mod server;
 mod sorted_ids;

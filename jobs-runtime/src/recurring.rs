@@ -91,8 +91,8 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::InvalidSchedule`] for a cron expression or time zone that
-    /// does not parse, or an empty id; [`Error::Config`] for an empty
-    /// queue; [`Error::Serialize`]; a storage error.
+    /// does not parse; [`Error::Config`] for an empty id or queue;
+    /// [`Error::Serialize`]; a storage error.
     pub async fn add_or_update_recurring<J: Job>(
         &self,
         id: &str,

@@ -219,8 +219,6 @@ impl Storage {
         }
     }
 
-    /// The backend behind the handle, traced: for the server and the
-    /// conformance suite. Applications use the methods above.
     /// Every recurring job, sorted by id: its schedule, next and last run
     /// (UTC), the last run's job and its state, whether it is paused or
     /// missing from code.
@@ -357,9 +355,25 @@ impl Storage {
     }
 
     /// Stores every `#[recurring]` job of the binary (see
-    /// [`MaintenanceStorage::sync_recurring`]); returns how many stored
-    /// ones were newly found missing from code.
-    pub(crate) async fn sync_recurring(&self, jobs: &[&RecurringRegistration]) -> Result<u64> {
+    /// [`MaintenanceStorage::sync_recurring`]); a stored one it lacks is
+    /// missing from code unless a server heard from within
+    /// `server_timeout` runs its job. Returns how many stored ones were
+    /// newly found missing.
+    pub(crate) async fn sync_recurring(
+        &self,
+        jobs: &[&RecurringRegistration],
+        server_timeout: std::time::Duration,
+    ) -> Result<u64> {
+        let live_job_names = self
+            .backend
+            .servers()
+            .await?
+            .into_iter()
+            .filter(|server| server.silent_for < server_timeout)
+            .flat_map(|server| server.jobs)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let now = self.backend.clock().await?;
         let jobs = jobs
             .iter()
@@ -375,7 +389,10 @@ impl Storage {
             .collect::<Result<Vec<_>>>()?;
         let missing = self
             .backend
-            .sync_recurring(SyncRecurringParams { jobs })
+            .sync_recurring(SyncRecurringParams {
+                jobs,
+                live_job_names,
+            })
             .await?;
         self.recurring_changed.notify_waiters();
         Ok(missing)
@@ -400,6 +417,8 @@ impl Storage {
         &self.recurring_changed
     }
 
+    /// The backend behind the handle, traced: for the server and the
+    /// conformance suite. Applications use the methods above.
     pub(crate) fn backend(&self) -> &dyn StorageBackend {
         &*self.backend
     }

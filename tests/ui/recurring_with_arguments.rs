@@ -11,4 +11,7 @@ async fn no_schedule() {}
 #[recurring(cron = "* * * * *", misfire = "sometimes", skip_if_running = "yes")]
 async fn bad_options() {}
 
+#[recurring(cron = "* * * * *", cron = "0 * * * *", every = "day", tz = "UTC")]
+async fn duplicate_and_unknown() {}
+
 fn main() {}

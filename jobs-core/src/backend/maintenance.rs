@@ -107,11 +107,12 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
     /// replacing it. A replaced job keeps its pause, its last run and,
     /// unless its cron expression or time zone changed, its next run; it is
     /// no longer [`missing_from_code`](super::RecurringJob::missing_from_code).
+    /// A save that would change nothing writes nothing (the version stays).
     async fn save_recurring(&self, params: SaveRecurringParams) -> Result<()>;
 
     /// Saves every `#[recurring]` job of a binary and marks the stored
-    /// ones defined in code that it lacks as missing, in one transaction.
-    /// Returns how many were newly marked missing.
+    /// ones defined in code that neither it nor a live server has as
+    /// missing, in one transaction. Returns how many were newly marked.
     async fn sync_recurring(&self, params: SyncRecurringParams) -> Result<u64>;
 
     /// Pauses or resumes a recurring job. Returns whether it exists.

@@ -75,9 +75,11 @@ pub struct SaveRecurringParams {
     pub definition: RecurringDefinition,
     /// Whether `#[recurring]` defines it (see [`RecurringJob::in_code`]).
     pub in_code: bool,
-    /// Its first tick after the storage's clock, used when the job is new
-    /// or its cron expression or time zone changed; otherwise the stored
-    /// next run stays, so that a server's restart moves no tick.
+    /// Its first tick after the storage's clock, used when the job is new,
+    /// its cron expression or time zone changed, or it has no next run;
+    /// otherwise the stored next run stays, so that a server's restart
+    /// moves no tick (and ticks missed while it was missing from code are
+    /// its misfire policy's to handle).
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
@@ -86,9 +88,15 @@ pub struct SaveRecurringParams {
 pub struct SyncRecurringParams {
     /// Every `#[recurring]` job of the binary, saved as
     /// [`save_recurring`](super::MaintenanceStorage::save_recurring) does
-    /// with `in_code` set. Stored jobs defined in code and not listed are
-    /// marked [`missing_from_code`](RecurringJob::missing_from_code).
+    /// with `in_code` set.
     pub jobs: Vec<SaveRecurringParams>,
+    /// The job names that a live server runs (from the server registry):
+    /// a stored job defined in code, not in `jobs` and whose job name is
+    /// not here either, is marked
+    /// [`missing_from_code`](RecurringJob::missing_from_code). So a binary
+    /// never switches off the recurring jobs of another binary, or of an
+    /// older version still running, that shares the storage.
+    pub live_job_names: Vec<String>,
 }
 
 /// The arguments of [`MaintenanceStorage::due_recurring`](super::MaintenanceStorage::due_recurring).
@@ -137,7 +145,8 @@ pub struct PauseRecurringParams {
     pub id: String,
     /// Pause (`true`) or resume (`false`).
     pub paused: bool,
-    /// When resuming: the first tick after the storage's clock, so that
-    /// ticks passed while paused do not fire. Ignored when pausing.
+    /// When resuming a paused job (or one with no next run): the first
+    /// tick after the storage's clock, so that ticks passed while paused do
+    /// not fire. Ignored when pausing, and when resuming a job not paused.
     pub next_run_at: Option<DateTime<Utc>>,
 }

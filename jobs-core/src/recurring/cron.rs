@@ -14,8 +14,8 @@
 //!   falls in the hour skipped in spring it fires at the first instant
 //!   after the jump (03:00), and when its time comes twice in autumn it
 //!   fires the first time only;
-//! - an **interval** expression (a `*`, step, range or list in second,
-//!   minute or hour, like `*/15 * * * *`) fires at every instant whose wall
+//! - an **interval** expression (a `*`, step or range in second, minute or
+//!   hour, like `*/15 * * * *`) fires at every instant whose wall
 //!   clock matches: not in the skipped hour, and in both passes of the
 //!   repeated hour, so its real interval stays the same.
 
@@ -113,13 +113,14 @@ impl CronSchedule {
 
     /// The first tick strictly after `after` (UTC, whole seconds), by the
     /// daylight-saving rules of the module docs; `None` when no tick comes
-    /// before the year 5000.
+    /// before the year 5000. (The time-zone database lists daylight saving
+    /// up to 2099; later years keep the last standard offset.)
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut from = whole_seconds(after);
         let mut offset = self.offset_at(from);
         // Each turn returns, or passes one offset change, or passes one
         // repeated wall-clock time of a fixed-time expression.
-        for _ in 0..1000 {
+        for _ in 0..10_000 {
             let candidate = self
                 .cron
                 .find_next_occurrence(&from.with_timezone(&offset), false)

@@ -91,9 +91,10 @@ pub struct TickPlan {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
-/// The most ticks walked one by one; past that, the walk jumps to the last
-/// hour before `now` (an every-second job down for days).
-const MAX_WALK: u64 = 100_000;
+/// The most ticks walked one by one (a few milliseconds); past that, the
+/// walk jumps to the last hour before `now` (an every-second job down for
+/// days), and forgets the ticks kept so far.
+const MAX_WALK: u64 = 20_000;
 
 /// Plans a pass at `now` (the storage's clock) over a job due at `due`
 /// (its stored next run, not after `now`).
@@ -122,8 +123,12 @@ pub fn plan_ticks(
         due_ticks.push_back(at);
         tick = if count == MAX_WALK {
             // The ticks jumped over are not counted one by one: `missed`
-            // is then a lower bound.
-            schedule.next_after((now - chrono::Duration::hours(1)).max(at))
+            // is then a lower bound. Runs are for the last hour only.
+            let resume = (now - chrono::Duration::hours(1)).max(at);
+            if resume > at {
+                due_ticks.clear();
+            }
+            schedule.next_after(resume)
         } else {
             schedule.next_after(at)
         };
@@ -231,6 +236,19 @@ mod tests {
         assert_eq!(plan.run.len(), 3);
         assert_eq!(plan.run[2], utc("2026-01-01T00:00:00Z"));
         assert_eq!(plan.next_run_at, Some(utc("2026-01-01T00:00:01Z")));
+        // A sparser schedule keeps no tick from before the jump.
+        let every_five = CronSchedule::parse("*/5 * * * * *", "UTC").unwrap();
+        let now = utc("2026-01-07T00:00:00Z");
+        let plan = plan_ticks(
+            &every_five,
+            now - chrono::Duration::days(6),
+            now,
+            Misfire::run_each(1000),
+            false,
+        );
+        assert_eq!(plan.run.len(), 720, "the last hour's ticks");
+        assert!(plan.run[0] > now - chrono::Duration::hours(1));
+        assert_eq!(plan.next_run_at, Some(utc("2026-01-07T00:00:05Z")));
     }
 
     #[test]
@@ -242,7 +260,10 @@ mod tests {
         let due = now - chrono::Duration::seconds(MAX_WALK as i64 + 10);
         let plan = plan_ticks(&schedule, due, now, Misfire::run_each(MAX_CATCH_UP), false);
         assert_eq!(plan.run.len(), MAX_CATCH_UP as usize);
-        assert!(plan.run.windows(2).all(|pair| pair[0] < pair[1]), "ticks in order, none twice");
+        assert!(
+            plan.run.windows(2).all(|pair| pair[0] < pair[1]),
+            "ticks in order, none twice"
+        );
         assert_eq!(*plan.run.last().unwrap(), now);
         assert_eq!(plan.missed, MAX_WALK + 11 - u64::from(MAX_CATCH_UP));
     }

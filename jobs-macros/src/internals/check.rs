@@ -7,7 +7,14 @@ use super::ctxt::Ctxt;
 /// (`enqueue_with(client, options, ...)`, `schedule_in(client, delay, ...)`,
 /// `schedule_at(client, at, ...)`); a job argument may not use these names,
 /// nor two arguments one name.
-pub const HELPER_PARAMS: &[&str] = &["client", "options", "delay", "at", "recurring_id", "cron"];
+pub const HELPER_PARAMS: &[&str] = &[
+    "client",
+    "options",
+    "delay",
+    "at",
+    "recurring_id",
+    "cron_expression",
+];
 
 /// Checks the parsed job as a whole.
 pub fn check(cx: &mut Ctxt, job: &Job) {
@@ -18,7 +25,7 @@ pub fn check(cx: &mut Ctxt, job: &Job) {
             cx.error_spanned_by(
                 &arg.ident,
                 format!(
-                    "a #[job] argument cannot be named `{name}`: the generated helpers (`enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring`, `recurring_with`) take `client`, `options`, `delay`, `at`, `recurring_id` and `cron` before the arguments; rename it"
+                    "a #[job] argument cannot be named `{name}`: the generated helpers (`enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring`, `recurring_with`) take `client`, `options`, `delay`, `at`, `recurring_id` and `cron_expression` before the arguments; rename it"
                 ),
             );
         }

@@ -316,25 +316,47 @@ pub async fn recurring_jobs_pause_resume_trigger_and_remove(storage: &Storage) {
 }
 
 /// A sync saves the jobs defined in code and marks the stored ones it
-/// lacks as missing (they leave the due lists); a later sync that has
-/// them again brings them back. Jobs added through the API are untouched.
+/// lacks, and that no live server runs, as missing (they leave the due
+/// lists); a later sync that has them again brings them back. Jobs added
+/// through the API are untouched.
 pub async fn sync_marks_jobs_missing_from_code(storage: &Storage) {
-    let in_code = |id: &str| SaveRecurringParams {
-        definition: definition(id, "* * * * * *"),
-        in_code: true,
-        next_run_at: Some(Utc::now() - chrono::Duration::seconds(5)),
+    let in_code = |id: &str| {
+        let mut definition = definition(id, "* * * * * *");
+        definition.job_name = format!("job-{id}");
+        SaveRecurringParams {
+            definition,
+            in_code: true,
+            next_run_at: Some(Utc::now() - chrono::Duration::seconds(5)),
+        }
     };
     storage
         .save_recurring(definition("from-api", "* * * * * *"), false)
         .await
         .expect("save");
-    let sync = |ids: &[&str]| SyncRecurringParams {
+    let sync = |ids: &[&str], live: &[&str]| SyncRecurringParams {
         jobs: ids.iter().map(|id| in_code(id)).collect(),
+        live_job_names: live.iter().map(|name| (*name).to_owned()).collect(),
     };
     let backend = storage.backend();
-    assert_eq!(backend.sync_recurring(sync(&["a", "b"])).await.unwrap(), 0);
+    assert_eq!(
+        backend
+            .sync_recurring(sync(&["a", "b"], &[]))
+            .await
+            .unwrap(),
+        0
+    );
     assert!(stored(storage, "a").await.in_code);
-    assert_eq!(backend.sync_recurring(sync(&["a"])).await.unwrap(), 1);
+    let b_before = stored(storage, "b").await;
+    assert_eq!(
+        backend
+            .sync_recurring(sync(&["a"], &["job-b"]))
+            .await
+            .unwrap(),
+        0,
+        "a live server still runs b's job"
+    );
+    assert!(!stored(storage, "b").await.missing_from_code);
+    assert_eq!(backend.sync_recurring(sync(&["a"], &[])).await.unwrap(), 1);
     let b = stored(storage, "b").await;
     assert!(b.missing_from_code && b.in_code);
     assert!(!stored(storage, "from-api").await.missing_from_code);
@@ -349,10 +371,44 @@ pub async fn sync_marks_jobs_missing_from_code(storage: &Storage) {
         "{ids:?}"
     );
     assert_eq!(
-        backend.sync_recurring(sync(&["a"])).await.unwrap(),
+        backend.sync_recurring(sync(&["a"], &[])).await.unwrap(),
         0,
         "marked once"
     );
-    assert_eq!(backend.sync_recurring(sync(&["a", "b"])).await.unwrap(), 0);
-    assert!(!stored(storage, "b").await.missing_from_code);
+    assert_eq!(
+        backend
+            .sync_recurring(sync(&["a", "b"], &[]))
+            .await
+            .unwrap(),
+        0
+    );
+    let back = stored(storage, "b").await;
+    assert!(!back.missing_from_code);
+    assert_eq!(
+        back.next_run_at, b_before.next_run_at,
+        "its ticks are its misfire policy's"
+    );
+}
+
+/// Saves a recurring job and fires its first tick (for the notification
+/// case: a tick's run wakes the servers watching, as an enqueue does).
+pub(super) async fn fire_one_tick(storage: &Storage) {
+    storage
+        .save_recurring(definition("wake", "* * * * * *"), false)
+        .await
+        .expect("save");
+    let job = stored(storage, "wake").await;
+    let tick = job.next_run_at.expect("a next run");
+    let fired = storage
+        .backend()
+        .fire_recurring(FireRecurringParams {
+            id: "wake".to_owned(),
+            version: job.version,
+            next_run_at: Some(tick + chrono::Duration::seconds(1)),
+            jobs: vec![tick_job(&job.definition, tick)],
+            last_run_at: Some(tick),
+        })
+        .await
+        .expect("fire");
+    assert_eq!(fired.map(|ids| ids.len()), Some(1));
 }

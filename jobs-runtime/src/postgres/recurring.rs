@@ -17,6 +17,7 @@ use sqlx::{PgConnection, Row};
 use super::PostgresStorage;
 use super::decode::{count, decode_state, limit};
 use super::jobs::{NewJobColumns, insert_jobs};
+use crate::readable::readable;
 use crate::sql_error::storage_error;
 
 /// The columns [`recurring_job`] reads, with the last run's state.
@@ -25,9 +26,9 @@ const SELECT: &str = "SELECT r.*, j.state AS last_job_state
 
 /// Creates or replaces one definition: `$1`..`$9` the definition, `$10`
 /// in code, `$11` its next run. A replaced row keeps its next run unless
-/// the schedule changed or it was missing from code; a row that would not
-/// change is left alone, version included, so that a server's start does
-/// not void a claim in flight.
+/// the schedule changed or it had none; a row that would not change is
+/// left alone, version included, so that a server's start does not void a
+/// claim in flight.
 const SAVE: &str = "INSERT INTO {s}.jobs_recurring AS r
          (id, job_name, args, queue, max_attempts, cron, time_zone, misfire, skip_if_running,
           in_code, next_run_at, created_at, updated_at)
@@ -39,15 +40,16 @@ const SAVE: &str = "INSERT INTO {s}.jobs_recurring AS r
          skip_if_running = excluded.skip_if_running, in_code = excluded.in_code,
          missing_from_code = false,
          next_run_at = CASE WHEN r.cron = excluded.cron AND r.time_zone = excluded.time_zone
-                                 AND NOT r.missing_from_code
-                            THEN r.next_run_at ELSE excluded.next_run_at END,
+                            THEN coalesce(r.next_run_at, excluded.next_run_at)
+                            ELSE excluded.next_run_at END,
          version = r.version + 1, updated_at = now()
      WHERE (r.job_name, r.args, r.queue, r.max_attempts, r.cron, r.time_zone, r.misfire,
             r.skip_if_running, r.in_code, r.missing_from_code)
            IS DISTINCT FROM
            (excluded.job_name, excluded.args, excluded.queue, excluded.max_attempts,
             excluded.cron, excluded.time_zone, excluded.misfire, excluded.skip_if_running,
-            excluded.in_code, false)";
+            excluded.in_code, false)
+        OR (r.next_run_at IS NULL AND excluded.next_run_at IS NOT NULL)";
 
 fn recurring_job(row: &PgRow) -> std::result::Result<RecurringJob, sqlx::Error> {
     let misfire: String = row.try_get("misfire")?;
@@ -125,9 +127,11 @@ impl PostgresStorage {
         let missing = sqlx::query(self.sql(
             "UPDATE {s}.jobs_recurring
              SET missing_from_code = true, version = version + 1, updated_at = now()
-             WHERE in_code AND NOT missing_from_code AND NOT (id = ANY($1))",
+             WHERE in_code AND NOT missing_from_code
+               AND NOT (id = ANY($1)) AND NOT (job_name = ANY($2))",
         ))
         .bind(ids)
+        .bind(&params.live_job_names)
         .execute(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?
@@ -147,7 +151,8 @@ impl PostgresStorage {
                 sqlx::query(self.sql(
                     "UPDATE {s}.jobs_recurring
                      SET paused = $2, version = version + 1, updated_at = now(),
-                         next_run_at = CASE WHEN $2 OR NOT paused THEN next_run_at ELSE $3 END
+                         next_run_at = CASE WHEN NOT $2 AND (paused OR next_run_at IS NULL)
+                                            THEN $3 ELSE next_run_at END
                      WHERE id = $1",
                 ))
                 .bind(&params.id)
@@ -185,10 +190,11 @@ impl PostgresStorage {
         )))
         .bind(now)
         .bind(limit(params.limit))
-        .try_map(|row: PgRow| recurring_job(&row))
+        .map(|row: PgRow| recurring_job(&row))
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?;
+        let due = readable("recurring job", due);
         let next_due_at: Option<DateTime<Utc>> = sqlx::query_scalar(self.sql(
             "SELECT min(next_run_at) FROM {s}.jobs_recurring
              WHERE NOT paused AND NOT missing_from_code AND next_run_at > $1",
@@ -211,7 +217,8 @@ impl PostgresStorage {
     ) -> Result<Option<Vec<JobId>>> {
         // The claim locks the row only while its version is the one read;
         // a concurrent claim waits, then finds the version moved and
-        // inserts nothing.
+        // inserts nothing. `notified` is joined so that it runs: a SELECT
+        // in a CTE that nothing reads is never evaluated.
         let sql = self.sql(&format!(
             "WITH claimed AS (
                  SELECT id FROM {{s}}.jobs_recurring WHERE id = $12 AND version = $13 FOR UPDATE
@@ -224,7 +231,8 @@ impl PostgresStorage {
                  FROM claimed WHERE r.id = claimed.id
              )
              SELECT CASE WHEN EXISTS (SELECT FROM claimed)
-                         THEN ARRAY(SELECT id FROM inserted ORDER BY id) END",
+                         THEN ARRAY(SELECT id FROM inserted ORDER BY id) END
+             FROM (SELECT 1) AS one LEFT JOIN notified ON true",
             insert_jobs("AND EXISTS (SELECT FROM claimed)")
         ));
         let ids: Option<Vec<i64>> = self
@@ -243,13 +251,15 @@ impl PostgresStorage {
     }
 
     pub(super) async fn recurring_list(&self) -> Result<Vec<RecurringJob>> {
-        self.run(
-            "listing recurring jobs",
-            sqlx::query(self.sql(&format!("{SELECT} ORDER BY r.id")))
-                .try_map(|row: PgRow| recurring_job(&row))
-                .fetch_all(&self.pool),
-        )
-        .await
+        let rows = self
+            .run(
+                "listing recurring jobs",
+                sqlx::query(self.sql(&format!("{SELECT} ORDER BY r.id")))
+                    .map(|row: PgRow| recurring_job(&row))
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        Ok(readable("recurring job", rows))
     }
 
     pub(super) async fn recurring_get(&self, id: &str) -> Result<Option<RecurringJob>> {

@@ -208,7 +208,11 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         stop_services.clone(),
     ));
     services.spawn(notifier::run(storage.clone(), stop_services.clone()));
-    services.spawn(recurring_sync::run(storage.clone(), stop_services.clone()));
+    services.spawn(recurring_sync::run(
+        storage.clone(),
+        shared.config.server_timeout,
+        stop_services.clone(),
+    ));
     services.spawn(heartbeat::run(
         storage.clone(),
         shared.info(),

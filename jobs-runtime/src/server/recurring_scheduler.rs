@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use jobs_core::recurring::{CronSchedule, plan_ticks, tick_job};
 use jobs_core::{DueRecurringParams, FireRecurringParams, RecurringJob, Result};
 use tokio_util::sync::CancellationToken;
@@ -58,17 +60,24 @@ pub(crate) async fn run(storage: Storage, check_interval: Duration, cancel: Canc
 }
 
 /// One pass: fires every due job. Returns how long until the next tick of
-/// any job (zero when a claim was lost and the job must be read again),
-/// `None` when no job will fire.
+/// any job, counted from now (zero when a claim was lost and the job must
+/// be read again), `None` when no job will fire.
+///
+/// # Errors
+/// When the due jobs cannot be read, or a full batch of them could not be
+/// fired (rather than read the same batch again at once).
 pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
     loop {
         let due = storage
             .due_recurring(DueRecurringParams { limit: DUE_BATCH })
             .await?;
-        let mut lost = false;
+        let read_at = Instant::now();
+        let (mut lost, mut fired) = (false, 0);
         for job in &due.due {
             match fire(storage, job, due.now).await {
-                Ok(claimed) => lost |= !claimed,
+                Ok(Some(true)) => fired += 1,
+                Ok(Some(false)) => lost = true,
+                Ok(None) => {}
                 // One job that cannot be written does not hold back the
                 // others; it is due again on the next pass.
                 Err(error) => {
@@ -80,30 +89,42 @@ pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
             return Ok(Some(Duration::ZERO));
         }
         if due.due.len() < DUE_BATCH {
-            return Ok(due
-                .next_due_at
-                .map(|at| (at - due.now).to_std().unwrap_or_default()));
+            // The next tick was measured from the clock read with the due
+            // jobs; firing them took some of that wait.
+            return Ok(due.next_due_at.map(|at| {
+                (at - due.now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .saturating_sub(read_at.elapsed())
+            }));
+        }
+        if fired == 0 {
+            return Err(jobs_core::Error::transient_storage(
+                "enqueueing recurring jobs",
+                format!("none of {DUE_BATCH} due recurring jobs could be fired"),
+            ));
         }
     }
 }
 
 /// Fires one due job at `now` (the storage's clock). Returns whether the
-/// claim held.
+/// claim held, or `None` when the job was left alone: its schedule does
+/// not parse here (stored by a newer version, or a time zone this build
+/// does not know), and it stays as it is for a server that can run it.
 async fn fire(
     storage: &Storage,
     job: &RecurringJob,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<bool> {
+) -> Result<Option<bool>> {
     let definition = &job.definition;
-    let (jobs, next_run_at, last_run_at) = match parse_schedule(definition) {
-        Ok(schedule) => plan(&schedule, job, now),
+    let schedule = match parse_schedule(definition) {
+        Ok(schedule) => schedule,
         Err(error) => {
-            // Stored by an older or foreign writer: it stops firing, and
-            // says why, rather than failing every pass.
-            warn!(recurring.id = %definition.id, %error, "recurring job stops: its schedule does not parse");
-            (Vec::new(), None, None)
+            warn!(recurring.id = %definition.id, %error, "recurring job not fired: its schedule does not parse here");
+            return Ok(None);
         }
     };
+    let (jobs, next_run_at, last_run_at) = plan(&schedule, job, now);
     let runs = jobs.len();
     let fired = storage
         .fire_recurring(FireRecurringParams {
@@ -121,7 +142,7 @@ async fn fire(
         Some(_) => {}
         None => debug!(recurring.id = %definition.id, "tick claimed elsewhere, or the job changed"),
     }
-    Ok(fired.is_some())
+    Ok(Some(fired.is_some()))
 }
 
 /// The runs to enqueue for `job` at `now`, its next run and its last run.

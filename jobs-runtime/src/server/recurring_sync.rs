@@ -1,5 +1,6 @@
 //! Stores this binary's `#[recurring]` jobs when the server starts, and
-//! marks stored ones it no longer has as missing from code.
+//! marks stored ones that neither it nor any live server has as missing
+//! from code.
 
 use std::time::Duration;
 
@@ -12,11 +13,11 @@ use crate::Storage;
 
 /// Syncs once, trying again with a growing wait (1 s to 30 s) while the
 /// storage fails, until it succeeds or `cancel` fires.
-pub(crate) async fn run(storage: Storage, cancel: CancellationToken) {
+pub(crate) async fn run(storage: Storage, server_timeout: Duration, cancel: CancellationToken) {
     let jobs = RecurringRegistration::all();
     let mut wait = Duration::from_secs(1);
     loop {
-        match storage.sync_recurring(&jobs).await {
+        match storage.sync_recurring(&jobs, server_timeout).await {
             Ok(missing) => {
                 info!(
                     recurring = jobs.len(),

@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use super::SqliteStorage;
 use super::decode::time;
 use super::jobs::insert_jobs;
+use crate::readable::readable;
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
 
@@ -27,9 +28,9 @@ const SELECT: &str = "SELECT r.*, j.state AS last_job_state
 
 /// Creates or replaces one definition: `?1`..`?9` the definition, `?10`
 /// in code, `?11` its next run, `?12` the clock. A replaced row keeps its
-/// next run unless the schedule changed or it was missing from code; a row
-/// that would not change is left alone, version included, so that a
-/// server's start does not void a claim in flight.
+/// next run unless the schedule changed or it had none; a row that would
+/// not change is left alone, version included, so that a server's start
+/// does not void a claim in flight.
 const SAVE: &str = "INSERT INTO jobs_recurring AS r
          (id, job_name, args, queue, max_attempts, cron, time_zone, misfire, skip_if_running,
           in_code, next_run_at, created_at, updated_at)
@@ -41,15 +42,16 @@ const SAVE: &str = "INSERT INTO jobs_recurring AS r
          skip_if_running = excluded.skip_if_running, in_code = excluded.in_code,
          missing_from_code = 0,
          next_run_at = CASE WHEN r.cron = excluded.cron AND r.time_zone = excluded.time_zone
-                                 AND NOT r.missing_from_code
-                            THEN r.next_run_at ELSE excluded.next_run_at END,
+                            THEN coalesce(r.next_run_at, excluded.next_run_at)
+                            ELSE excluded.next_run_at END,
          version = r.version + 1, updated_at = excluded.updated_at
      WHERE (r.job_name, r.args, r.queue, r.max_attempts, r.cron, r.time_zone, r.misfire,
             r.skip_if_running, r.in_code, r.missing_from_code)
            IS NOT
            (excluded.job_name, excluded.args, excluded.queue, excluded.max_attempts,
             excluded.cron, excluded.time_zone, excluded.misfire, excluded.skip_if_running,
-            excluded.in_code, 0)";
+            excluded.in_code, 0)
+        OR (r.next_run_at IS NULL AND excluded.next_run_at IS NOT NULL)";
 
 fn recurring_job(row: &SqliteRow) -> std::result::Result<RecurringJob, sqlx::Error> {
     let misfire: String = row.try_get("misfire")?;
@@ -136,14 +138,17 @@ impl SqliteStorage {
             .map(|job| job.definition.id.as_str())
             .collect();
         let ids = serde_json::to_string(&ids).expect("strings serialize");
+        let live = serde_json::to_string(&params.live_job_names).expect("strings serialize");
         let missing = sqlx::query(
             "UPDATE jobs_recurring
              SET missing_from_code = 1, version = version + 1, updated_at = ?2
              WHERE in_code AND NOT missing_from_code
-               AND id NOT IN (SELECT value FROM json_each(?1))",
+               AND id NOT IN (SELECT value FROM json_each(?1))
+               AND job_name NOT IN (SELECT value FROM json_each(?3))",
         )
         .bind(ids)
         .bind(now)
+        .bind(live)
         .execute(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?
@@ -162,7 +167,8 @@ impl SqliteStorage {
             .execute(op, |now| {
                 sqlx::query(
                     "UPDATE jobs_recurring
-                     SET next_run_at = CASE WHEN ?2 OR NOT paused THEN next_run_at ELSE ?3 END,
+                     SET next_run_at = CASE WHEN NOT ?2 AND (paused OR next_run_at IS NULL)
+                                            THEN ?3 ELSE next_run_at END,
                          paused = ?2, version = version + 1, updated_at = ?4
                      WHERE id = ?1",
                 )
@@ -200,10 +206,11 @@ impl SqliteStorage {
         )))
         .bind(now)
         .bind(limit)
-        .try_map(|row: SqliteRow| recurring_job(&row))
+        .map(|row: SqliteRow| recurring_job(&row))
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| storage_error(OP, e))?;
+        let due = readable("recurring job", due);
         let next_due_at: Option<i64> = sqlx::query_scalar(
             "SELECT min(next_run_at) FROM jobs_recurring
              WHERE NOT paused AND NOT missing_from_code AND next_run_at > ?1",
@@ -260,11 +267,12 @@ impl SqliteStorage {
     }
 
     pub(super) async fn recurring_list(&self) -> Result<Vec<RecurringJob>> {
-        sqlx::query(AssertSqlSafe(format!("{SELECT} ORDER BY r.id")))
-            .try_map(|row: SqliteRow| recurring_job(&row))
+        let rows = sqlx::query(AssertSqlSafe(format!("{SELECT} ORDER BY r.id")))
+            .map(|row: SqliteRow| recurring_job(&row))
             .fetch_all(&self.reader)
             .await
-            .map_err(|e| storage_error("listing recurring jobs", e))
+            .map_err(|e| storage_error("listing recurring jobs", e))?;
+        Ok(readable("recurring job", rows))
     }
 
     pub(super) async fn recurring_get(&self, id: &str) -> Result<Option<RecurringJob>> {
