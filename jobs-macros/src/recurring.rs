@@ -10,7 +10,7 @@ use syn::parse::Parser;
 use syn::{Lit, LitBool, LitStr};
 
 use crate::internals::ast::Job;
-use crate::internals::attr::JOB_KEYS;
+use crate::internals::attr::{JOB_KEYS, key_of, skip_value};
 use crate::internals::ctxt::Ctxt;
 use crate::job::{expand_with, private};
 
@@ -60,11 +60,7 @@ impl ScheduleAttrs {
         let mut job_args = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         let parser = syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(|ident| ident.to_string())
-                .unwrap_or_default();
+            let key = key_of(&meta);
             if JOB_KEYS.contains(&key.as_str()) {
                 let path = meta.path.clone();
                 let value: Lit = meta.value()?.parse()?;
@@ -84,11 +80,7 @@ impl ScheduleAttrs {
                         all.join(", ")
                     ),
                 );
-                // Consumes the value, so that the keys after it are checked.
-                if meta.input.peek(syn::Token![=]) {
-                    meta.value()?.parse::<syn::Expr>()?;
-                }
-                return Ok(());
+                return skip_value(&meta);
             }
             let value: Lit = meta.value()?.parse()?;
             if seen.contains(&key) {

@@ -111,11 +111,7 @@ impl GivenAttrs {
         let mut attrs = GivenAttrs::default();
         let mut seen: Vec<String> = Vec::new();
         let parser = syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(|ident| ident.to_string())
-                .unwrap_or_default();
+            let key = key_of(&meta);
             if !JOB_KEYS.contains(&key.as_str()) {
                 cx.error_spanned_by(
                     &meta.path,
@@ -161,9 +157,17 @@ fn path_text(path: &syn::Path) -> String {
     segments.join("::")
 }
 
+/// The key of `meta` as written (`""` for a path of several segments).
+pub fn key_of(meta: &ParseNestedMeta) -> String {
+    meta.path
+        .get_ident()
+        .map(|ident| ident.to_string())
+        .unwrap_or_default()
+}
+
 /// Consumes `= value` or `(...)` after a key that is refused, so that the
 /// keys after it are still parsed and checked.
-fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+pub fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
         meta.value()?.parse::<syn::Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {
