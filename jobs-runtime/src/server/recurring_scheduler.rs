@@ -176,3 +176,94 @@ fn plan(
         .collect();
     (jobs, plan.next_run_at, plan.run.last().copied())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use jobs_core::{JobQuery, RecurringDefinition, SaveRecurringParams};
+
+    use super::*;
+    use crate::postgres::PostgresStorage;
+    use crate::testing::fresh_postgres;
+
+    /// Schedulers that ignore the leadership and race for the same ticks,
+    /// as a partitioned old leader and a new one might: three of them, each
+    /// with its own pool, pass after pass for three seconds over 600 ticks
+    /// already due and the live ones that follow. Each tick is enqueued
+    /// once, and none is missed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_schedulers_enqueue_each_tick_once() {
+        let Some(pg) = fresh_postgres().await else {
+            return;
+        };
+        let mut schedulers = Vec::new();
+        for _ in 0..3 {
+            let storage = PostgresStorage::connect_with_schema(pg.url(), pg.storage.schema())
+                .await
+                .expect("connect");
+            schedulers.push(Storage::new(storage));
+        }
+        let storage = &schedulers[0];
+        let now = storage.backend().clock().await.unwrap();
+        let first = chrono::DateTime::from_timestamp(now.timestamp() - 600, 0).unwrap();
+        let definition = RecurringDefinition {
+            id: "race".to_owned(),
+            job_name: "race".to_owned(),
+            args: "{}".to_owned(),
+            queue: "default".to_owned(),
+            max_attempts: 1,
+            cron: "* * * * * *".to_owned(),
+            time_zone: "UTC".to_owned(),
+            misfire: jobs_core::recurring::Misfire::run_each(1000),
+            skip_if_running: false,
+        };
+        storage
+            .backend()
+            .save_recurring(SaveRecurringParams {
+                definition,
+                in_code: false,
+                next_run_at: Some(first),
+            })
+            .await
+            .unwrap();
+
+        let until = Instant::now() + Duration::from_secs(3);
+        let passes = schedulers.iter().map(|storage| async move {
+            while Instant::now() < until {
+                run_once(storage).await.expect("a pass");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        futures_util::future::join_all(passes).await;
+
+        let mut per_tick: BTreeMap<String, usize> = BTreeMap::new();
+        let mut query = JobQuery::new().limit(1000);
+        loop {
+            let page = storage.list_jobs(query.clone()).await.unwrap();
+            let Some(last) = page.last() else { break };
+            query = query.before(last.id);
+            for job in page {
+                let history = storage.history(job.id).await.unwrap();
+                let tick = history[0].data.as_ref().unwrap()["tick"].to_string();
+                *per_tick.entry(tick).or_default() += 1;
+            }
+        }
+        let twice: Vec<_> = per_tick.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "{} ticks enqueued more than once, first {:?}",
+            twice.len(),
+            twice.iter().take(3).collect::<Vec<_>>()
+        );
+        let fired = storage.recurring_job("race").await.unwrap().unwrap();
+        let next = fired.next_run_at.unwrap();
+        let expected = (next - first).num_seconds();
+        assert!(expected >= 602, "{expected}");
+        assert_eq!(
+            per_tick.len() as i64,
+            expected,
+            "every tick before {next} has a run"
+        );
+    }
+}
