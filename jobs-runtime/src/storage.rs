@@ -275,7 +275,10 @@ impl Storage {
     /// # Errors
     /// [`Error::RecurringJobNotFound`]; a storage error.
     pub async fn pause_recurring(&self, id: &str) -> Result<()> {
-        self.set_paused(id, true, None).await
+        if !self.set_paused(id, true, None, None).await? {
+            return Err(Error::RecurringJobNotFound(id.to_owned()));
+        }
+        Ok(())
     }
 
     /// Resumes the paused recurring job `id` from its next tick after now:
@@ -285,10 +288,21 @@ impl Storage {
     /// [`Error::RecurringJobNotFound`]; [`Error::InvalidSchedule`] when its
     /// stored schedule no longer parses; a storage error.
     pub async fn resume_recurring(&self, id: &str) -> Result<()> {
-        let job = self.recurring_or_not_found(id).await?;
-        let schedule = parse_schedule(&job.definition)?;
-        let now = self.backend.clock().await?;
-        self.set_paused(id, false, schedule.next_after(now)).await
+        // The next run is computed from the schedule read: written only if
+        // the job did not change meanwhile, else read again.
+        for _ in 0..5 {
+            let job = self.recurring_or_not_found(id).await?;
+            let schedule = parse_schedule(&job.definition)?;
+            let now = self.backend.clock().await?;
+            let next = schedule.next_after(now);
+            if self.set_paused(id, false, next, Some(job.version)).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::transient_storage(
+            "resuming a recurring job",
+            format!("recurring job {id:?} kept changing while it was resumed"),
+        ))
     }
 
     /// Deletes the recurring job `id`: it fires no more; its past runs stay
@@ -313,25 +327,28 @@ impl Storage {
             .ok_or_else(|| Error::RecurringJobNotFound(id.to_owned()))
     }
 
+    /// Returns whether the job changed (see
+    /// [`MaintenanceStorage::pause_recurring`]).
     async fn set_paused(
         &self,
         id: &str,
         paused: bool,
         next_run_at: Option<DateTime<Utc>>,
-    ) -> Result<()> {
-        let found = self
+        version: Option<i64>,
+    ) -> Result<bool> {
+        let changed = self
             .backend
             .pause_recurring(PauseRecurringParams {
                 id: id.to_owned(),
                 paused,
                 next_run_at,
+                version,
             })
             .await?;
-        if !found {
-            return Err(Error::RecurringJobNotFound(id.to_owned()));
+        if changed {
+            self.recurring_changed.notify_waiters();
         }
-        self.recurring_changed.notify_waiters();
-        Ok(())
+        Ok(changed)
     }
 
     /// Stores `definition` under its id, its first tick computed from the

@@ -115,7 +115,8 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
     /// missing, in one transaction. Returns how many were newly marked.
     async fn sync_recurring(&self, params: SyncRecurringParams) -> Result<u64>;
 
-    /// Pauses or resumes a recurring job. Returns whether it exists.
+    /// Pauses or resumes a recurring job. Returns whether it changed: it
+    /// exists and, when a version is given, still has it.
     async fn pause_recurring(&self, params: PauseRecurringParams) -> Result<bool>;
 
     /// Deletes a recurring job's definition (its past runs stay, as jobs).

@@ -149,4 +149,8 @@ pub struct PauseRecurringParams {
     /// tick after the storage's clock, so that ticks passed while paused do
     /// not fire. Ignored when pausing, and when resuming a job not paused.
     pub next_run_at: Option<DateTime<Utc>>,
+    /// When set, nothing changes unless the stored
+    /// [`version`](RecurringJob::version) is still this: a resume computes
+    /// `next_run_at` from the schedule it read, which must not have changed.
+    pub version: Option<i64>,
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use jobs_core::recurring::{Misfire, tick_job};
 use jobs_core::{
-    DueRecurring, DueRecurringParams, Error, FireRecurringParams, RecurringDefinition,
-    RecurringJob, SaveRecurringParams, State, SyncRecurringParams,
+    DueRecurring, DueRecurringParams, Error, FireRecurringParams, PauseRecurringParams,
+    RecurringDefinition, RecurringJob, SaveRecurringParams, State, SyncRecurringParams,
 };
 
 use super::{DEADLINE, history, record};
@@ -294,6 +294,21 @@ pub async fn recurring_jobs_pause_resume_trigger_and_remove(storage: &Storage) {
     assert!(!resumed.paused);
     assert!(resumed.next_run_at.unwrap() > before);
     assert_ne!(resumed.version, saved.version);
+    // A pause or resume tied to a version read earlier changes nothing.
+    let stale = PauseRecurringParams {
+        id: "daily".to_owned(),
+        paused: true,
+        next_run_at: None,
+        version: Some(saved.version),
+    };
+    assert!(
+        !storage
+            .backend()
+            .pause_recurring(stale)
+            .await
+            .expect("pause")
+    );
+    assert_eq!(stored(storage, "daily").await, resumed);
 
     storage.remove_recurring("daily").await.expect("remove");
     assert!(storage.recurring_job("daily").await.unwrap().is_none());

@@ -153,11 +153,12 @@ impl PostgresStorage {
                      SET paused = $2, version = version + 1, updated_at = now(),
                          next_run_at = CASE WHEN NOT $2 AND (paused OR next_run_at IS NULL)
                                             THEN $3 ELSE next_run_at END
-                     WHERE id = $1",
+                     WHERE id = $1 AND ($4::bigint IS NULL OR version = $4)",
                 ))
                 .bind(&params.id)
                 .bind(params.paused)
                 .bind(params.next_run_at)
+                .bind(params.version)
                 .execute(&self.pool),
             )
             .await?;

@@ -170,12 +170,13 @@ impl SqliteStorage {
                      SET next_run_at = CASE WHEN NOT ?2 AND (paused OR next_run_at IS NULL)
                                             THEN ?3 ELSE next_run_at END,
                          paused = ?2, version = version + 1, updated_at = ?4
-                     WHERE id = ?1",
+                     WHERE id = ?1 AND (?5 IS NULL OR version = ?5)",
                 )
                 .bind(params.id)
                 .bind(params.paused)
                 .bind(millis(params.next_run_at))
                 .bind(now)
+                .bind(params.version)
             })
             .await?;
         Ok(changed > 0)
