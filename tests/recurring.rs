@@ -50,8 +50,8 @@ async fn tick_of(storage: &Storage, job: &JobRecord) -> DateTime<Utc> {
 }
 
 /// An every-second `#[recurring]` job is stored at start as defined in
-/// code and starts close to each tick: the scheduler sleeps until the tick
-/// rather than polling. Delays are measured by the storage's clock (the
+/// code, fires on every tick, and starts close to it: the scheduler sleeps
+/// until the tick rather than polling. Delays are measured by the storage's clock (the
 /// tick in the run's history, and when it moved to `Processing`).
 async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
     let server = fast_server(&fx.storage).start().expect("server");
@@ -77,11 +77,13 @@ async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
     assert!(stored.last_job_id.is_some());
 
     let mut delays = Vec::new();
+    let mut ticks = Vec::new();
     for job in jobs_named(&fx.storage, "every_second").await {
         if job.state != State::Succeeded {
             continue;
         }
         let tick = tick_of(&fx.storage, &job).await;
+        ticks.push(tick);
         let history = fx.storage.history(job.id).await.unwrap();
         let started = history
             .iter()
@@ -90,6 +92,14 @@ async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
             .at;
         delays.push((started - tick).to_std().unwrap_or_default());
     }
+    // Every tick fires, not one per check of the schedule: the runs' ticks
+    // are one second apart (one gap allowed, for a machine that stalled).
+    ticks.sort();
+    let gaps = ticks
+        .windows(2)
+        .filter(|pair| pair[1] - pair[0] != chrono::Duration::seconds(1))
+        .count();
+    assert!(gaps <= 1, "ticks without a run between runs: {ticks:?}");
     delays.sort();
     let median = delays[delays.len() / 2];
     eprintln!("start delays after the tick: {delays:?}");
@@ -103,7 +113,60 @@ async fn recurring_job_starts_close_to_its_tick(fx: &Fixture) {
     );
 }
 
-on_every_storage!(recurring_job_starts_close_to_its_tick);
+/// Takes longer than the one second between its ticks.
+#[job]
+async fn slow_tick(millis: u64) {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+/// An every-second job that runs 2.5 s and skips ticks while it runs: its
+/// runs never overlap, although free workers could take them.
+async fn skip_if_running_never_overlaps(fx: &Fixture) {
+    let client = Client::new(fx.storage.clone());
+    slow_tick::recurring_with(
+        &client,
+        "slow",
+        RecurringOptions::cron("* * * * * *").skip_if_running(true),
+        2500,
+    )
+    .await
+    .expect("add the recurring job");
+    let server = fast_server(&fx.storage).start().expect("server");
+    wait_until("three runs of slow_tick succeeded", || async {
+        let runs = jobs_named(&fx.storage, "slow_tick").await;
+        runs.iter()
+            .filter(|job| job.state == State::Succeeded)
+            .count()
+            >= 3
+    })
+    .await;
+    server.shutdown().await;
+
+    let mut runs = Vec::new();
+    for job in jobs_named(&fx.storage, "slow_tick").await {
+        let history = fx.storage.history(job.id).await.unwrap();
+        let at = |state| {
+            history
+                .iter()
+                .find(|change| change.state == state)
+                .map(|change| change.at)
+        };
+        runs.push((at(State::Processing), at(State::Succeeded)));
+    }
+    runs.sort();
+    for pair in runs.windows(2) {
+        let (Some(_), Some(finished)) = pair[0] else {
+            panic!("an earlier run did not finish before a later one: {runs:?}")
+        };
+        let started = pair[1].0.expect("a later run started");
+        assert!(started >= finished, "runs overlap: {runs:?}");
+    }
+}
+
+on_every_storage!(
+    recurring_job_starts_close_to_its_tick,
+    skip_if_running_never_overlaps
+);
 
 /// Three servers on one PostgreSQL schema, an every-second schedule with
 /// a catch-up run per missed tick; the first server stops after 30 ticks

@@ -73,11 +73,16 @@ pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
             .await?;
         let read_at = Instant::now();
         let (mut lost, mut fired) = (false, 0);
+        // The earliest next run: of the jobs not due, and of those fired now.
+        let mut next_due_at = due.next_due_at;
         for job in &due.due {
             match fire(storage, job, due.now).await {
-                Ok(Some(true)) => fired += 1,
-                Ok(Some(false)) => lost = true,
-                Ok(None) => {}
+                Ok(Fired::Claimed { next_run_at }) => {
+                    fired += 1;
+                    next_due_at = earliest(next_due_at, next_run_at);
+                }
+                Ok(Fired::Lost) => lost = true,
+                Ok(Fired::LeftAlone) => {}
                 // One job that cannot be written does not hold back the
                 // others; it is due again on the next pass.
                 Err(error) => {
@@ -91,7 +96,7 @@ pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
         if due.due.len() < DUE_BATCH {
             // The next tick was measured from the clock read with the due
             // jobs; firing them took some of that wait.
-            return Ok(due.next_due_at.map(|at| {
+            return Ok(next_due_at.map(|at| {
                 (at - due.now)
                     .to_std()
                     .unwrap_or_default()
@@ -107,21 +112,44 @@ pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
     }
 }
 
-/// Fires one due job at `now` (the storage's clock). Returns whether the
-/// claim held, or `None` when the job was left alone: its schedule does
-/// not parse here (stored by a newer version, or a time zone this build
-/// does not know), and it stays as it is for a server that can run it.
+/// What [`fire`] did with one due job.
+enum Fired {
+    /// The tick was claimed, its runs enqueued; the job is next due then.
+    Claimed {
+        next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// The version moved: another scheduler claimed the tick, or the job
+    /// changed or was removed.
+    Lost,
+    /// Its schedule does not parse here (stored by a newer version, or a
+    /// time zone this build does not know): it stays as it is, for a
+    /// server that can run it.
+    LeftAlone,
+}
+
+/// The earlier of two optional times.
+fn earliest(
+    a: Option<chrono::DateTime<chrono::Utc>>,
+    b: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Fires one due job at `now` (the storage's clock).
 async fn fire(
     storage: &Storage,
     job: &RecurringJob,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<bool>> {
+) -> Result<Fired> {
     let definition = &job.definition;
     let schedule = match parse_schedule(definition) {
         Ok(schedule) => schedule,
         Err(error) => {
             warn!(recurring.id = %definition.id, %error, "recurring job not fired: its schedule does not parse here");
-            return Ok(None);
+            return Ok(Fired::LeftAlone);
         }
     };
     let (jobs, next_run_at, last_run_at) = plan(&schedule, job, now);
@@ -142,7 +170,10 @@ async fn fire(
         Some(_) => {}
         None => debug!(recurring.id = %definition.id, "tick claimed elsewhere, or the job changed"),
     }
-    Ok(Some(fired.is_some()))
+    Ok(match fired {
+        Some(_) => Fired::Claimed { next_run_at },
+        None => Fired::Lost,
+    })
 }
 
 /// The runs to enqueue for `job` at `now`, its next run and its last run.
