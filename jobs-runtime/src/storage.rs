@@ -372,22 +372,25 @@ impl Storage {
     }
 
     /// Stores every `#[recurring]` job of the binary (see
-    /// [`MaintenanceStorage::sync_recurring`]); a stored one it lacks is
-    /// missing from code unless a server heard from within
-    /// `server_timeout` runs its job. Returns how many stored ones were
+    /// [`MaintenanceStorage::sync_recurring`]); `job_names` are all the
+    /// binary's jobs. A stored one it lacks is missing from code unless
+    /// its job is one this binary does not have and a server heard from
+    /// within `server_timeout` runs. Returns how many stored ones were
     /// newly found missing.
     pub(crate) async fn sync_recurring(
         &self,
         jobs: &[&RecurringRegistration],
+        job_names: &[&str],
         server_timeout: std::time::Duration,
     ) -> Result<u64> {
-        let live_job_names = self
+        let other_job_names = self
             .backend
             .servers()
             .await?
             .into_iter()
             .filter(|server| server.silent_for < server_timeout)
             .flat_map(|server| server.jobs)
+            .filter(|name| !job_names.contains(&name.as_str()))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -408,7 +411,7 @@ impl Storage {
             .backend
             .sync_recurring(SyncRecurringParams {
                 jobs,
-                live_job_names,
+                other_job_names,
             })
             .await?;
         self.recurring_changed.notify_waiters();
@@ -429,7 +432,7 @@ impl Storage {
         Ok(fired)
     }
 
-    /// Notified when a recurring job changes through this process.
+    /// Notified when a recurring job changes through this handle or a clone of it.
     pub(crate) fn recurring_changed(&self) -> &Notify {
         &self.recurring_changed
     }

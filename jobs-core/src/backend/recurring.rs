@@ -90,13 +90,14 @@ pub struct SyncRecurringParams {
     /// [`save_recurring`](super::MaintenanceStorage::save_recurring) does
     /// with `in_code` set.
     pub jobs: Vec<SaveRecurringParams>,
-    /// The job names that a live server runs (from the server registry):
-    /// a stored job defined in code, not in `jobs` and whose job name is
-    /// not here either, is marked
-    /// [`missing_from_code`](RecurringJob::missing_from_code). So a binary
-    /// never switches off the recurring jobs of another binary, or of an
-    /// older version still running, that shares the storage.
-    pub live_job_names: Vec<String>,
+    /// The job names that other live servers run and this binary does
+    /// not (from the server registry). A stored job defined in code that is
+    /// not in `jobs` is marked
+    /// [`missing_from_code`](RecurringJob::missing_from_code) unless its job
+    /// name is here: so a binary never switches off the recurring jobs of
+    /// another binary sharing the storage, while a job this binary has, but
+    /// no longer as recurring, stops.
+    pub other_job_names: Vec<String>,
 }
 
 /// The arguments of [`MaintenanceStorage::due_recurring`](super::MaintenanceStorage::due_recurring).
@@ -104,6 +105,10 @@ pub struct SyncRecurringParams {
 pub struct DueRecurringParams {
     /// The most jobs to return.
     pub limit: usize,
+    /// Keyset paging within a pass: only jobs after this next run and id,
+    /// in the order returned (the last job of the previous page). So jobs
+    /// a scheduler leaves alone do not hide the others.
+    pub after: Option<(DateTime<Utc>, String)>,
 }
 
 /// What [`MaintenanceStorage::due_recurring`](super::MaintenanceStorage::due_recurring) found.
@@ -112,7 +117,7 @@ pub struct DueRecurring {
     /// The storage's clock when it looked.
     pub now: DateTime<Utc>,
     /// The jobs due at `now` (next run not after it), neither paused nor
-    /// missing from code, earliest first.
+    /// missing from code, by next run then id.
     pub due: Vec<RecurringJob>,
     /// The earliest next run of the others that will fire: when to look
     /// again.

@@ -38,7 +38,10 @@ async fn stored(storage: &Storage, id: &str) -> RecurringJob {
 
 async fn due(storage: &Storage) -> DueRecurring {
     storage
-        .due_recurring(DueRecurringParams { limit: 100 })
+        .due_recurring(DueRecurringParams {
+            limit: 100,
+            after: None,
+        })
         .await
         .expect("due recurring jobs")
 }
@@ -221,13 +224,22 @@ pub async fn a_tick_is_claimed_once(storage: &Storage) {
 }
 
 /// Due lists hold the jobs whose next run has come by the storage's
-/// clock, neither paused nor missing from code; `next_due_at` is the
-/// earliest of the others.
+/// clock, neither paused nor missing from code, by next run then id, a
+/// page at a time; `next_due_at` is the earliest of the others.
 pub async fn due_lists_only_jobs_whose_tick_came(storage: &Storage) {
-    storage
-        .save_recurring(definition("soon", "* * * * * *"), false)
-        .await
-        .expect("save");
+    // Due one second ago, both: the order between them is by id.
+    let due_at = clock(storage).await - chrono::Duration::seconds(1);
+    for id in ["soon-b", "soon-a"] {
+        storage
+            .backend()
+            .save_recurring(SaveRecurringParams {
+                definition: definition(id, "* * * * * *"),
+                in_code: false,
+                next_run_at: Some(due_at),
+            })
+            .await
+            .expect("save");
+    }
     storage
         .save_recurring(definition("yearly", "0 0 0 1 1 *"), false)
         .await
@@ -236,12 +248,12 @@ pub async fn due_lists_only_jobs_whose_tick_came(storage: &Storage) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let found = loop {
         let found = due(storage).await;
-        if !found.due.is_empty() {
+        if found.due.len() == 2 {
             break found;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "`soon` not due within {DEADLINE:?}"
+            "not due within {DEADLINE:?}: {found:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
@@ -250,11 +262,31 @@ pub async fn due_lists_only_jobs_whose_tick_came(storage: &Storage) {
         .iter()
         .map(|job| job.definition.id.as_str())
         .collect();
-    assert_eq!(ids, ["soon"]);
+    assert_eq!(ids, ["soon-a", "soon-b"], "same next run: by id");
     assert!(found.due[0].next_run_at.unwrap() <= found.now);
     assert_eq!(found.next_due_at, yearly);
 
-    storage.pause_recurring("soon").await.expect("pause");
+    let page = |after: Option<(DateTime<Utc>, String)>| {
+        storage.due_recurring(DueRecurringParams { limit: 1, after })
+    };
+    let first = page(None).await.expect("first page");
+    assert_eq!(first.due.len(), 1);
+    let last = &first.due[0];
+    let second = page(Some((
+        last.next_run_at.unwrap(),
+        last.definition.id.clone(),
+    )))
+    .await
+    .expect("second page");
+    let ids: Vec<&str> = second
+        .due
+        .iter()
+        .map(|job| job.definition.id.as_str())
+        .collect();
+    assert_eq!(ids, ["soon-b"]);
+
+    storage.pause_recurring("soon-a").await.expect("pause");
+    storage.pause_recurring("soon-b").await.expect("pause");
     let found = due(storage).await;
     assert!(found.due.is_empty(), "a paused job is not due: {found:?}");
     assert_eq!(found.next_due_at, yearly);
@@ -331,9 +363,9 @@ pub async fn recurring_jobs_pause_resume_trigger_and_remove(storage: &Storage) {
 }
 
 /// A sync saves the jobs defined in code and marks the stored ones it
-/// lacks, and that no live server runs, as missing (they leave the due
-/// lists); a later sync that has them again brings them back. Jobs added
-/// through the API are untouched.
+/// lacks as missing (they leave the due lists), unless their job is one
+/// that another binary's live server runs; a later sync that has them
+/// again brings them back. Jobs added through the API are untouched.
 pub async fn sync_marks_jobs_missing_from_code(storage: &Storage) {
     let in_code = |id: &str| {
         let mut definition = definition(id, "* * * * * *");
@@ -348,9 +380,9 @@ pub async fn sync_marks_jobs_missing_from_code(storage: &Storage) {
         .save_recurring(definition("from-api", "* * * * * *"), false)
         .await
         .expect("save");
-    let sync = |ids: &[&str], live: &[&str]| SyncRecurringParams {
+    let sync = |ids: &[&str], others: &[&str]| SyncRecurringParams {
         jobs: ids.iter().map(|id| in_code(id)).collect(),
-        live_job_names: live.iter().map(|name| (*name).to_owned()).collect(),
+        other_job_names: others.iter().map(|name| (*name).to_owned()).collect(),
     };
     let backend = storage.backend();
     assert_eq!(
@@ -368,7 +400,7 @@ pub async fn sync_marks_jobs_missing_from_code(storage: &Storage) {
             .await
             .unwrap(),
         0,
-        "a live server still runs b's job"
+        "another binary's live server runs b's job"
     );
     assert!(!stored(storage, "b").await.missing_from_code);
     assert_eq!(backend.sync_recurring(sync(&["a"], &[])).await.unwrap(), 1);

@@ -131,7 +131,7 @@ impl PostgresStorage {
                AND NOT (id = ANY($1)) AND NOT (job_name = ANY($2))",
         ))
         .bind(ids)
-        .bind(&params.live_job_names)
+        .bind(&params.other_job_names)
         .execute(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?
@@ -187,10 +187,13 @@ impl PostgresStorage {
             .map_err(|e| storage_error(OP, e))?;
         let due = sqlx::query(self.sql(&format!(
             "{SELECT} WHERE NOT r.paused AND NOT r.missing_from_code AND r.next_run_at <= $1
+               AND ($3::timestamptz IS NULL OR (r.next_run_at, r.id) > ($3, $4))
              ORDER BY r.next_run_at, r.id LIMIT $2"
         )))
         .bind(now)
         .bind(limit(params.limit))
+        .bind(params.after.as_ref().map(|(at, _)| *at))
+        .bind(params.after.as_ref().map(|(_, id)| id.as_str()))
         .map(|row: PgRow| recurring_job(&row))
         .fetch_all(&mut *tx)
         .await

@@ -24,7 +24,8 @@ use crate::Storage;
 /// Takes or renews the leadership every third of the ttl until `cancel`;
 /// starts the leader-only services when it leads and stops them when it
 /// does not. At the end it stops them and resigns, so that another server
-/// takes over at once.
+/// takes over at its next attempt (within a third of its ttl) rather than
+/// when the ttl runs out.
 pub(crate) async fn run(
     storage: Storage,
     server: String,

@@ -210,6 +210,7 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     services.spawn(notifier::run(storage.clone(), stop_services.clone()));
     services.spawn(recurring_sync::run(
         storage.clone(),
+        shared.registry.iter().map(|job| job.name).collect(),
         shared.config.server_timeout,
         stop_services.clone(),
     ));

@@ -2,12 +2,14 @@
 //! stopped with the leadership (see `maintenance.rs`).
 //!
 //! It sleeps until the next due tick, by the storage's clock, rather than
-//! polling at a fixed period; a change made through this process wakes it
-//! at once, one made elsewhere is seen within the check interval. Each due
+//! polling at a fixed period; a change made through the same `Storage`
+//! handle (or a clone) wakes it at once, one made elsewhere is seen within
+//! the check interval. Each due
 //! job's tick is claimed and its run enqueued in one transaction, by
 //! compare-and-set on the job's version: however many schedulers read a
 //! tick, one run is enqueued for it.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -26,17 +28,23 @@ pub const DUE_BATCH: usize = 100;
 /// The longest wait after a failed pass; failures back off from 100 ms.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How soon a job whose fire failed (the storage refused or went away) is
+/// tried again, at most.
+const RETRY_FAILED_FIRE: Duration = Duration::from_secs(1);
+
 /// Runs passes until `cancel`: each enqueues what is due, then sleeps until
-/// the next tick, a local change, or `check_interval`, whichever is first.
+/// the next tick, a change through this handle, or `check_interval`,
+/// whichever is first.
 pub(crate) async fn run(storage: Storage, check_interval: Duration, cancel: CancellationToken) {
     let mut failures: u32 = 0;
+    let mut pass = Pass::default();
     loop {
         // Armed before the pass, so that a change during it is not missed.
         let changed = storage.recurring_changed().notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let wait = tokio::select! {
-            result = run_once(&storage) => match result {
+            result = pass.run(&storage) => match result {
                 Ok(until_next) => {
                     failures = 0;
                     until_next.unwrap_or(check_interval).min(check_interval)
@@ -45,7 +53,7 @@ pub(crate) async fn run(storage: Storage, check_interval: Duration, cancel: Canc
                     failures = failures.saturating_add(1);
                     let backoff = (Duration::from_millis(100) * 2u32.saturating_pow(failures.min(10)))
                         .min(MAX_BACKOFF);
-                    warn!(%error, ?backoff, "enqueueing recurring jobs failed; trying again");
+                    warn!(%error, ?backoff, "reading the due recurring jobs failed; trying again");
                     backoff
                 }
             },
@@ -59,56 +67,123 @@ pub(crate) async fn run(storage: Storage, check_interval: Duration, cancel: Canc
     }
 }
 
-/// One pass: fires every due job. Returns how long until the next tick of
-/// any job, counted from now (zero when a claim was lost and the job must
-/// be read again), `None` when no job will fire.
-///
-/// # Errors
-/// When the due jobs cannot be read, or a full batch of them could not be
-/// fired (rather than read the same batch again at once).
-pub(crate) async fn run_once(storage: &Storage) -> Result<Option<Duration>> {
-    loop {
-        let due = storage
-            .due_recurring(DueRecurringParams { limit: DUE_BATCH })
-            .await?;
-        let read_at = Instant::now();
-        let (mut lost, mut fired) = (false, 0);
-        // The earliest next run: of the jobs not due, and of those fired now.
-        let mut next_due_at = due.next_due_at;
-        for job in &due.due {
-            match fire(storage, job, due.now).await {
-                Ok(Fired::Claimed { next_run_at }) => {
-                    fired += 1;
-                    next_due_at = earliest(next_due_at, next_run_at);
-                }
-                Ok(Fired::Lost) => lost = true,
-                Ok(Fired::LeftAlone) => {}
-                // One job that cannot be written does not hold back the
-                // others; it is due again on the next pass.
-                Err(error) => {
-                    warn!(recurring.id = %job.definition.id, %error, "a recurring job could not be fired");
+/// What the scheduler remembers from pass to pass: the jobs it left alone
+/// because their schedule does not parse here, so that each is reported
+/// once, not on every pass.
+#[derive(Default)]
+pub(crate) struct Pass {
+    left_alone: HashSet<String>,
+}
+
+impl Pass {
+    /// One pass: fires every due job, reading them a page at a time (so
+    /// that jobs left alone do not hide the others). Returns how long until
+    /// the next tick of any job, counted from now (zero when a claim was
+    /// lost and the job must be read again; at most [`RETRY_FAILED_FIRE`]
+    /// when a fire failed), `None` when no job will fire.
+    ///
+    /// # Errors
+    /// When the due jobs cannot be read.
+    pub(crate) async fn run(&mut self, storage: &Storage) -> Result<Option<Duration>> {
+        let mut after = None;
+        let mut until_next: Option<Duration> = None;
+        loop {
+            let due = storage
+                .due_recurring(DueRecurringParams {
+                    limit: DUE_BATCH,
+                    after: after.clone(),
+                })
+                .await?;
+            let read_at = Instant::now();
+            // The earliest next run: of the jobs not due, and of those fired.
+            let mut next_due_at = due.next_due_at;
+            let mut retry_soon = false;
+            for job in &due.due {
+                match self.fire(storage, job, due.now).await {
+                    Ok(Fired::Claimed { next_run_at }) => {
+                        next_due_at = earliest(next_due_at, next_run_at);
+                    }
+                    Ok(Fired::Lost) => return Ok(Some(Duration::ZERO)),
+                    Ok(Fired::LeftAlone) => {}
+                    // One job that cannot be written does not hold back the
+                    // others; it is tried again soon.
+                    Err(error) => {
+                        warn!(recurring.id = %job.definition.id, %error, "a recurring job could not be fired");
+                        retry_soon = true;
+                    }
                 }
             }
-        }
-        if lost {
-            return Ok(Some(Duration::ZERO));
-        }
-        if due.due.len() < DUE_BATCH {
-            // The next tick was measured from the clock read with the due
-            // jobs; firing them took some of that wait.
-            return Ok(next_due_at.map(|at| {
+            // Measured from the clock read with the due jobs; firing them
+            // took some of that wait.
+            let mut wait = next_due_at.map(|at| {
                 (at - due.now)
                     .to_std()
                     .unwrap_or_default()
                     .saturating_sub(read_at.elapsed())
-            }));
+            });
+            if retry_soon {
+                wait = Some(wait.map_or(RETRY_FAILED_FIRE, |wait| wait.min(RETRY_FAILED_FIRE)));
+            }
+            until_next = match (until_next, wait) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match due.due.last() {
+                Some(last) if due.due.len() == DUE_BATCH => {
+                    after = Some((
+                        last.next_run_at.unwrap_or(due.now),
+                        last.definition.id.clone(),
+                    ));
+                }
+                _ => return Ok(until_next),
+            }
         }
-        if fired == 0 {
-            return Err(jobs_core::Error::transient_storage(
-                "enqueueing recurring jobs",
-                format!("none of {DUE_BATCH} due recurring jobs could be fired"),
-            ));
+    }
+
+    /// Fires one due job at `now` (the storage's clock).
+    async fn fire(
+        &mut self,
+        storage: &Storage,
+        job: &RecurringJob,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Fired> {
+        let definition = &job.definition;
+        let schedule = match parse_schedule(definition) {
+            Ok(schedule) => {
+                self.left_alone.remove(&definition.id);
+                schedule
+            }
+            Err(error) => {
+                if self.left_alone.insert(definition.id.clone()) {
+                    warn!(recurring.id = %definition.id, %error, "recurring job not fired: its schedule does not parse here; left for a server that can run it");
+                }
+                return Ok(Fired::LeftAlone);
+            }
+        };
+        let (jobs, next_run_at, last_run_at) = plan(&schedule, job, now);
+        let runs = jobs.len();
+        let fired = storage
+            .fire_recurring(FireRecurringParams {
+                id: definition.id.clone(),
+                version: job.version,
+                next_run_at,
+                jobs,
+                last_run_at,
+            })
+            .await?;
+        match &fired {
+            Some(ids) if runs > 0 => {
+                debug!(recurring.id = %definition.id, jobs = ?ids, "recurring job fired")
+            }
+            Some(_) => {}
+            None => {
+                debug!(recurring.id = %definition.id, "tick claimed elsewhere, or the job changed")
+            }
         }
+        Ok(match fired {
+            Some(_) => Fired::Claimed { next_run_at },
+            None => Fired::Lost,
+        })
     }
 }
 
@@ -136,44 +211,6 @@ fn earliest(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Fires one due job at `now` (the storage's clock).
-async fn fire(
-    storage: &Storage,
-    job: &RecurringJob,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Fired> {
-    let definition = &job.definition;
-    let schedule = match parse_schedule(definition) {
-        Ok(schedule) => schedule,
-        Err(error) => {
-            warn!(recurring.id = %definition.id, %error, "recurring job not fired: its schedule does not parse here");
-            return Ok(Fired::LeftAlone);
-        }
-    };
-    let (jobs, next_run_at, last_run_at) = plan(&schedule, job, now);
-    let runs = jobs.len();
-    let fired = storage
-        .fire_recurring(FireRecurringParams {
-            id: definition.id.clone(),
-            version: job.version,
-            next_run_at,
-            jobs,
-            last_run_at,
-        })
-        .await?;
-    match &fired {
-        Some(ids) if runs > 0 => {
-            debug!(recurring.id = %definition.id, jobs = ?ids, "recurring job fired")
-        }
-        Some(_) => {}
-        None => debug!(recurring.id = %definition.id, "tick claimed elsewhere, or the job changed"),
-    }
-    Ok(match fired {
-        Some(_) => Fired::Claimed { next_run_at },
-        None => Fired::Lost,
-    })
 }
 
 /// The runs to enqueue for `job` at `now`, its next run and its last run.
@@ -261,8 +298,9 @@ mod tests {
 
         let until = Instant::now() + Duration::from_secs(3);
         let passes = schedulers.iter().map(|storage| async move {
+            let mut pass = Pass::default();
             while Instant::now() < until {
-                run_once(storage).await.expect("a pass");
+                pass.run(storage).await.expect("a pass");
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
@@ -295,6 +333,56 @@ mod tests {
             per_tick.len() as i64,
             expected,
             "every tick before {next} has a run"
+        );
+    }
+
+    /// More due jobs than a page whose schedules do not parse here (a
+    /// time zone this build does not know), sorted before a good one: the
+    /// pass pages past them, fires the good one, and reports each once.
+    #[tokio::test]
+    async fn jobs_left_alone_do_not_hide_the_others() {
+        let storage = Storage::connect("sqlite::memory:").await.unwrap();
+        let clock = storage.backend().clock().await.unwrap();
+        let now = chrono::DateTime::from_timestamp(clock.timestamp(), 0).unwrap();
+        let save = |id: String, time_zone: &str, due: chrono::Duration| {
+            let params = SaveRecurringParams {
+                definition: RecurringDefinition {
+                    id: id.clone(),
+                    job_name: id,
+                    args: "{}".to_owned(),
+                    queue: "default".to_owned(),
+                    max_attempts: 1,
+                    cron: "* * * * * *".to_owned(),
+                    time_zone: time_zone.to_owned(),
+                    misfire: jobs_core::recurring::Misfire::RunOnce,
+                    skip_if_running: false,
+                },
+                in_code: false,
+                next_run_at: Some(now - due),
+            };
+            let storage = storage.clone();
+            async move { storage.backend().save_recurring(params).await.unwrap() }
+        };
+        for n in 0..DUE_BATCH + 5 {
+            save(
+                format!("bad-{n:03}"),
+                "Mars/Olympus_Mons",
+                chrono::Duration::seconds(10),
+            )
+            .await;
+        }
+        save("good".to_owned(), "UTC", chrono::Duration::seconds(1)).await;
+
+        let mut pass = Pass::default();
+        pass.run(&storage).await.expect("a pass");
+        let good = storage.recurring_job("good").await.unwrap().unwrap();
+        assert!(good.last_job_id.is_some(), "the good job fired");
+        assert_eq!(pass.left_alone.len(), DUE_BATCH + 5);
+        let bad = storage.recurring_job("bad-000").await.unwrap().unwrap();
+        assert_eq!(
+            bad.next_run_at,
+            Some(now - chrono::Duration::seconds(10)),
+            "left as it was"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Stores this binary's `#[recurring]` jobs when the server starts, and
-//! marks stored ones that neither it nor any live server has as missing
-//! from code.
+//! marks the stored ones it lacks as missing from code, unless their job
+//! is another binary's that a live server runs.
 
 use std::time::Duration;
 
@@ -13,11 +13,19 @@ use crate::Storage;
 
 /// Syncs once, trying again with a growing wait (1 s to 30 s) while the
 /// storage fails, until it succeeds or `cancel` fires.
-pub(crate) async fn run(storage: Storage, server_timeout: Duration, cancel: CancellationToken) {
+pub(crate) async fn run(
+    storage: Storage,
+    job_names: Vec<&'static str>,
+    server_timeout: Duration,
+    cancel: CancellationToken,
+) {
     let jobs = RecurringRegistration::all();
     let mut wait = Duration::from_secs(1);
     loop {
-        match storage.sync_recurring(&jobs, server_timeout).await {
+        match storage
+            .sync_recurring(&jobs, &job_names, server_timeout)
+            .await
+        {
             Ok(missing) => {
                 info!(
                     recurring = jobs.len(),

@@ -138,7 +138,7 @@ impl SqliteStorage {
             .map(|job| job.definition.id.as_str())
             .collect();
         let ids = serde_json::to_string(&ids).expect("strings serialize");
-        let live = serde_json::to_string(&params.live_job_names).expect("strings serialize");
+        let others = serde_json::to_string(&params.other_job_names).expect("strings serialize");
         let missing = sqlx::query(
             "UPDATE jobs_recurring
              SET missing_from_code = 1, version = version + 1, updated_at = ?2
@@ -148,7 +148,7 @@ impl SqliteStorage {
         )
         .bind(ids)
         .bind(now)
-        .bind(live)
+        .bind(others)
         .execute(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?
@@ -203,10 +203,13 @@ impl SqliteStorage {
             .map_err(|e| storage_error(OP, e))?;
         let due = sqlx::query(AssertSqlSafe(format!(
             "{SELECT} WHERE NOT r.paused AND NOT r.missing_from_code AND r.next_run_at <= ?1
+               AND (?3 IS NULL OR (r.next_run_at, r.id) > (?3, ?4))
              ORDER BY r.next_run_at, r.id LIMIT ?2"
         )))
         .bind(now)
         .bind(limit)
+        .bind(params.after.as_ref().map(|(at, _)| at.timestamp_millis()))
+        .bind(params.after.as_ref().map(|(_, id)| id.clone()))
         .map(|row: SqliteRow| recurring_job(&row))
         .fetch_all(&mut *conn)
         .await
