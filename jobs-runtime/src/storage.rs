@@ -432,7 +432,8 @@ impl Storage {
         Ok(fired)
     }
 
-    /// Notified when a recurring job changes through this handle or a clone of it.
+    /// Notified when a recurring job changes through this handle or a
+    /// clone of it.
     pub(crate) fn recurring_changed(&self) -> &Notify {
         &self.recurring_changed
     }

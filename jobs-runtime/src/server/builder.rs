@@ -18,8 +18,8 @@ pub const DEFAULT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The longest the recurring scheduler sleeps before it reads the
 /// recurring jobs again: it sleeps until the next tick, and changes made
-/// through the server's `Storage` handle (or a clone) wake it at once; this bounds how late it sees a
-/// job added or changed by another process.
+/// through the server's `Storage` handle (or a clone) wake it at once;
+/// this bounds how late it sees a job added or changed elsewhere.
 pub const DEFAULT_RECURRING_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a server holds a job before another may rescue it, unless it
 /// renews the lease (it does, every third of this, while the job runs).
