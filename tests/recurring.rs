@@ -163,9 +163,127 @@ async fn skip_if_running_never_overlaps(fx: &Fixture) {
     }
 }
 
+/// (enqueued at, tick) of each run, by recurring job id.
+type RunsById = BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>>;
+
+/// Enqueued by the misfire test's recurring jobs.
+#[job]
+async fn catch_up(policy: String) {
+    let _ = policy;
+}
+
+/// Recurring jobs whose ticks passed while no server ran: when a server
+/// starts, `once` enqueues one run for all the missed ticks, `each:4` one
+/// run for each of the last four, and `skip` none for ticks half an hour
+/// and more late; then each goes on from its next tick.
+async fn missed_ticks_follow_the_misfire_policy(fx: &Fixture) {
+    use jobs::storage::{RecurringDefinition, SaveRecurringParams};
+    let backend = fx.backend().await;
+    let clock = backend.clock().await.unwrap();
+    let now = DateTime::from_timestamp(clock.timestamp(), 0).unwrap();
+    let hour = DateTime::from_timestamp(clock.timestamp() / 3600 * 3600, 0).unwrap();
+    for (id, cron, misfire, due) in [
+        (
+            "once",
+            "* * * * * *",
+            Misfire::RunOnce,
+            now - chrono::Duration::seconds(10),
+        ),
+        (
+            "each",
+            "* * * * * *",
+            Misfire::run_each(4),
+            now - chrono::Duration::seconds(10),
+        ),
+        (
+            "skip",
+            "0 0 * * * *",
+            Misfire::Skip,
+            hour - chrono::Duration::hours(2),
+        ),
+    ] {
+        let definition = RecurringDefinition {
+            id: id.to_owned(),
+            job_name: "catch_up".to_owned(),
+            args: format!(r#"{{"policy":"{id}"}}"#),
+            queue: "default".to_owned(),
+            max_attempts: 1,
+            cron: cron.to_owned(),
+            time_zone: "UTC".to_owned(),
+            misfire,
+            skip_if_running: false,
+        };
+        backend
+            .save_recurring(SaveRecurringParams {
+                definition,
+                in_code: false,
+                next_run_at: Some(due),
+            })
+            .await
+            .unwrap();
+    }
+    let server = fast_server(&fx.storage).start().expect("server");
+    wait_until("the missed ticks were handled", || async {
+        let mut handled = true;
+        for id in ["once", "each", "skip"] {
+            let job = fx.storage.recurring_job(id).await.unwrap().unwrap();
+            handled &= job.next_run_at.is_some_and(|next| next > now);
+        }
+        handled
+    })
+    .await;
+    server.shutdown().await;
+
+    // The runs of the first pass, per recurring job: they share the
+    // earliest enqueue time.
+    let mut runs: RunsById = BTreeMap::new();
+    for job in jobs_named(&fx.storage, "catch_up").await {
+        let history = fx.storage.history(job.id).await.unwrap();
+        let data = history[0].data.as_ref().unwrap();
+        let id = data["recurring_job"].as_str().unwrap().to_owned();
+        runs.entry(id)
+            .or_default()
+            .push((job.created_at, tick_of(&fx.storage, &job).await));
+    }
+    let first_pass = |id: &str| -> Vec<DateTime<Utc>> {
+        let runs = runs.get(id).cloned().unwrap_or_default();
+        let Some(first) = runs.iter().map(|(created, _)| *created).min() else {
+            return Vec::new();
+        };
+        let mut ticks: Vec<_> = runs
+            .iter()
+            .filter(|(created, _)| *created == first)
+            .map(|(_, tick)| *tick)
+            .collect();
+        ticks.sort();
+        ticks
+    };
+    let once = first_pass("once");
+    assert_eq!(once.len(), 1, "one run for all the missed ticks: {runs:?}");
+    assert!(once[0] >= now, "for the latest tick due: {once:?}");
+    let each = first_pass("each");
+    assert_eq!(each.len(), 4, "one run for each of the last four: {runs:?}");
+    assert!(
+        each.windows(2)
+            .all(|pair| pair[1] - pair[0] == chrono::Duration::seconds(1))
+    );
+    assert!(
+        each[0] > now - chrono::Duration::seconds(10),
+        "older ticks dropped: {each:?}"
+    );
+    assert!(
+        !runs.contains_key("skip"),
+        "a tick two hours late is skipped: {runs:?}"
+    );
+    let skip = fx.storage.recurring_job("skip").await.unwrap().unwrap();
+    assert_eq!(skip.next_run_at, Some(hour + chrono::Duration::hours(1)));
+    assert_eq!(skip.last_job_id, None);
+}
+
 on_every_storage!(
     recurring_job_starts_close_to_its_tick,
-    skip_if_running_never_overlaps
+    skip_if_running_never_overlaps,
+    missed_ticks_follow_the_misfire_policy
 );
 
 /// Three servers on one PostgreSQL schema, an every-second schedule with
