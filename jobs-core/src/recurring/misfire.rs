@@ -269,6 +269,49 @@ mod tests {
     }
 
     #[test]
+    fn catching_up_across_daylight_saving_runs_each_day_once() {
+        // Europe/Berlin, 2026: 02:30 is skipped on 29 March and comes twice
+        // on 25 October. A daily 02:30 job caught up over each change has
+        // one run a day: at 03:00 on the day of the jump, and once on the
+        // day of the repeated hour.
+        let daily = CronSchedule::parse("0 30 2 * * *", "Europe/Berlin").unwrap();
+        let each = Misfire::run_each(10);
+        let spring = plan_ticks(
+            &daily,
+            utc("2026-03-28T01:30:00Z"),
+            utc("2026-03-30T06:00:00Z"),
+            each,
+            false,
+        );
+        assert_eq!(
+            spring.run,
+            [
+                "2026-03-28T01:30:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-30T00:30:00Z"
+            ]
+            .map(utc)
+        );
+        let autumn = plan_ticks(
+            &daily,
+            utc("2026-10-24T00:30:00Z"),
+            utc("2026-10-26T06:00:00Z"),
+            each,
+            false,
+        );
+        assert_eq!(
+            autumn.run,
+            [
+                "2026-10-24T00:30:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-26T01:30:00Z"
+            ]
+            .map(utc)
+        );
+        assert_eq!(autumn.next_run_at, Some(utc("2026-10-27T01:30:00Z")));
+    }
+
+    #[test]
     fn stored_form_round_trips() {
         for misfire in [Misfire::RunOnce, Misfire::Skip, Misfire::run_each(7)] {
             assert_eq!(misfire.to_string().parse::<Misfire>(), Ok(misfire));
