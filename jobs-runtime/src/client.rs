@@ -211,10 +211,7 @@ fn first(ids: Vec<JobId>) -> JobId {
 /// The job to store: `options` where set, else the job's own values.
 fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
     let queue = options.queue_or(J::NAME, J::QUEUE)?;
-    let args = serde_json::to_string(job).map_err(|source| Error::Serialize {
-        job: J::NAME,
-        source,
-    })?;
+    let args = arguments(job)?;
     Ok(NewJob {
         name: J::NAME.to_owned(),
         queue,
@@ -228,18 +225,30 @@ fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
     })
 }
 
+/// The job's arguments as the JSON document stored.
+pub(crate) fn arguments<J: Job>(job: &J) -> Result<String> {
+    serde_json::to_string(job).map_err(|source| Error::Serialize {
+        job: J::NAME,
+        source,
+    })
+}
+
+/// `queue` for the job named `job`, refused when empty or only white
+/// space, the rule of `ServerBuilder::queues`: no server could serve it.
+pub(crate) fn checked_queue(job: &str, queue: &str) -> Result<String> {
+    if queue.trim().is_empty() {
+        return Err(Error::Config(format!(
+            "job `{job}` cannot be enqueued on queue {queue:?}: a queue name must not be empty, no server can serve it"
+        )));
+    }
+    Ok(queue.to_owned())
+}
+
 impl EnqueueOptions {
     /// The queue to store the job named `job` on: the one set, else
-    /// `default` (the job's own). Refused when empty or only white space,
-    /// the rule of `ServerBuilder::queues`: no server could serve it.
+    /// `default` (the job's own); see [`checked_queue`].
     fn queue_or(&self, job: &str, default: &str) -> Result<String> {
-        let queue = self.queue.as_deref().unwrap_or(default);
-        if queue.trim().is_empty() {
-            return Err(Error::Config(format!(
-                "job `{job}` cannot be enqueued on queue {queue:?}: a queue name must not be empty, no server can serve it"
-            )));
-        }
-        Ok(queue.to_owned())
+        checked_queue(job, self.queue.as_deref().unwrap_or(default))
     }
 }
 

@@ -5,6 +5,7 @@ use jobs_core::recurring::{DEFAULT_TIME_ZONE, Misfire};
 use jobs_core::{Error, Job, JobId, RecurringDefinition, Result};
 
 use crate::Client;
+use crate::client::{arguments, checked_queue};
 
 /// A recurring job's schedule and settings: the cron expression, then
 /// optional setters; an option not set takes the default.
@@ -104,21 +105,11 @@ impl Client {
                 "a recurring job's id must not be empty".to_owned(),
             ));
         }
-        let queue = options.queue.unwrap_or_else(|| J::QUEUE.to_owned());
-        if queue.trim().is_empty() {
-            return Err(Error::Config(format!(
-                "recurring job {id:?} cannot use the queue {queue:?}: a queue name must not be empty"
-            )));
-        }
-        let args = serde_json::to_string(&job).map_err(|source| Error::Serialize {
-            job: J::NAME,
-            source,
-        })?;
         let definition = RecurringDefinition {
             id: id.to_owned(),
             job_name: J::NAME.to_owned(),
-            args,
-            queue,
+            args: arguments(&job)?,
+            queue: checked_queue(J::NAME, options.queue.as_deref().unwrap_or(J::QUEUE))?,
             max_attempts: options
                 .max_attempts
                 .unwrap_or(J::RETRY_POLICY.max_attempts())

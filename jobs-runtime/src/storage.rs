@@ -1,4 +1,5 @@
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -246,27 +247,19 @@ impl Storage {
     /// [`Error::RecurringJobNotFound`] when no recurring job has this id;
     /// a storage error.
     pub async fn trigger_recurring(&self, id: &str) -> Result<JobId> {
-        // The version read may move under us (a tick fired meanwhile):
-        // read again, a few times.
-        for _ in 0..5 {
-            let job = self.recurring_or_not_found(id).await?;
+        self.update_recurring(id, "triggering a recurring job", |job| async move {
             let fired = self
                 .fire_recurring(FireRecurringParams {
-                    id: id.to_owned(),
+                    id: job.definition.id.clone(),
                     version: job.version,
                     next_run_at: job.next_run_at,
                     jobs: vec![recurring::triggered_job(&job.definition)],
                     last_run_at: None,
                 })
                 .await?;
-            if let Some(ids) = fired {
-                return Ok(ids[0]);
-            }
-        }
-        Err(Error::transient_storage(
-            "triggering a recurring job",
-            format!("recurring job {id:?} kept changing while it was triggered"),
-        ))
+            Ok(fired.map(|ids| ids[0]))
+        })
+        .await
     }
 
     /// Pauses the recurring job `id`: no tick fires until it is resumed
@@ -275,34 +268,30 @@ impl Storage {
     /// # Errors
     /// [`Error::RecurringJobNotFound`]; a storage error.
     pub async fn pause_recurring(&self, id: &str) -> Result<()> {
-        if !self.set_paused(id, true, None, None).await? {
-            return Err(Error::RecurringJobNotFound(id.to_owned()));
-        }
-        Ok(())
+        self.update_recurring(id, "pausing a recurring job", |job| async move {
+            self.set_paused(&job, true, job.next_run_at).await
+        })
+        .await
     }
 
     /// Resumes the paused recurring job `id` from its next tick after now:
-    /// ticks that passed while it was paused do not fire.
+    /// ticks that passed while it was paused do not fire. A job not paused
+    /// keeps its next run.
     ///
     /// # Errors
     /// [`Error::RecurringJobNotFound`]; [`Error::InvalidSchedule`] when its
     /// stored schedule no longer parses; a storage error.
     pub async fn resume_recurring(&self, id: &str) -> Result<()> {
-        // The next run is computed from the schedule read: written only if
-        // the job did not change meanwhile, else read again.
-        for _ in 0..5 {
-            let job = self.recurring_or_not_found(id).await?;
+        self.update_recurring(id, "resuming a recurring job", |job| async move {
             let schedule = parse_schedule(&job.definition)?;
-            let now = self.backend.clock().await?;
-            let next = schedule.next_after(now);
-            if self.set_paused(id, false, next, Some(job.version)).await? {
-                return Ok(());
-            }
-        }
-        Err(Error::transient_storage(
-            "resuming a recurring job",
-            format!("recurring job {id:?} kept changing while it was resumed"),
-        ))
+            let next_run_at = if job.paused || job.next_run_at.is_none() {
+                schedule.next_after(self.backend.clock().await?)
+            } else {
+                job.next_run_at
+            };
+            self.set_paused(&job, false, next_run_at).await
+        })
+        .await
     }
 
     /// Deletes the recurring job `id`: it fires no more; its past runs stay
@@ -327,28 +316,51 @@ impl Storage {
             .ok_or_else(|| Error::RecurringJobNotFound(id.to_owned()))
     }
 
-    /// Returns whether the job changed (see
-    /// [`MaintenanceStorage::pause_recurring`]).
-    async fn set_paused(
+    /// Reads the recurring job `id` and runs `write` with it, until
+    /// `write` finds the job as it read it (returns `Some`, its
+    /// compare-and-set on the version held), five times at most.
+    async fn update_recurring<T, F, Fut>(
         &self,
         id: &str,
+        operation: &'static str,
+        mut write: F,
+    ) -> Result<T>
+    where
+        F: FnMut(RecurringJob) -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        for _ in 0..5 {
+            if let Some(done) = write(self.recurring_or_not_found(id).await?).await? {
+                return Ok(done);
+            }
+        }
+        Err(Error::transient_storage(
+            operation,
+            format!("recurring job {id:?} kept changing meanwhile"),
+        ))
+    }
+
+    /// Pauses or resumes `job` as read, with `next_run_at`; `Some` when
+    /// it had not changed since.
+    async fn set_paused(
+        &self,
+        job: &RecurringJob,
         paused: bool,
         next_run_at: Option<DateTime<Utc>>,
-        version: Option<i64>,
-    ) -> Result<bool> {
+    ) -> Result<Option<()>> {
         let changed = self
             .backend
             .pause_recurring(PauseRecurringParams {
-                id: id.to_owned(),
+                id: job.definition.id.clone(),
                 paused,
                 next_run_at,
-                version,
+                version: job.version,
             })
             .await?;
         if changed {
             self.recurring_changed.notify_waiters();
         }
-        Ok(changed)
+        Ok(changed.then_some(()))
     }
 
     /// Stores `definition` under its id, its first tick computed from the
@@ -358,14 +370,9 @@ impl Storage {
         definition: RecurringDefinition,
         in_code: bool,
     ) -> Result<()> {
-        let schedule = parse_schedule(&definition)?;
         let now = self.backend.clock().await?;
         self.backend
-            .save_recurring(SaveRecurringParams {
-                next_run_at: schedule.next_after(now),
-                definition,
-                in_code,
-            })
+            .save_recurring(save_params(definition, in_code, now)?)
             .await?;
         self.recurring_changed.notify_waiters();
         Ok(())
@@ -397,15 +404,7 @@ impl Storage {
         let now = self.backend.clock().await?;
         let jobs = jobs
             .iter()
-            .map(|registration| {
-                let definition = registration.definition();
-                let schedule = parse_schedule(&definition)?;
-                Ok(SaveRecurringParams {
-                    next_run_at: schedule.next_after(now),
-                    definition,
-                    in_code: true,
-                })
-            })
+            .map(|registration| save_params(registration.definition(), true, now))
             .collect::<Result<Vec<_>>>()?;
         let missing = self
             .backend
@@ -506,6 +505,21 @@ impl Storage {
     pub(crate) fn wakeup(&self) -> &Notify {
         &self.wakeup
     }
+}
+
+/// `definition` to save at the storage's clock `now`: its first tick after
+/// `now`, or why its schedule does not parse.
+fn save_params(
+    definition: RecurringDefinition,
+    in_code: bool,
+    now: DateTime<Utc>,
+) -> Result<SaveRecurringParams> {
+    let next_run_at = parse_schedule(&definition)?.next_after(now);
+    Ok(SaveRecurringParams {
+        definition,
+        in_code,
+        next_run_at,
+    })
 }
 
 /// The schedule of `definition`, or why it does not parse.

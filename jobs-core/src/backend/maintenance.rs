@@ -115,8 +115,9 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
     /// missing, in one transaction. Returns how many were newly marked.
     async fn sync_recurring(&self, params: SyncRecurringParams) -> Result<u64>;
 
-    /// Pauses or resumes a recurring job. Returns whether it changed: it
-    /// exists and, when a version is given, still has it.
+    /// Pauses or resumes a recurring job and stores its next run, if its
+    /// version is still the one given (compare-and-set). Returns whether it
+    /// changed.
     async fn pause_recurring(&self, params: PauseRecurringParams) -> Result<bool>;
 
     /// Deletes a recurring job's definition (its past runs stay, as jobs).

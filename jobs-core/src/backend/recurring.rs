@@ -150,12 +150,12 @@ pub struct PauseRecurringParams {
     pub id: String,
     /// Pause (`true`) or resume (`false`).
     pub paused: bool,
-    /// When resuming a paused job (or one with no next run): the first
-    /// tick after the storage's clock, so that ticks passed while paused do
-    /// not fire. Ignored when pausing, and when resuming a job not paused.
+    /// The next run to store: the one read when pausing; when resuming a
+    /// paused job, the first tick after the storage's clock, so that ticks
+    /// passed while paused do not fire.
     pub next_run_at: Option<DateTime<Utc>>,
-    /// When set, nothing changes unless the stored
-    /// [`version`](RecurringJob::version) is still this: a resume computes
-    /// `next_run_at` from the schedule it read, which must not have changed.
-    pub version: Option<i64>,
+    /// The [`version`](RecurringJob::version) read: nothing changes unless
+    /// the stored one is still this, as `next_run_at` was decided from the
+    /// job as read.
+    pub version: i64,
 }

@@ -331,7 +331,7 @@ pub async fn recurring_jobs_pause_resume_trigger_and_remove(storage: &Storage) {
         id: "daily".to_owned(),
         paused: true,
         next_run_at: None,
-        version: Some(saved.version),
+        version: saved.version,
     };
     assert!(
         !storage

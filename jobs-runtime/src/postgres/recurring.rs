@@ -150,10 +150,9 @@ impl PostgresStorage {
                 },
                 sqlx::query(self.sql(
                     "UPDATE {s}.jobs_recurring
-                     SET paused = $2, version = version + 1, updated_at = now(),
-                         next_run_at = CASE WHEN NOT $2 AND (paused OR next_run_at IS NULL)
-                                            THEN $3 ELSE next_run_at END
-                     WHERE id = $1 AND ($4::bigint IS NULL OR version = $4)",
+                     SET paused = $2, next_run_at = $3, version = version + 1,
+                         updated_at = now()
+                     WHERE id = $1 AND version = $4",
                 ))
                 .bind(&params.id)
                 .bind(params.paused)

@@ -1,7 +1,8 @@
 //! The leader-only services, started together when this server becomes the
 //! maintenance leader and stopped together when it stops leading: the
-//! scheduler, the recurring scheduler, the rescuer, the expirer and the server pruner. None of them
-//! asks whether it leads; the elector (`elector.rs`) decides when they run.
+//! scheduler, the recurring scheduler, the rescuer, the expirer and the
+//! server pruner. None of them asks whether it leads; the elector
+//! (`elector.rs`) decides when they run.
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -4,14 +4,14 @@
 //! It sleeps until the next due tick, by the storage's clock, rather than
 //! polling at a fixed period; a change made through the same `Storage`
 //! handle (or a clone) wakes it at once, one made elsewhere is seen within
-//! the check interval. Each due
-//! job's tick is claimed and its run enqueued in one transaction, by
-//! compare-and-set on the job's version: however many schedulers read a
-//! tick, one run is enqueued for it.
+//! the check interval. Each due job's tick is claimed and its run enqueued
+//! in one transaction, by compare-and-set on the job's version: however
+//! many schedulers read a tick, one run is enqueued for it.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use jobs_core::recurring::{CronSchedule, plan_ticks, tick_job};
@@ -124,10 +124,7 @@ impl Pass {
             if retry_soon {
                 wait = Some(wait.map_or(RETRY_FAILED_FIRE, |wait| wait.min(RETRY_FAILED_FIRE)));
             }
-            until_next = match (until_next, wait) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            until_next = earliest(until_next, wait);
             match due.due.last() {
                 Some(last) if due.due.len() == DUE_BATCH => {
                     after = Some((
@@ -145,7 +142,7 @@ impl Pass {
         &mut self,
         storage: &Storage,
         job: &RecurringJob,
-        now: chrono::DateTime<chrono::Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Fired> {
         let definition = &job.definition;
         let schedule = match parse_schedule(definition) {
@@ -160,17 +157,9 @@ impl Pass {
                 return Ok(Fired::LeftAlone);
             }
         };
-        let (jobs, next_run_at, last_run_at) = plan(&schedule, job, now);
-        let runs = jobs.len();
-        let fired = storage
-            .fire_recurring(FireRecurringParams {
-                id: definition.id.clone(),
-                version: job.version,
-                next_run_at,
-                jobs,
-                last_run_at,
-            })
-            .await?;
+        let params = plan(&schedule, job, now);
+        let (runs, next_run_at) = (params.jobs.len(), params.next_run_at);
+        let fired = storage.fire_recurring(params).await?;
         match &fired {
             Some(ids) if runs > 0 => {
                 debug!(recurring.id = %definition.id, jobs = ?ids, "recurring job fired")
@@ -187,12 +176,10 @@ impl Pass {
     }
 }
 
-/// What [`fire`] did with one due job.
+/// What [`Pass::fire`] did with one due job.
 enum Fired {
     /// The tick was claimed, its runs enqueued; the job is next due then.
-    Claimed {
-        next_run_at: Option<chrono::DateTime<chrono::Utc>>,
-    },
+    Claimed { next_run_at: Option<DateTime<Utc>> },
     /// The version moved: another scheduler claimed the tick, or the job
     /// changed or was removed.
     Lost,
@@ -202,27 +189,17 @@ enum Fired {
     LeftAlone,
 }
 
-/// The earlier of two optional times.
-fn earliest(
-    a: Option<chrono::DateTime<chrono::Utc>>,
-    b: Option<chrono::DateTime<chrono::Utc>>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
+/// The earlier of two optional times (or waits); `None` for neither.
+fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
-/// The runs to enqueue for `job` at `now`, its next run and its last run.
-fn plan(
-    schedule: &CronSchedule,
-    job: &RecurringJob,
-    now: chrono::DateTime<chrono::Utc>,
-) -> (
-    Vec<jobs_core::NewJob>,
-    Option<chrono::DateTime<chrono::Utc>>,
-    Option<chrono::DateTime<chrono::Utc>>,
-) {
+/// The fire of `job` at `now`: the runs to enqueue, its next run and its
+/// last run, claimed with the version read.
+fn plan(schedule: &CronSchedule, job: &RecurringJob, now: DateTime<Utc>) -> FireRecurringParams {
     let definition = &job.definition;
     let due = job.next_run_at.unwrap_or(now);
     let running = definition.skip_if_running && job.last_run_unfinished();
@@ -237,12 +214,17 @@ fn plan(
             "recurring job: ticks without a run of their own"
         );
     }
-    let jobs = plan
-        .run
-        .iter()
-        .map(|tick| tick_job(definition, *tick))
-        .collect();
-    (jobs, plan.next_run_at, plan.run.last().copied())
+    FireRecurringParams {
+        id: definition.id.clone(),
+        version: job.version,
+        next_run_at: plan.next_run_at,
+        jobs: plan
+            .run
+            .iter()
+            .map(|tick| tick_job(definition, *tick))
+            .collect(),
+        last_run_at: plan.run.last().copied(),
+    }
 }
 
 #[cfg(test)]

@@ -167,10 +167,9 @@ impl SqliteStorage {
             .execute(op, |now| {
                 sqlx::query(
                     "UPDATE jobs_recurring
-                     SET next_run_at = CASE WHEN NOT ?2 AND (paused OR next_run_at IS NULL)
-                                            THEN ?3 ELSE next_run_at END,
-                         paused = ?2, version = version + 1, updated_at = ?4
-                     WHERE id = ?1 AND (?5 IS NULL OR version = ?5)",
+                     SET paused = ?2, next_run_at = ?3, version = version + 1,
+                         updated_at = ?4
+                     WHERE id = ?1 AND version = ?5",
                 )
                 .bind(params.id)
                 .bind(params.paused)
