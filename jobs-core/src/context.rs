@@ -1,6 +1,9 @@
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
-use crate::JobId;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::{JobError, JobId};
 
 /// What a running job may know about itself.
 ///
@@ -22,6 +25,7 @@ pub struct JobContext {
     attempt: u32,
     max_attempts: u32,
     enqueued_at: DateTime<Utc>,
+    parent_result: Option<Arc<str>>,
 }
 
 impl JobContext {
@@ -41,7 +45,45 @@ impl JobContext {
             attempt,
             max_attempts,
             enqueued_at,
+            parent_result: None,
         }
+    }
+
+    /// The context with the parent's result (JSON) of a continuation; the
+    /// server sets it from the stored job.
+    #[must_use]
+    pub fn with_parent_result(mut self, parent_result: Option<String>) -> Self {
+        self.parent_result = parent_result.map(Arc::from);
+        self
+    }
+
+    /// For a continuation: its parent's result as stored (JSON), `None`
+    /// when the parent returned nothing, did not succeed, or there is no
+    /// parent.
+    pub fn parent_result_json(&self) -> Option<&str> {
+        self.parent_result.as_deref()
+    }
+
+    /// For a continuation: its parent's result decoded as a `T`; a missing
+    /// result decodes as JSON `null` (so as `None` for an `Option`). What
+    /// a `#[parent]` parameter receives.
+    ///
+    /// # Errors
+    /// A permanent [`JobError`] (no retry can mend it) when the result
+    /// does not decode as a `T`.
+    pub fn parent_result<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+        let json = self.parent_result_json().unwrap_or("null");
+        serde_json::from_str(json).map_err(|error| {
+            let what = if self.parent_result.is_some() {
+                "the parent's result"
+            } else {
+                "the missing parent result (the parent returned nothing or did not succeed; take an `Option`)"
+            };
+            JobError::permanent(format!(
+                "{what} does not decode as `{}`: {error}",
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// The job's id.

@@ -2,7 +2,7 @@
 //! made here once for the server and every storage (which bind the
 //! results as parameters), never in a storage's SQL.
 
-use crate::{Error, ExpiredLease, Outcome, Result, RetryPolicy, State};
+use crate::{Error, ExpiredLease, Outcome, Parent, Result, RetryPolicy, State};
 
 /// The history's reason when a `Scheduled` job's time came.
 pub const SCHEDULED_TIME_REACHED: &str = "scheduled time reached";
@@ -12,6 +12,51 @@ pub const REQUEUED_BY_OPERATOR: &str = "requeued by an operator";
 
 /// The history's reason when an operator deletes a job.
 pub const DELETED_BY_OPERATOR: &str = "deleted by an operator";
+
+/// The history's reason when a continuation's parent (a job or a batch)
+/// reached a final state it awaits: it is enqueued.
+pub const PARENT_AS_AWAITED: &str = "its parent finished as awaited";
+
+/// The history's reason when a continuation's parent reached a final
+/// state it does not await: it is deleted.
+pub const PARENT_NOT_AS_AWAITED: &str = "its parent did not finish as awaited";
+
+/// The history's reason when a continuation's parent job no longer exists
+/// (it expired or was removed): it is deleted.
+pub const PARENT_GONE: &str = "its parent no longer exists";
+
+/// The history's reason when a batch's waiting member is deleted because
+/// the batch was cancelled.
+pub const BATCH_CANCELLED: &str = "its batch was cancelled";
+
+/// The history's reason of a continuation decided when its parent
+/// finished: [`PARENT_AS_AWAITED`] when it moves to `Enqueued`, else
+/// [`PARENT_NOT_AS_AWAITED`].
+pub fn awaited_reason(next: State) -> &'static str {
+    if next == State::Enqueued {
+        PARENT_AS_AWAITED
+    } else {
+        PARENT_NOT_AS_AWAITED
+    }
+}
+
+/// The history's data of a continuation decided when its parent finished
+/// as `parent_state`: `{"parent": 12, "parent_state": "Succeeded"}`, or
+/// `{"parent_batch": "…", "parent_state": …}` for a batch. Storages that
+/// decide continuations in SQL build the same object.
+pub fn awaited_data(parent: &Parent, parent_state: State) -> String {
+    let parent = match parent {
+        Parent::Job(id) => ("parent", serde_json::json!(id.0)),
+        Parent::Batch(id) => ("parent_batch", serde_json::json!(id.as_str())),
+    };
+    let mut data = serde_json::Map::new();
+    data.insert(parent.0.to_owned(), parent.1);
+    data.insert(
+        "parent_state".to_owned(),
+        serde_json::json!(parent_state.as_str()),
+    );
+    serde_json::Value::Object(data).to_string()
+}
 
 /// The states an operator's move to `to` takes jobs from (the moves
 /// [`State::can_move_to`] allows): a storage's

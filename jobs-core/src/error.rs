@@ -1,4 +1,4 @@
-use crate::{JobId, State};
+use crate::{BatchId, BatchState, JobId, State};
 
 /// A `Result` whose error is the framework's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,6 +90,20 @@ pub enum Error {
         /// What is wrong.
         #[source]
         source: crate::recurring::ScheduleError,
+    },
+
+    /// No batch has this id.
+    #[error("no batch with id {0}")]
+    BatchNotFound(BatchId),
+
+    /// The batch has finished or was cancelled: no job or batch can join
+    /// it, and it cannot be cancelled again.
+    #[error("batch {id} is {state}: it takes no more jobs and cannot be cancelled")]
+    BatchFinished {
+        /// The batch.
+        id: BatchId,
+        /// Its state.
+        state: BatchState,
     },
 }
 

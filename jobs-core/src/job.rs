@@ -10,8 +10,35 @@ use crate::{JobContext, RetryPolicy};
 /// A boxed, sendable future, as the registry hands out to run a job.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The outcome of one attempt of a job.
-pub type JobResult = Result<(), JobError>;
+/// The outcome of one attempt of a job: on success, the job's result as
+/// JSON (`None` when it returns nothing, `()`), which the storage keeps
+/// and hands to the job's continuations; on failure, the error.
+pub type JobResult = Result<Option<String>, JobError>;
+
+/// The longest result a job may return, as JSON: 1 MiB. A result is
+/// stored on the job's row and copied to each continuation; a larger one
+/// fails the attempt for good ([`encode_result`]).
+pub const MAX_RESULT_LEN: usize = 1 << 20;
+
+/// Turns what a job's function returned into the attempt's outcome: its
+/// value serialized as JSON, `None` for `()` (which serializes as `null`).
+///
+/// # Errors
+/// The job's own error, unchanged; a permanent [`JobError`] (no retry can
+/// help) when the value does not serialize or its JSON is longer than
+/// [`MAX_RESULT_LEN`].
+pub fn encode_result<T: Serialize>(value: Result<T, JobError>) -> JobResult {
+    let json = serde_json::to_string(&value?).map_err(|error| {
+        JobError::permanent(format!("the job's result does not serialize: {error}"))
+    })?;
+    if json.len() > MAX_RESULT_LEN {
+        return Err(JobError::permanent(format!(
+            "the job's result is {} bytes of JSON, more than the {MAX_RESULT_LEN} a result may hold",
+            json.len()
+        )));
+    }
+    Ok((json != "null").then_some(json))
+}
 
 /// A background job: its arguments (the implementing struct), its stable
 /// name, its default queue, its retry policy and the work it does.
@@ -34,18 +61,37 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     fn perform(self, ctx: JobContext) -> impl Future<Output = JobResult> + Send;
 }
 
-/// The failure of one attempt: the text recorded on the job's history.
+/// The failure of one attempt: the text recorded on the job's history, and
+/// whether another attempt may help.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobError {
     message: String,
+    retryable: bool,
 }
 
 impl JobError {
-    /// A failure with this message (a job's error, formatted with `Display`).
+    /// A failure with this message (a job's error, formatted with
+    /// `Display`); the job's retry policy decides whether it runs again.
     pub fn new(message: impl Into<String>) -> Self {
         JobError {
             message: message.into(),
+            retryable: true,
         }
+    }
+
+    /// A failure that no retry can mend (a result that cannot be stored,
+    /// a parent's result that does not decode): the job moves to `Failed`
+    /// whatever attempts it has left.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// Whether the retry policy may run the job again after this failure.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
     }
 
     /// The recorded text.
@@ -62,26 +108,43 @@ impl fmt::Display for JobError {
 
 impl std::error::Error for JobError {}
 
-/// What a `#[job]` function may return: `()` or `Result<(), E>` with
-/// `E: Display` (an `anyhow::Error`, an `std::io::Error`, a `String`, your own
-/// error type...). The error's `Display` text is recorded on the attempt.
+/// What a `#[job]` function may return: `()`, or `Result<T, E>` with
+/// `E: Display` (an `anyhow::Error`, an `std::io::Error`, a `String`, your
+/// own error type...) and `T` a value stored as the job's result (JSON, at
+/// most [`MAX_RESULT_LEN`]) that its continuations receive. The error's
+/// `Display` text is recorded on the attempt.
 #[diagnostic::on_unimplemented(
-    message = "a #[job] function must return `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
+    message = "a #[job] function must return `()` or `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: Display`, not `{Self}`",
     label = "unsupported job return type"
 )]
 pub trait IntoJobResult {
+    /// The job's result: what its continuations receive (`()` for none).
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
     /// Turns the function's return value into the attempt's outcome.
-    fn into_job_result(self) -> JobResult;
+    ///
+    /// # Errors
+    /// The function's error, as a retryable [`JobError`] with its
+    /// `Display` text.
+    fn into_job_result(self) -> Result<Self::Output, JobError>;
 }
 
 impl IntoJobResult for () {
-    fn into_job_result(self) -> JobResult {
+    type Output = ();
+
+    fn into_job_result(self) -> Result<(), JobError> {
         Ok(())
     }
 }
 
-impl<E: fmt::Display> IntoJobResult for Result<(), E> {
-    fn into_job_result(self) -> JobResult {
+impl<T, E> IntoJobResult for Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    E: fmt::Display,
+{
+    type Output = T;
+
+    fn into_job_result(self) -> Result<T, JobError> {
         self.map_err(|error| JobError::new(error.to_string()))
     }
 }

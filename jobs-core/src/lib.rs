@@ -26,19 +26,22 @@ mod state;
 mod text;
 
 pub use backend::{
-    Attempt, DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease,
-    ExpiredLeasesParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    FireRecurringParams, JobOutcome, JobQuery, JobRecord, JobStorage, LeadParams,
-    MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams,
-    NewJob, NotificationStorage, Outcome, PauseRecurringParams, PromoteParams, PruneServersParams,
-    RecurringDefinition, RecurringJob, SaveRecurringParams, Schedule, ServerInfo, ServerRecord,
-    ServerStorage, StateCounts, StorageBackend, StoredOutcome, SyncRecurringParams,
+    Attempt, BatchRecord, BatchState, Continuation, ContinueOn, DueRecurring, DueRecurringParams,
+    EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
+    FetchParams, FetchedJob, FinishParams, FireRecurringParams, JobOutcome, JobQuery, JobRecord,
+    JobStorage, LeadParams, MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage,
+    MonitoringStorage, MoveParams, NewBatch, NewJob, NotificationStorage, Outcome, Parent,
+    PauseRecurringParams, PromoteParams, PruneServersParams, RecurringDefinition, RecurringJob,
+    ResolveAwaitingParams, SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage,
+    StateCounts, StorageBackend, StoredOutcome, SyncRecurringParams,
 };
 pub use context::JobContext;
 pub use error::{Error, Result};
 pub use history::StateChange;
-pub use id::JobId;
-pub use job::{BoxFuture, IntoJobResult, Job, JobArgument, JobError, JobResult};
+pub use id::{BatchId, JobId, ParentOf, TypedJobId};
+pub use job::{
+    BoxFuture, IntoJobResult, Job, JobArgument, JobError, JobResult, MAX_RESULT_LEN, encode_result,
+};
 pub use registry::{JobRegistration, Registry};
 pub use retry::{Backoff, RetryPolicy};
 pub use state::{ParseStateError, State};

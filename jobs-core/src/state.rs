@@ -68,6 +68,13 @@ impl State {
         matches!(self, State::Succeeded | State::Failed | State::Deleted)
     }
 
+    /// Whether a job in this state waits to run: `Scheduled`, `Enqueued` or
+    /// `Awaiting` (neither running nor finished). Cancelling a batch
+    /// deletes its waiting members.
+    pub const fn is_waiting(self) -> bool {
+        matches!(self, State::Scheduled | State::Enqueued | State::Awaiting)
+    }
+
     /// Whether a job may move from `self` to `to`.
     ///
     /// The moves follow Hangfire's state machine:

@@ -1,7 +1,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jobs_core::{EnqueueParams, Error, Job, JobId, NewJob, Result, Schedule};
+use jobs_core::{
+    BatchId, Continuation, ContinueOn, EnqueueParams, Error, Job, JobId, NewJob, Parent, Result,
+    Schedule,
+};
 
 use crate::Storage;
 
@@ -115,7 +118,7 @@ impl Client {
     }
 
     async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        self.storage.enqueue(EnqueueParams { jobs }).await
+        self.storage.enqueue(EnqueueParams::jobs(jobs)).await
     }
 }
 
@@ -148,6 +151,9 @@ pub struct EnqueueOptions {
     queue: Option<String>,
     schedule: Schedule,
     max_attempts: Option<u32>,
+    parent: Option<Parent>,
+    continue_on: ContinueOn,
+    batch: Option<BatchId>,
 }
 
 impl EnqueueOptions {
@@ -202,6 +208,51 @@ impl EnqueueOptions {
         self.max_attempts = Some(max_attempts);
         self
     }
+
+    /// Makes the job a continuation of the job `parent`: stored
+    /// `Awaiting`, it is enqueued when the parent reaches a final state it
+    /// awaits ([`continue_on`](Self::continue_on), `Succeeded` unless set),
+    /// else deleted; it receives the parent's result. A delay or time set
+    /// is not used. The typed `continue_after` helpers that `#[job]`
+    /// generates set this and check the result's type.
+    ///
+    /// Replaces an earlier [`after_batch`](Self::after_batch).
+    #[must_use]
+    pub fn after(mut self, parent: impl Into<JobId>) -> Self {
+        self.parent = Some(Parent::Job(parent.into()));
+        self
+    }
+
+    /// Makes the job a continuation of the batch `batch`: enqueued when
+    /// every member of the batch has finished, as
+    /// [`continue_on`](Self::continue_on) says (`Succeeded`: all of them
+    /// succeeded); it receives the results of the members that succeeded,
+    /// as a JSON array in member order.
+    ///
+    /// Replaces an earlier [`after`](Self::after).
+    #[must_use]
+    pub fn after_batch(mut self, batch: BatchId) -> Self {
+        self.parent = Some(Parent::Batch(batch));
+        self
+    }
+
+    /// Which final states of the parent (set by [`after`](Self::after) or
+    /// [`after_batch`](Self::after_batch)) enqueue the job; in the others it
+    /// is deleted. `ContinueOn::Succeeded` unless set.
+    #[must_use]
+    pub fn continue_on(mut self, on: ContinueOn) -> Self {
+        self.continue_on = on;
+        self
+    }
+
+    /// Adds the job to the existing batch `batch`, which must still be
+    /// `Started` (else [`Error::BatchFinished`]); the batch finishes only
+    /// once this job has too.
+    #[must_use]
+    pub fn batch(mut self, batch: BatchId) -> Self {
+        self.batch = Some(batch);
+        self
+    }
 }
 
 fn first(ids: Vec<JobId>) -> JobId {
@@ -209,7 +260,7 @@ fn first(ids: Vec<JobId>) -> JobId {
 }
 
 /// The job to store: `options` where set, else the job's own values.
-fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
+pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
     let queue = options.queue_or(J::NAME, J::QUEUE)?;
     let args = arguments(job)?;
     Ok(NewJob {
@@ -222,6 +273,11 @@ fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
         schedule: options.schedule,
         reason: None,
         data: None,
+        continuation: options.parent.map(|parent| Continuation {
+            parent,
+            on: options.continue_on,
+        }),
+        batch: options.batch,
     })
 }
 

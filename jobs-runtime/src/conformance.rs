@@ -200,15 +200,7 @@ fn reachable() -> impl Iterator<Item = State> {
 }
 
 fn new_job(name: &str, queue: &str) -> NewJob {
-    NewJob {
-        name: name.to_owned(),
-        queue: queue.to_owned(),
-        args: format!(r#"{{"name":"{name}"}}"#),
-        max_attempts: 3,
-        schedule: Schedule::Now,
-        reason: None,
-        data: None,
-    }
+    NewJob::new(name, queue, format!(r#"{{"name":"{name}"}}"#), 3)
 }
 
 fn scheduled(mut job: NewJob, schedule: Schedule) -> NewJob {
@@ -220,7 +212,7 @@ const AN_HOUR: Duration = Duration::from_secs(3600);
 
 async fn enqueue(storage: &Storage, jobs: Vec<NewJob>) -> Vec<JobId> {
     storage
-        .enqueue(EnqueueParams { jobs })
+        .enqueue(EnqueueParams::jobs(jobs))
         .await
         .expect("enqueue")
 }
@@ -374,7 +366,7 @@ async fn job_in(storage: &Storage, state_wanted: State, queue: &str) -> JobId {
             let taken = fetch(storage, &[queue], 1).await;
             assert_eq!(ids_of(&taken), [id]);
             let outcome = match state_wanted {
-                State::Succeeded => Some(Outcome::Succeeded),
+                State::Succeeded => Some(Outcome::Succeeded { result: None }),
                 State::Failed => Some(Outcome::Failed {
                     reason: "broken".into(),
                 }),
@@ -452,9 +444,10 @@ pub async fn enqueue_refuses_zero_attempts(storage: &Storage) {
     never.max_attempts = 0;
     let refused = storage
         .backend()
-        .enqueue(EnqueueParams {
-            jobs: vec![new_job("fine", "q"), never.clone()],
-        })
+        .enqueue(EnqueueParams::jobs(vec![
+            new_job("fine", "q"),
+            never.clone(),
+        ]))
         .await;
     assert!(refused.is_err(), "max_attempts 0 stored: {refused:?}");
     assert_eq!(storage.counts().await.expect("counts").total(), 0);
@@ -526,7 +519,7 @@ pub async fn enqueue_many_is_one_transaction(storage: &Storage) {
         new_job("", "bulk"),
         new_job("fine too", "bulk"),
     ];
-    let refused = storage.enqueue(EnqueueParams { jobs: broken }).await;
+    let refused = storage.enqueue(EnqueueParams::jobs(broken)).await;
     assert!(refused.is_err(), "a job without a name is refused");
     assert_eq!(
         storage.counts().await.unwrap().total(),
@@ -591,7 +584,12 @@ pub async fn fetch_skips_jobs_of_other_states(storage: &Storage) {
     let taken = fetch(storage, &["q"], 1).await;
     assert_eq!(ids_of(&taken), [done]);
     assert_eq!(
-        finish(storage, taken[0].held(), Outcome::Succeeded).await,
+        finish(
+            storage,
+            taken[0].held(),
+            Outcome::Succeeded { result: None }
+        )
+        .await,
         [done]
     );
     storage.delete(deleted).await.unwrap();
@@ -639,7 +637,7 @@ pub async fn finish_succeeded_records_the_history(storage: &Storage) {
         taken
             .iter()
             .rev()
-            .map(|job| (job.held(), Outcome::Succeeded))
+            .map(|job| (job.held(), Outcome::Succeeded { result: None }))
             .collect(),
     )
     .await;
@@ -674,7 +672,7 @@ pub async fn finish_records_every_kind_of_outcome_at_once(storage: &Storage) {
     let moved = finish_all(
         storage,
         vec![
-            (taken[0].held(), Outcome::Succeeded),
+            (taken[0].held(), Outcome::Succeeded { result: None }),
             (
                 taken[1].held(),
                 Outcome::Failed {
@@ -730,7 +728,7 @@ pub async fn finish_is_fenced_by_attempt(storage: &Storage) {
 
     let late = first.held();
     let late_outcomes = [
-        Outcome::Succeeded,
+        Outcome::Succeeded { result: None },
         Outcome::Failed {
             reason: "late".into(),
         },
@@ -760,7 +758,7 @@ pub async fn finish_is_fenced_by_attempt(storage: &Storage) {
     assert_eq!((job.state, job.attempt), (State::Processing, 2));
 
     assert_eq!(
-        finish(storage, second.held(), Outcome::Succeeded).await,
+        finish(storage, second.held(), Outcome::Succeeded { result: None }).await,
         [id]
     );
     assert_eq!(state(storage, id).await, State::Succeeded);
@@ -778,7 +776,7 @@ pub async fn finish_refuses_jobs_not_processing(storage: &Storage) {
     let done = enqueue(storage, vec![new_job("done", "b")]).await[0];
     let taken = fetch(storage, &["b"], 1).await.remove(0);
     assert_eq!(
-        finish(storage, taken.held(), Outcome::Succeeded).await,
+        finish(storage, taken.held(), Outcome::Succeeded { result: None }).await,
         [done]
     );
 
@@ -788,7 +786,7 @@ pub async fn finish_refuses_jobs_not_processing(storage: &Storage) {
     }
     let outcomes = || {
         [
-            Outcome::Succeeded,
+            Outcome::Succeeded { result: None },
             Outcome::Failed {
                 reason: "no".into(),
             },
@@ -906,7 +904,7 @@ pub async fn finish_requeue_gives_back_the_attempt(storage: &Storage) {
     // touch the new holder's attempt; nor does a stale success.
     assert!(finish(storage, job.held(), requeue).await.is_empty());
     assert!(
-        finish(storage, job.held(), Outcome::Succeeded)
+        finish(storage, job.held(), Outcome::Succeeded { result: None })
             .await
             .is_empty()
     );
@@ -1151,7 +1149,12 @@ pub async fn requeue_gives_an_exhausted_job_one_more_attempt(storage: &Storage) 
         again[0].max_attempts
     );
     assert_eq!(
-        finish(storage, again[0].held(), Outcome::Succeeded).await,
+        finish(
+            storage,
+            again[0].held(),
+            Outcome::Succeeded { result: None }
+        )
+        .await,
         [id]
     );
     assert_eq!(
@@ -1180,7 +1183,7 @@ pub async fn requeue_fences_the_running_attempt(storage: &Storage) {
         "the requeued attempt's lease is not extended"
     );
     assert!(
-        finish(storage, running.held(), Outcome::Succeeded)
+        finish(storage, running.held(), Outcome::Succeeded { result: None })
             .await
             .is_empty(),
         "the requeued attempt's outcome is skipped"
@@ -1207,7 +1210,7 @@ pub async fn requeue_fences_the_running_attempt(storage: &Storage) {
             .is_empty()
     );
     assert!(
-        finish(storage, next.held(), Outcome::Succeeded)
+        finish(storage, next.held(), Outcome::Succeeded { result: None })
             .await
             .is_empty()
     );
@@ -1272,7 +1275,7 @@ pub async fn expired_leases_lists_only_expired_attempts(storage: &Storage) {
         .await
         .remove(0);
     assert_eq!(
-        finish(storage, done.held(), Outcome::Succeeded).await,
+        finish(storage, done.held(), Outcome::Succeeded { result: None }).await,
         [ids[2]]
     );
 
@@ -1359,7 +1362,10 @@ pub async fn rescue_skips_a_lease_renewed_meanwhile(storage: &Storage) {
     assert_eq!((held.state, held.attempt), (State::Processing, 1));
     assert_eq!(history(storage, id).await, before);
     assert!(expired_leases(storage).await.is_empty());
-    assert_eq!(finish(storage, job.held(), Outcome::Succeeded).await, [id]);
+    assert_eq!(
+        finish(storage, job.held(), Outcome::Succeeded { result: None }).await,
+        [id]
+    );
 }
 
 // ---- reads ---------------------------------------------------------------
@@ -1381,7 +1387,7 @@ pub async fn counts_by_state(storage: &Storage) {
     assert_eq!(counts.get(State::Processing), 1);
     assert_eq!(counts.get(State::Scheduled), 1);
     assert_eq!(counts.total(), 3);
-    finish(storage, job.held(), Outcome::Succeeded).await;
+    finish(storage, job.held(), Outcome::Succeeded { result: None }).await;
     let counts = storage.counts().await.unwrap();
     assert_eq!(counts.get(State::Succeeded), 1);
     assert_eq!(counts.get(State::Processing), 0);
@@ -1416,7 +1422,12 @@ pub async fn list_jobs_pages_newest_first(storage: &Storage) {
         .collect();
     let ids = enqueue(storage, jobs).await;
     let taken = fetch(storage, &["a"], 2).await;
-    finish(storage, taken[0].held(), Outcome::Succeeded).await;
+    finish(
+        storage,
+        taken[0].held(),
+        Outcome::Succeeded { result: None },
+    )
+    .await;
 
     let all = storage.list_jobs(JobQuery::new()).await.unwrap();
     let newest_first: Vec<JobId> = ids.iter().rev().copied().collect();
@@ -1633,7 +1644,12 @@ pub async fn expire_deletes_only_old_finished_jobs(storage: &Storage) {
     )
     .await;
     let taken = fetch(storage, &["q"], 2).await;
-    finish(storage, taken[0].held(), Outcome::Succeeded).await;
+    finish(
+        storage,
+        taken[0].held(),
+        Outcome::Succeeded { result: None },
+    )
+    .await;
     let failed = Outcome::Failed {
         reason: "bad".into(),
     };

@@ -6,6 +6,7 @@
 //! Users normally depend on the `jobs` facade crate, which re-exports all of it.
 #![warn(missing_docs)]
 
+mod batch;
 mod client;
 pub mod conformance;
 mod connect_options;
@@ -14,6 +15,7 @@ mod migrations_check;
 pub mod postgres;
 mod readable;
 mod recurring;
+mod related;
 pub mod server;
 mod sorted_ids;
 mod sql_error;
@@ -23,6 +25,7 @@ mod storage;
 pub mod testing;
 mod traced;
 
+pub use batch::Batch;
 pub use client::{Client, EnqueueOptions};
 pub use connect_options::{
     ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,

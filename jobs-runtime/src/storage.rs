@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
+use jobs_core::{BatchId, BatchRecord, TypedJobId};
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
     RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
@@ -35,6 +36,7 @@ pub struct Storage {
     backend: Arc<dyn StorageBackend>,
     wakeup: Arc<Notify>,
     recurring_changed: Arc<Notify>,
+    awaiting_changed: Arc<Notify>,
 }
 
 impl Storage {
@@ -102,6 +104,7 @@ impl Storage {
             backend: Arc::new(Traced::new(backend)),
             wakeup: Arc::new(Notify::new()),
             recurring_changed: Arc::new(Notify::new()),
+            awaiting_changed: Arc::new(Notify::new()),
         }
     }
 
@@ -109,8 +112,61 @@ impl Storage {
     ///
     /// # Errors
     /// [`Error::Storage`] when the database cannot be read.
-    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
-        self.backend.job(id).await
+    pub async fn job(&self, id: impl Into<JobId>) -> Result<Option<JobRecord>> {
+        self.backend.job(id.into()).await
+    }
+
+    /// The result a job returned, decoded: `None` while it has none (not
+    /// `Succeeded` yet, or it returned nothing). Give it the typed id the
+    /// job's helpers return (`TypedJobId<T>` of a job returning
+    /// `Result<T, E>`).
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`] when no job has this id;
+    /// [`Error::Storage`] when the database cannot be read, or when the
+    /// stored result does not decode as a `T`.
+    pub async fn job_result<T: serde::de::DeserializeOwned>(
+        &self,
+        id: TypedJobId<T>,
+    ) -> Result<Option<T>> {
+        let job = self
+            .backend
+            .job(id.id())
+            .await?
+            .ok_or(Error::JobNotFound(id.id()))?;
+        job.result
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| Error::storage("decoding a job's result", e))
+    }
+
+    /// Reads a batch with its progress: its state, its member jobs counted
+    /// by state (pending are those not final: [`BatchRecord::pending`]),
+    /// its nested batches; `None` when no batch has this id.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
+        self.backend.batch(id).await
+    }
+
+    /// Cancels a `Started` batch and the batches nested in it: they become
+    /// `Deleted`, and their members that have not started (`Scheduled`,
+    /// `Enqueued`, `Awaiting`) are deleted with the reason
+    /// [`BATCH_CANCELLED`](jobs_core::decide::BATCH_CANCELLED); running
+    /// members finish their attempt. The batch's continuations are then
+    /// decided as for a `Deleted` parent (only those awaiting
+    /// `ContinueOn::Deleted` or `Finished` run). Returns the deleted jobs'
+    /// ids, sorted.
+    ///
+    /// # Errors
+    /// [`Error::BatchNotFound`] when no batch has this id;
+    /// [`Error::BatchFinished`] when it finished or was cancelled already;
+    /// [`Error::Storage`] when the database fails.
+    pub async fn cancel_batch(&self, id: &BatchId) -> Result<Vec<JobId>> {
+        let deleted = self.backend.cancel_batch(id.clone()).await?;
+        self.awaiting_changed.notify_one();
+        Ok(deleted)
     }
 
     /// Reads a job's state history, oldest move first (every move with its
@@ -118,8 +174,8 @@ impl Storage {
     ///
     /// # Errors
     /// [`Error::Storage`] when the database cannot be read.
-    pub async fn history(&self, id: JobId) -> Result<Vec<StateChange>> {
-        self.backend.history(id).await
+    pub async fn history(&self, id: impl Into<JobId>) -> Result<Vec<StateChange>> {
+        self.backend.history(id.into()).await
     }
 
     /// Counts the jobs in each state.
@@ -170,8 +226,8 @@ impl Storage {
     /// [`Error::JobNotFound`] when no job has this id;
     /// [`Error::MoveRefused`] when the job is `Enqueued` already;
     /// [`Error::Storage`] when the database fails.
-    pub async fn requeue(&self, id: JobId) -> Result<()> {
-        self.move_one(id, State::Enqueued, decide::REQUEUED_BY_OPERATOR)
+    pub async fn requeue(&self, id: impl Into<JobId>) -> Result<()> {
+        self.move_one(id.into(), State::Enqueued, decide::REQUEUED_BY_OPERATOR)
             .await
     }
 
@@ -183,8 +239,8 @@ impl Storage {
     /// [`Error::JobNotFound`] when no job has this id;
     /// [`Error::MoveRefused`] when it is `Deleted` already;
     /// [`Error::Storage`] when the database fails.
-    pub async fn delete(&self, id: JobId) -> Result<()> {
-        self.move_one(id, State::Deleted, decide::DELETED_BY_OPERATOR)
+    pub async fn delete(&self, id: impl Into<JobId>) -> Result<()> {
+        self.move_one(id.into(), State::Deleted, decide::DELETED_BY_OPERATOR)
             .await
     }
 
@@ -450,9 +506,20 @@ impl Storage {
         for job in &mut params.jobs {
             job.max_attempts = job.max_attempts.max(1);
         }
+        let batches = !params.batches.is_empty();
         let ids = self.backend.enqueue(params).await?;
         self.wake_servers_if(now);
+        if batches {
+            // An empty batch finishes at the next check: make it now.
+            self.awaiting_changed.notify_one();
+        }
         Ok(ids)
+    }
+
+    /// Notified when something may now wait on a finished parent (a batch
+    /// cancelled or created): the continuation service checks at once.
+    pub(crate) fn awaiting_changed(&self) -> &Notify {
+        &self.awaiting_changed
     }
 
     /// [`JobStorage::finish`], waking the idle servers of this process when

@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use jobs_core::{BatchId, BatchRecord, ResolveAwaitingParams};
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams, RecurringJob,
     SaveRecurringParams, SyncRecurringParams,
@@ -40,7 +41,11 @@ async fn traced<T>(span: Span, call: impl Future<Output = Result<T>>) -> Result<
 #[async_trait::async_trait]
 impl<B: JobStorage> JobStorage for Traced<B> {
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
-        let span = debug_span!("storage.enqueue", jobs = params.jobs.len());
+        let span = debug_span!(
+            "storage.enqueue",
+            jobs = params.jobs.len(),
+            batches = params.batches.len()
+        );
         traced(span, self.inner.enqueue(params)).await
     }
 
@@ -63,6 +68,11 @@ impl<B: JobStorage> JobStorage for Traced<B> {
         let span = debug_span!("storage.move_jobs", jobs = params.ids.len(), to = %params.to);
         traced(span, self.inner.move_jobs(params)).await
     }
+
+    async fn cancel_batch(&self, id: BatchId) -> Result<Vec<JobId>> {
+        let span = debug_span!("storage.cancel_batch", batch = %id);
+        traced(span, self.inner.cancel_batch(id)).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -75,6 +85,11 @@ impl<B: MaintenanceStorage> MaintenanceStorage for Traced<B> {
     async fn expired_leases(&self, params: ExpiredLeasesParams) -> Result<Vec<ExpiredLease>> {
         let span = debug_span!("storage.expired_leases", limit = params.limit);
         traced(span, self.inner.expired_leases(params)).await
+    }
+
+    async fn resolve_awaiting(&self, params: ResolveAwaitingParams) -> Result<u64> {
+        let span = debug_span!("storage.resolve_awaiting", limit = params.limit);
+        traced(span, self.inner.resolve_awaiting(params)).await
     }
 
     async fn rescue(&self, params: FinishParams) -> Result<Vec<JobId>> {
@@ -166,6 +181,11 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
         let span = debug_span!("storage.recurring_job", recurring.id = %id);
         traced(span, self.inner.recurring_job(id)).await
+    }
+
+    async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
+        let span = debug_span!("storage.batch", batch = %id);
+        traced(span, self.inner.batch(id)).await
     }
 }
 

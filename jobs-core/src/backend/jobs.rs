@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::batches::NewBatch;
+use super::continuations::Continuation;
 use super::outcome::FinishParams;
-use crate::{JobId, Result, State};
+use crate::{BatchId, JobId, Result, State};
 
 /// When a new job becomes `Enqueued`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +78,41 @@ pub struct NewJob {
     /// Details of its creation as a JSON document, recorded with its first
     /// state (`{"recurring_job": id, "tick": time}` for a tick).
     pub data: Option<String>,
+    /// For a continuation: what it awaits. It is stored `Awaiting` (its
+    /// `schedule` is not used) until the parent finishes.
+    pub continuation: Option<Continuation>,
+    /// The batch it belongs to: one of the call's
+    /// [`EnqueueParams::batches`], or an existing `Started` batch.
+    pub batch: Option<BatchId>,
+}
+
+impl NewJob {
+    /// A job of `name` with these JSON arguments on `queue`, enqueued at
+    /// once, with at most `max_attempts`; the other fields are empty.
+    pub fn new(
+        name: impl Into<String>,
+        queue: impl Into<String>,
+        args: impl Into<String>,
+        max_attempts: u32,
+    ) -> Self {
+        NewJob {
+            name: name.into(),
+            queue: queue.into(),
+            args: args.into(),
+            max_attempts,
+            schedule: Schedule::Now,
+            reason: None,
+            data: None,
+            continuation: None,
+            batch: None,
+        }
+    }
+
+    /// Whether storing it needs more than an insert: it awaits a parent or
+    /// joins a batch.
+    pub fn is_related(&self) -> bool {
+        self.continuation.is_some() || self.batch.is_some()
+    }
 }
 
 /// The arguments of [`JobStorage::enqueue`].
@@ -83,6 +120,19 @@ pub struct NewJob {
 pub struct EnqueueParams {
     /// The jobs, stored in one transaction, in this order.
     pub jobs: Vec<NewJob>,
+    /// Batches to create in the same transaction, parents before the
+    /// batches nested in them; the jobs name them by id.
+    pub batches: Vec<NewBatch>,
+}
+
+impl EnqueueParams {
+    /// Stores `jobs`, with no batch to create.
+    pub fn jobs(jobs: Vec<NewJob>) -> Self {
+        EnqueueParams {
+            jobs,
+            batches: Vec::new(),
+        }
+    }
 }
 
 /// The arguments of [`JobStorage::fetch`].
@@ -118,6 +168,9 @@ pub struct FetchedJob {
     pub max_attempts: u32,
     /// When it was first enqueued or scheduled (UTC).
     pub enqueued_at: DateTime<Utc>,
+    /// For a continuation: its parent's result (JSON), copied when the
+    /// parent finished; `None` otherwise.
+    pub parent_result: Option<String>,
 }
 
 impl FetchedJob {
@@ -174,9 +227,23 @@ pub struct MoveParams {
 #[async_trait::async_trait]
 pub trait JobStorage: Send + Sync + 'static {
     /// Stores new jobs as `Enqueued` (or `Scheduled` per their
-    /// [`Schedule`]), in one transaction; returns their ids in the same
+    /// [`Schedule`], or as a continuation says), and creates the call's
+    /// batches, in one transaction; returns the jobs' ids in the same
     /// order. Wakes the servers listening on other processes when a job is
     /// `Enqueued` (see [`NotificationStorage`](super::NotificationStorage)).
+    ///
+    /// A continuation whose parent has not finished is stored `Awaiting`;
+    /// one whose parent already has is decided at once, with the parent's
+    /// result (see [`Continuation`]). Adding jobs or nested batches to an
+    /// existing batch moves its version on, so that it cannot finish over
+    /// them.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`](crate::Error::JobNotFound) or
+    /// [`Error::BatchNotFound`](crate::Error::BatchNotFound) for an
+    /// unknown parent or batch; [`Error::BatchFinished`](crate::Error::BatchFinished)
+    /// when a job or batch joins a batch that is no longer `Started`;
+    /// nothing of the call is stored then.
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>>;
 
     /// Takes up to `limit` `Enqueued` jobs, by queue priority then enqueue
@@ -218,4 +285,18 @@ pub trait JobStorage: Send + Sync + 'static {
     /// [`Error::Config`](crate::Error::Config) when `to` is neither
     /// `Enqueued` nor `Deleted` (as `operator_sources` says).
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>>;
+
+    /// Cancels a `Started` batch and its nested batches: they become
+    /// `Deleted`, and their members that wait (`Scheduled`, `Enqueued`,
+    /// `Awaiting`) move to `Deleted` with the reason
+    /// [`BATCH_CANCELLED`](crate::decide::BATCH_CANCELLED); running members
+    /// finish their attempt. The batches' continuations are decided by the
+    /// next [`resolve_awaiting`](super::MaintenanceStorage::resolve_awaiting).
+    /// Returns the ids of the jobs deleted, sorted.
+    ///
+    /// # Errors
+    /// [`Error::BatchNotFound`](crate::Error::BatchNotFound) for an
+    /// unknown batch; [`Error::BatchFinished`](crate::Error::BatchFinished)
+    /// when it is no longer `Started`.
+    async fn cancel_batch(&self, id: BatchId) -> Result<Vec<JobId>>;
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::continuations::ResolveAwaitingParams;
 use super::jobs::Attempt;
 use super::outcome::FinishParams;
 use super::recurring::{
@@ -89,8 +90,25 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
 
     /// Deletes finished jobs (`Succeeded`, `Deleted`) older than the
     /// retention, oldest first, with their history. `Failed` jobs are kept
-    /// until someone deletes them. Returns how many were deleted.
+    /// until someone deletes them. Members of a batch expire with their
+    /// batch instead: a batch that is not nested, finished (or cancelled)
+    /// longer than the retention ago, is deleted with its nested batches
+    /// and all their member jobs, whatever their states. Returns how many
+    /// jobs were deleted.
     async fn expire(&self, params: ExpireParams) -> Result<u64>;
+
+    /// Decides what waits on finished parents, in one transaction:
+    /// finishes the `Started` batches whose members all reached a final
+    /// state and whose nested batches all finished (as
+    /// [`BatchState`](super::BatchState) says), then moves up to `limit`
+    /// `Awaiting` continuations whose parent job or batch finished (or no
+    /// longer exists) to `Enqueued` or `Deleted`, as their
+    /// [`ContinueOn`](super::ContinueOn) says, with the parent's result.
+    /// [`finish`](super::JobStorage::finish) decides a job's continuations
+    /// as it finishes the job; this call decides the rest (batches, a
+    /// continuation stored while its parent was finishing, chains of
+    /// deletions). Returns how many batches and continuations it decided.
+    async fn resolve_awaiting(&self, params: ResolveAwaitingParams) -> Result<u64>;
 
     /// Takes or renews the leadership `name` for `ttl`. Returns whether
     /// `server` leads now: at most one server leads a name at any time,

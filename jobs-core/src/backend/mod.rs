@@ -29,6 +29,8 @@
 //! every move that [`State::can_move_to`](crate::State::can_move_to)
 //! forbids, and takes every stored time from the database's clock.
 
+mod batches;
+mod continuations;
 mod jobs;
 mod maintenance;
 mod monitoring;
@@ -37,6 +39,8 @@ mod outcome;
 mod recurring;
 mod servers;
 
+pub use batches::{BatchRecord, BatchState, NewBatch};
+pub use continuations::{Continuation, ContinueOn, Parent, ResolveAwaitingParams};
 pub use jobs::{
     Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, JobStorage, MoveParams,
     NewJob, Schedule,

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::batches::BatchRecord;
 use super::recurring::RecurringJob;
-use crate::{JobId, Result, State, StateChange};
+use crate::{BatchId, JobId, Result, State, StateChange};
 
 /// A stored job, as [`MonitoringStorage::job`] reads it.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +32,14 @@ pub struct JobRecord {
     pub run_at: Option<DateTime<Utc>>,
     /// The reason of its last move (the error of a `Failed` job).
     pub reason: Option<String>,
+    /// What it returned, as JSON, once `Succeeded` (`None` for nothing).
+    pub result: Option<String>,
+    /// For a continuation of a job: the parent job.
+    pub parent: Option<JobId>,
+    /// For a continuation of a batch: the parent batch.
+    pub parent_batch: Option<BatchId>,
+    /// The batch it belongs to.
+    pub batch: Option<BatchId>,
 }
 
 /// How many jobs are in each state.
@@ -155,4 +164,8 @@ pub trait MonitoringStorage: Send + Sync + 'static {
 
     /// The recurring job `id`, if stored.
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>>;
+
+    /// The batch `id` with its progress (its member jobs counted by
+    /// state, its nested batches), if stored.
+    async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>>;
 }

@@ -12,8 +12,12 @@ use crate::State;
 /// [`MAX_TEXT_LEN`](crate::MAX_TEXT_LEN)), so any text can be recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The job ran to completion: `Succeeded`.
-    Succeeded,
+    /// The job ran to completion: `Succeeded`, keeping its result.
+    Succeeded {
+        /// What the job returned, as JSON (at most
+        /// [`MAX_RESULT_LEN`](crate::MAX_RESULT_LEN)); `None` for nothing.
+        result: Option<String>,
+    },
     /// The job failed for good: `Failed`, with the reason (the job's error
     /// text, or what the server could not do, e.g. "no job named `x` is
     /// registered").
@@ -86,6 +90,8 @@ pub struct StoredOutcome {
     /// Whether the job's `server` is cleared (it waits again), rather than
     /// kept as the server that finished it.
     pub release_server: bool,
+    /// The job's result (JSON) to keep: a success's; `None` clears it.
+    pub result: Option<String>,
 }
 
 impl Outcome {
@@ -93,13 +99,14 @@ impl Outcome {
     pub fn stored(&self) -> StoredOutcome {
         let text = |text: &str| crate::storable_text(text).into_owned();
         match self {
-            Outcome::Succeeded => StoredOutcome {
+            Outcome::Succeeded { result } => StoredOutcome {
                 state: State::Succeeded,
                 reason: None,
                 data: None,
                 run_after: None,
                 grant_attempt: false,
                 release_server: false,
+                result: result.clone(),
             },
             Outcome::Failed { reason } => StoredOutcome {
                 state: State::Failed,
@@ -108,6 +115,7 @@ impl Outcome {
                 run_after: None,
                 grant_attempt: false,
                 release_server: false,
+                result: None,
             },
             Outcome::Retry {
                 delay,
@@ -121,6 +129,7 @@ impl Outcome {
                 run_after: Some((*delay).min(MAX_RETRY_DELAY)),
                 grant_attempt: *forgive,
                 release_server: true,
+                result: None,
             },
             Outcome::Requeue { reason, forgive } => StoredOutcome {
                 state: State::Enqueued,
@@ -129,6 +138,7 @@ impl Outcome {
                 run_after: None,
                 grant_attempt: *forgive,
                 release_server: true,
+                result: None,
             },
             Outcome::Rescued {
                 reason,
@@ -152,6 +162,7 @@ impl Outcome {
                 run_after: None,
                 grant_attempt: false,
                 release_server: true,
+                result: None,
             },
         }
     }
@@ -195,7 +206,10 @@ mod tests {
     #[test]
     fn every_outcome_is_an_allowed_move_from_processing() {
         let outcomes = [
-            Outcome::Succeeded,
+            Outcome::Succeeded { result: None },
+            Outcome::Succeeded {
+                result: Some("[1]".into()),
+            },
             Outcome::Failed { reason: "x".into() },
             Outcome::Retry {
                 delay: Duration::MAX,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::backend::{NewJob, RecurringDefinition, Schedule};
+use crate::backend::{NewJob, RecurringDefinition};
 
 /// The run of `definition` for `tick`: `Enqueued` at once, with the reason
 /// "recurring job `id`, tick `time`" and the data
@@ -30,12 +30,13 @@ pub fn triggered_job(definition: &RecurringDefinition) -> NewJob {
 
 fn run(definition: &RecurringDefinition, reason: String, data: serde_json::Value) -> NewJob {
     NewJob {
-        name: definition.job_name.clone(),
-        queue: definition.queue.clone(),
-        args: definition.args.clone(),
-        max_attempts: definition.max_attempts,
-        schedule: Schedule::Now,
         reason: Some(reason),
         data: Some(data.to_string()),
+        ..NewJob::new(
+            definition.job_name.clone(),
+            definition.queue.clone(),
+            definition.args.clone(),
+            definition.max_attempts,
+        )
     }
 }

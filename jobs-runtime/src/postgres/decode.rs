@@ -1,6 +1,6 @@
 //! Turning rows into the contract's values, and values into parameters.
 
-use jobs_core::{FetchedJob, JobId, JobRecord};
+use jobs_core::{BatchId, BatchState, FetchedJob, JobId, JobRecord};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -10,6 +10,10 @@ pub(super) fn millis(duration: std::time::Duration) -> f64 {
 
 pub(super) fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+pub(super) fn decode_batch_state(state: &str) -> std::result::Result<BatchState, sqlx::Error> {
+    state.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 pub(super) fn decode_state(state: &str) -> std::result::Result<jobs_core::State, sqlx::Error> {
@@ -31,6 +35,7 @@ pub(super) fn fetched(row: &PgRow) -> std::result::Result<FetchedJob, sqlx::Erro
         attempt: count(row, "attempt")?,
         max_attempts: count(row, "max_attempts")?,
         enqueued_at: row.try_get("created_at")?,
+        parent_result: row.try_get("parent_result")?,
     })
 }
 
@@ -47,5 +52,11 @@ pub(super) fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error>
         state_changed_at: row.try_get("state_changed_at")?,
         run_at: row.try_get("run_at")?,
         reason: row.try_get("reason")?,
+        result: row.try_get("result")?,
+        parent: row.try_get::<Option<i64>, _>("parent_id")?.map(JobId),
+        parent_batch: row
+            .try_get::<Option<String>, _>("parent_batch_id")?
+            .map(BatchId),
+        batch: row.try_get::<Option<String>, _>("batch_id")?.map(BatchId),
     })
 }

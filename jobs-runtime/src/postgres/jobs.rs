@@ -4,13 +4,14 @@
 //! history in a CTE beside its `UPDATE`.
 
 use jobs_core::{
-    Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId,
-    JobOutcome, JobStorage, MoveParams, NewJob, Result, State, decide,
+    Attempt, BatchId, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
+    JobId, JobOutcome, JobStorage, MoveParams, NewJob, Result, State, decide,
 };
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{fetched, limit, millis};
+use crate::related::JobRow;
 use crate::sorted_ids::sorted_ids;
 
 /// The ids and attempts of `jobs`, as two arrays for `unnest($1, $2)`.
@@ -52,33 +53,44 @@ pub(super) const FETCH: &str = "WITH picked AS (
              state_changed_at = now(), run_at = NULL, reason = NULL, state_data = NULL
          FROM picked WHERE j.id = picked.id
          RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at,
-                   j.state, j.state_changed_at
+                   j.state, j.state_changed_at, j.parent_result
      ), recorded AS (
          INSERT INTO {s}.jobs_job_state (job_id, state, at, data)
          SELECT id, state, state_changed_at,
                 jsonb_build_object('server', $3::text, 'attempt', attempt)
          FROM moved
      )
-     SELECT id, name, queue, args, attempt, max_attempts, created_at FROM moved";
+     SELECT id, name, queue, args, attempt, max_attempts, created_at, parent_result FROM moved";
 
 /// The CTEs `inserted`, `recorded` and `notified` that store new jobs
-/// (bound by [`NewJobColumns::bind`] as `$1` to `$11`) with their first
+/// (bound by [`NewJobColumns::bind`] as `$1` to `$11`, and with `related`
+/// their parents' and batches' columns as `$12` to `$16`) with their first
 /// history entry, and wake the listening servers on commit when one is
 /// `Enqueued`. A delay is added to the database's clock, not the client's.
 /// `condition` (empty, or `AND ...`) gates the insert: a recurring tick
 /// inserts only once its claim holds.
-pub(super) fn insert_jobs(condition: &str) -> String {
+pub(super) fn insert_jobs(condition: &str, related: bool) -> String {
+    let (columns, values, arrays, names) = if related {
+        (
+            ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
+            ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
+            ", $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[]",
+            ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
+        )
+    } else {
+        ("", "", "", "")
+    };
     format!(
         "inserted AS (
              INSERT INTO {{s}}.jobs_job (name, queue, args, state, max_attempts, created_at,
-                                        state_changed_at, run_at, reason, state_data)
+                                        state_changed_at, run_at, reason, state_data{columns})
              SELECT name, queue, args, state, max_attempts, now(), now(),
                     coalesce(run_at, now() + run_in_ms * interval '1 millisecond'),
-                    reason, data::jsonb
+                    reason, data::jsonb{values}
              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
-                         $6::timestamptz[], $7::float8[], $8::text[], $9::text[])
+                         $6::timestamptz[], $7::float8[], $8::text[], $9::text[]{arrays})
                   WITH ORDINALITY AS new(name, queue, args, max_attempts, state, run_at,
-                                         run_in_ms, reason, data, n)
+                                         run_in_ms, reason, data{names}, n)
              WHERE true {condition}
              ORDER BY n
              RETURNING id, state, state_changed_at, reason, state_data
@@ -103,9 +115,20 @@ pub(super) struct NewJobColumns<'a> {
     reasons: Vec<Option<&'a str>>,
     data: Vec<Option<&'a str>>,
     notify: bool,
+    related: Option<RelatedColumns<'a>>,
+}
+
+/// The parents' and batches' columns of [`insert_jobs`] with `related`.
+struct RelatedColumns<'a> {
+    parent_ids: Vec<Option<i64>>,
+    parent_batches: Vec<Option<&'a str>>,
+    continue_on: Vec<Option<String>>,
+    parent_results: Vec<Option<&'a str>>,
+    batches: Vec<Option<&'a str>>,
 }
 
 impl<'a> NewJobColumns<'a> {
+    /// Jobs with neither parent nor batch, stored as their schedule says.
     pub(super) fn of(jobs: &'a [NewJob]) -> Self {
         NewJobColumns {
             names: jobs.iter().map(|job| job.name.as_str()).collect(),
@@ -127,11 +150,50 @@ impl<'a> NewJobColumns<'a> {
             reasons: jobs.iter().map(|job| job.reason.as_deref()).collect(),
             data: jobs.iter().map(|job| job.data.as_deref()).collect(),
             notify: jobs.iter().any(|job| job.schedule.is_now()),
+            related: None,
         }
     }
 
-    /// Binds `$1` to `$11` of [`insert_jobs`]; `channel` is the one the
-    /// servers listen on.
+    /// Jobs as [`plan`](crate::related::plan) decided them, with their
+    /// parents and batches; bind them to [`insert_jobs`] with `related`.
+    pub(super) fn planned(rows: &'a [JobRow<'a>]) -> Self {
+        let waits = |row: &JobRow<'_>| row.state == State::Scheduled;
+        NewJobColumns {
+            names: rows.iter().map(|row| row.job.name.as_str()).collect(),
+            queues: rows.iter().map(|row| row.job.queue.as_str()).collect(),
+            args: rows.iter().map(|row| row.job.args.as_str()).collect(),
+            max_attempts: rows
+                .iter()
+                .map(|row| i32::try_from(row.job.max_attempts).unwrap_or(i32::MAX))
+                .collect(),
+            states: rows.iter().map(|row| row.state.as_str()).collect(),
+            run_at: rows
+                .iter()
+                .map(|row| row.job.schedule.at().filter(|_| waits(row)))
+                .collect(),
+            run_in_ms: rows
+                .iter()
+                .map(|row| row.job.schedule.delay().filter(|_| waits(row)).map(millis))
+                .collect(),
+            reasons: rows.iter().map(|row| row.reason.as_deref()).collect(),
+            data: rows.iter().map(|row| row.data.as_deref()).collect(),
+            notify: rows.iter().any(|row| row.state == State::Enqueued),
+            related: Some(RelatedColumns {
+                parent_ids: rows.iter().map(JobRow::parent_id).collect(),
+                parent_batches: rows.iter().map(JobRow::parent_batch).collect(),
+                continue_on: rows.iter().map(JobRow::continue_on).collect(),
+                parent_results: rows
+                    .iter()
+                    .map(|row| row.parent_result.as_deref())
+                    .collect(),
+                batches: rows.iter().map(JobRow::batch).collect(),
+            }),
+        }
+    }
+
+    /// Binds `$1` to `$11` of [`insert_jobs`], and `$12` to `$16` for
+    /// [`planned`](Self::planned) jobs; `channel` is the one the servers
+    /// listen on.
     pub(super) fn bind<'q, O>(
         self,
         query: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
@@ -140,7 +202,7 @@ impl<'a> NewJobColumns<'a> {
     where
         'a: 'q,
     {
-        query
+        let query = query
             .bind(self.names)
             .bind(self.queues)
             .bind(self.args)
@@ -151,7 +213,16 @@ impl<'a> NewJobColumns<'a> {
             .bind(self.reasons)
             .bind(self.data)
             .bind(channel)
-            .bind(self.notify)
+            .bind(self.notify);
+        match self.related {
+            None => query,
+            Some(related) => query
+                .bind(related.parent_ids)
+                .bind(related.parent_batches)
+                .bind(related.continue_on)
+                .bind(related.parent_results)
+                .bind(related.batches),
+        }
     }
 }
 
@@ -169,41 +240,89 @@ impl<'a> NewJobColumns<'a> {
 /// reasons, `$5` data (JSON text), `$6` delays in ms for `Scheduled`, `$7`
 /// attempts granted back (0 or 1), `$8` whether the server is cleared, `$9`
 /// the state each job must be in (`Processing`), `$10` the channel to
-/// notify when a job became `Enqueued`. Records each move in the history;
-/// the move's data (a retry's error) goes there only, not on the job's row,
-/// so a text is kept once.
+/// notify when a job became `Enqueued`, `$11` the results to keep, and
+/// `$12` to `$14` those of [`continue_awaiting`]. Records each move in the
+/// history; the move's data (a retry's error) goes there only, not on the
+/// job's row, so a text is kept once. Decides the continuations of the
+/// jobs that reached a final state in the same statement.
 /// `{lease_expired}` is empty for [`JobStorage::finish`]; a rescue adds
 /// that the lease must have expired ([`RESCUE_GUARD`]).
 /// Returns the ids that moved.
-pub(super) const FINISH: &str = "WITH o AS (
+pub(super) fn finish_sql(lease_expired: &str) -> String {
+    format!(
+        "WITH o AS (
          SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-                              $6::float8[], $7::int[], $8::bool[], $9::text[])
-                AS o(id, attempt, state, reason, data, run_after_ms, grant_attempt, release, from_state)
+                              $6::float8[], $7::int[], $8::bool[], $9::text[], $11::text[])
+                AS o(id, attempt, state, reason, data, run_after_ms, grant_attempt, release,
+                     from_state, result)
      ), moved AS (
-         UPDATE {s}.jobs_job AS j
+         UPDATE {{s}}.jobs_job AS j
          SET state = o.state, state_changed_at = now(), lease_expires_at = NULL,
              run_at = now() + o.run_after_ms * interval '1 millisecond',
              max_attempts = j.max_attempts + o.grant_attempt,
              server = CASE WHEN o.release THEN NULL ELSE j.server END,
-             reason = o.reason, state_data = NULL
+             reason = o.reason, state_data = NULL, result = o.result
          FROM o
          WHERE j.id = ANY($1) AND j.id = o.id AND j.attempt = o.attempt AND j.state = o.from_state
                {lease_expired}
-         RETURNING j.id, j.state, j.state_changed_at, j.reason, o.data
-     ), recorded AS (
-         INSERT INTO {s}.jobs_job_state (job_id, state, at, reason, data)
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, o.data, j.result
+     ), {continued}, recorded AS (
+         INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
          SELECT id, state, state_changed_at, reason, data::jsonb FROM moved
+         UNION ALL
+         SELECT id, state, state_changed_at, reason, data FROM continued
      ), notified AS (
-         SELECT pg_notify($10, '') WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
+         SELECT pg_notify($10, '')
+         WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
+            OR EXISTS (SELECT FROM continued WHERE state = 'Enqueued')
      )
-     SELECT id FROM moved LEFT JOIN notified ON true";
+     SELECT id FROM moved LEFT JOIN notified ON true",
+        continued = continue_awaiting(12)
+    )
+}
 
-/// What a rescue adds to [`FINISH`]: only while the lease is still expired.
+/// The CTE `continued`: decides the `Awaiting` continuations of the jobs
+/// of the CTE `moved` (its `id`, `state` and `result`) that reached a
+/// final state (`$first`, [`final_states`]): each moves to `Enqueued` when
+/// that state is one it awaits (its stored `continue_on`, written by
+/// [`ContinueOn::stored`](jobs_core::ContinueOn::stored)), with the
+/// reason `$first + 1`, else to `Deleted` with the reason `$first + 2`,
+/// and keeps the parent's result. Returns the moves to record. Found
+/// through `jobs_job_parent`, which holds only continuations: the hot
+/// path's jobs have none, and this costs it one probe of an empty index.
+pub(super) fn continue_awaiting(first: usize) -> String {
+    let (finals, met, not_met) = (first, first + 1, first + 2);
+    format!(
+        "continued AS (
+         UPDATE {{s}}.jobs_job AS c
+         SET state = CASE WHEN m.state = ANY(string_to_array(c.continue_on, ','))
+                          THEN 'Enqueued' ELSE 'Deleted' END,
+             reason = CASE WHEN m.state = ANY(string_to_array(c.continue_on, ','))
+                           THEN ${met} ELSE ${not_met} END,
+             state_changed_at = now(), parent_result = m.result
+         FROM moved AS m
+         WHERE c.parent_id = m.id AND c.state = 'Awaiting' AND m.state = ANY(${finals}::text[])
+         RETURNING c.id, c.state, c.state_changed_at, c.reason,
+                   jsonb_build_object('parent', m.id, 'parent_state', m.state) AS data
+     )"
+    )
+}
+
+/// The final states, as [`continue_awaiting`] binds them.
+pub(super) fn final_states() -> Vec<&'static str> {
+    State::ALL
+        .into_iter()
+        .filter(|state| state.is_final())
+        .map(State::as_str)
+        .collect()
+}
+
+/// What a rescue adds to [`finish_sql`]: only while the lease is still expired.
 pub(super) const RESCUE_GUARD: &str = "AND j.lease_expires_at < now()";
 
 /// Renews the leases of held attempts: `$1` ids, `$2` attempts, `$3` the
 /// state each must be in (`Processing`), `$4` the lease in ms. Planned
-/// through the primary key as [`FINISH`] is. Returns the ids still held.
+/// through the primary key as [`finish_sql`] is. Returns the ids still held.
 pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
      SET lease_expires_at = now() + $4 * interval '1 millisecond'
      FROM unnest($1::bigint[], $2::int[], $3::text[]) AS held(id, attempt, from_state)
@@ -215,23 +334,34 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
 /// states a job may move from ([`State::sources`]), `$4` the reason,
 /// `$5` the channel to notify when jobs became `Enqueued`. A requeued job
 /// gets at least one attempt more than it used.
-const MOVE: &str = "WITH moved AS (
-         UPDATE {s}.jobs_job AS j
+/// `$6` to `$8` are those of [`continue_awaiting`]: a deleted job's
+/// continuations are decided in the same statement.
+fn move_sql() -> String {
+    format!(
+        "WITH moved AS (
+         UPDATE {{s}}.jobs_job AS j
          SET state = $2, state_changed_at = now(), lease_expires_at = NULL, server = NULL,
              run_at = NULL, reason = $4, state_data = NULL,
              max_attempts = CASE WHEN $2 = 'Enqueued' THEN greatest(j.max_attempts, j.attempt + 1)
                                  ELSE j.max_attempts END
          WHERE j.id = ANY($1) AND j.state = ANY($3)
-         RETURNING j.id, j.state, j.state_changed_at, j.reason
-     ), recorded AS (
-         INSERT INTO {s}.jobs_job_state (job_id, state, at, reason)
-         SELECT id, state, state_changed_at, reason FROM moved
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.result
+     ), {continued}, recorded AS (
+         INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
+         SELECT id, state, state_changed_at, reason, NULL FROM moved
+         UNION ALL
+         SELECT id, state, state_changed_at, reason, data FROM continued
      ), notified AS (
-         SELECT pg_notify($5, '') WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
+         SELECT pg_notify($5, '')
+         WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
+            OR EXISTS (SELECT FROM continued WHERE state = 'Enqueued')
      )
-     SELECT id FROM moved LEFT JOIN notified ON true";
+     SELECT id FROM moved LEFT JOIN notified ON true",
+        continued = continue_awaiting(6)
+    )
+}
 
-/// The per-job columns of [`FINISH`], as arrays.
+/// The per-job columns of [`finish_sql`], as arrays.
 struct OutcomeRows {
     ids: Vec<i64>,
     attempts: Vec<i32>,
@@ -242,6 +372,7 @@ struct OutcomeRows {
     grant: Vec<i32>,
     release: Vec<bool>,
     from_state: Vec<&'static str>,
+    results: Vec<Option<String>>,
 }
 
 impl OutcomeRows {
@@ -256,6 +387,7 @@ impl OutcomeRows {
             grant: Vec::with_capacity(jobs.len()),
             release: Vec::with_capacity(jobs.len()),
             from_state: Vec::with_capacity(jobs.len()),
+            results: Vec::with_capacity(jobs.len()),
         };
         for job in jobs {
             let stored = job.outcome.stored();
@@ -269,13 +401,14 @@ impl OutcomeRows {
             rows.grant.push(i32::from(stored.grant_attempt));
             rows.release.push(stored.release_server);
             rows.from_state.push(State::Processing.as_str());
+            rows.results.push(stored.result);
         }
         rows
     }
 }
 
 impl PostgresStorage {
-    /// Records outcomes with [`FINISH`], `guard` added to its condition.
+    /// Records outcomes with [`finish_sql`], `guard` added to its condition.
     pub(super) async fn record_outcomes(
         &self,
         operation: &'static str,
@@ -289,7 +422,7 @@ impl PostgresStorage {
         let moved: Vec<i64> = self
             .run(
                 operation,
-                sqlx::query_scalar(self.sql(&FINISH.replace("{lease_expired}", guard)))
+                sqlx::query_scalar(self.sql(&finish_sql(guard)))
                     .bind(rows.ids)
                     .bind(rows.attempts)
                     .bind(rows.states)
@@ -300,6 +433,10 @@ impl PostgresStorage {
                     .bind(rows.release)
                     .bind(rows.from_state)
                     .bind(&self.channel)
+                    .bind(rows.results)
+                    .bind(final_states())
+                    .bind(decide::PARENT_AS_AWAITED)
+                    .bind(decide::PARENT_NOT_AS_AWAITED)
                     .fetch_all(&self.pool),
             )
             .await?;
@@ -310,16 +447,8 @@ impl PostgresStorage {
 #[async_trait::async_trait]
 impl JobStorage for PostgresStorage {
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
-        // One statement: insert, and wake the listening servers on commit.
-        let sql = self.sql(&format!(
-            "WITH {} SELECT id FROM inserted LEFT JOIN notified ON true",
-            insert_jobs("")
-        ));
-        let query = NewJobColumns::of(&params.jobs).bind(sqlx::query_scalar(sql), &self.channel);
-        let ids: Vec<i64> = self
-            .run("enqueueing jobs", query.fetch_all(&self.pool))
-            .await?;
-        Ok(sorted_ids(ids))
+        let mut conn = self.run("enqueueing jobs", self.pool.acquire()).await?;
+        super::related::enqueue_on(&mut conn, &self.schema, params).await
     }
 
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
@@ -367,6 +496,10 @@ impl JobStorage for PostgresStorage {
         Ok(sorted_ids(held))
     }
 
+    async fn cancel_batch(&self, id: BatchId) -> Result<Vec<JobId>> {
+        self.batch_cancel(id).await
+    }
+
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
         let sources: Vec<&str> = decide::operator_sources(params.to)?
             .into_iter()
@@ -376,12 +509,15 @@ impl JobStorage for PostgresStorage {
         let moved: Vec<i64> = self
             .run(
                 "moving jobs",
-                sqlx::query_scalar(self.sql(MOVE))
+                sqlx::query_scalar(self.sql(&move_sql()))
                     .bind(ids)
                     .bind(params.to.as_str())
                     .bind(sources)
                     .bind(jobs_core::storable_text(&params.reason).as_ref())
                     .bind(&self.channel)
+                    .bind(final_states())
+                    .bind(decide::PARENT_AS_AWAITED)
+                    .bind(decide::PARENT_NOT_AS_AWAITED)
                     .fetch_all(&self.pool),
             )
             .await?;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use jobs_core::{
     Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams, FinishParams, JobId, LeadParams,
-    MaintenanceStorage, PromoteParams, Result, decide,
+    MaintenanceStorage, PromoteParams, ResolveAwaitingParams, Result, decide,
 };
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
@@ -81,6 +81,7 @@ impl MaintenanceStorage for PostgresStorage {
                      SELECT id FROM {s}.jobs_job
                      WHERE state IN ('Succeeded', 'Deleted')
                        AND state_changed_at < now() - $1 * interval '1 millisecond'
+                       AND batch_id IS NULL
                      ORDER BY state_changed_at LIMIT $2
                      FOR UPDATE SKIP LOCKED)
                  RETURNING id
@@ -94,7 +95,18 @@ impl MaintenanceStorage for PostgresStorage {
                 .fetch_one(&self.pool),
             )
             .await?;
-        Ok(u64::try_from(expired).unwrap_or(0))
+        let expired = u64::try_from(expired).unwrap_or(0);
+        let members = self
+            .batches_expire(
+                params.older_than,
+                params.limit.saturating_sub(expired as usize),
+            )
+            .await?;
+        Ok(expired + members)
+    }
+
+    async fn resolve_awaiting(&self, params: ResolveAwaitingParams) -> Result<u64> {
+        self.awaiting_resolve(params).await
     }
 
     async fn try_lead(&self, params: LeadParams) -> Result<bool> {

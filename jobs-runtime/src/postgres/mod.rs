@@ -10,6 +10,7 @@
 //! wait on each other; enqueues `NOTIFY` the servers' `LISTEN`ing
 //! connection, with polling as the fallback.
 
+mod batches;
 mod decode;
 mod jobs;
 mod maintenance;
@@ -18,6 +19,7 @@ mod notifications;
 #[cfg(test)]
 mod plan_tests;
 mod recurring;
+mod related;
 mod servers;
 
 use std::future::Future;
@@ -118,7 +120,7 @@ impl PostgresStorage {
         PostgresStorage {
             pool,
             schema: schema.to_owned(),
-            channel: format!("{schema}_jobs_enqueued"),
+            channel: channel_of(schema),
             connect_timeout,
         }
     }
@@ -186,8 +188,18 @@ impl PostgresStorage {
 
     /// A statement with `{s}` replaced by the schema.
     fn sql(&self, template: &str) -> AssertSqlSafe<String> {
-        AssertSqlSafe(template.replace("{s}", &self.schema))
+        in_schema(&self.schema, template)
     }
+}
+
+/// `template` with `{s}` replaced by `schema`.
+fn in_schema(schema: &str, template: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(template.replace("{s}", schema))
+}
+
+/// The `NOTIFY` channel of the enqueues of the tables in `schema`.
+fn channel_of(schema: &str) -> String {
+    format!("{schema}_jobs_enqueued")
 }
 
 /// Opens one connection within `timeout`; the error names the server and

@@ -1,8 +1,8 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
 use jobs_core::{
-    Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob, Result, State, StateChange,
-    StateCounts,
+    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob,
+    Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -20,7 +20,7 @@ use super::decode::{decode_state, limit, record};
 pub(super) fn list_sql(state: Option<State>, by_queue: bool) -> String {
     let mut sql = String::from(
         "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
-                state_changed_at, run_at, reason
+                state_changed_at, run_at, reason, result, parent_id, parent_batch_id, batch_id
          FROM {s}.jobs_job WHERE id < $1",
     );
     if let Some(state) = state {
@@ -41,7 +41,8 @@ impl MonitoringStorage for PostgresStorage {
             "reading a job",
             sqlx::query(self.sql(
                 "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
-                    state_changed_at, run_at, reason
+                    state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                    batch_id
              FROM {s}.jobs_job WHERE id = $1",
             ))
             .bind(id.0)
@@ -107,5 +108,9 @@ impl MonitoringStorage for PostgresStorage {
 
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
         self.recurring_get(id).await
+    }
+
+    async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
+        self.batch_read(id).await
     }
 }

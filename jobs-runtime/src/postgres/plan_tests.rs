@@ -1,7 +1,7 @@
 //! Plan tests: the hot statements read the indexes they are written for,
 //! on tables full of finished jobs with statistics (`ANALYZE`).
 
-use super::jobs::{EXTEND_LEASES, FETCH, FINISH};
+use super::jobs::{EXTEND_LEASES, FETCH, finish_sql};
 use super::monitoring::list_sql;
 use crate::testing::fresh_postgres;
 use sqlx::Row;
@@ -136,7 +136,7 @@ async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
     let succeeded = texts("Succeeded");
     let enqueued = texts("Enqueued");
     let reasons = texts("\"server stopping\"");
-    let finish = storage.sql(&FINISH.replace("{lease_expired}", "")).0;
+    let finish = storage.sql(&finish_sql("")).0;
     let extend = storage.sql(EXTEND_LEASES).0;
     let mut conn = storage.pool().acquire().await.unwrap();
     for mode in ["auto", "force_generic_plan"] {

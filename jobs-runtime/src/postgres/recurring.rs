@@ -236,7 +236,7 @@ impl PostgresStorage {
              SELECT CASE WHEN EXISTS (SELECT FROM claimed)
                          THEN ARRAY(SELECT id FROM inserted ORDER BY id) END
              FROM (SELECT 1) AS one LEFT JOIN notified ON true",
-            insert_jobs("AND EXISTS (SELECT FROM claimed)")
+            insert_jobs("AND EXISTS (SELECT FROM claimed)", false)
         ));
         let ids: Option<Vec<i64>> = self
             .run(

@@ -21,6 +21,10 @@ pub const DEFAULT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
 /// through the server's `Storage` handle (or a clone) wake it at once;
 /// this bounds how late it sees a job added or changed elsewhere.
 pub const DEFAULT_RECURRING_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the leader decides what waits on finished parents: batches
+/// whose members all finished, and continuations the finishing statement
+/// did not decide (see [`ServerConfig::continuation_check_interval`]).
+pub const DEFAULT_CONTINUATION_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a server holds a job before another may rescue it, unless it
 /// renews the lease (it does, every third of this, while the job runs).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -93,6 +97,8 @@ pub struct ServerConfig {
     pub(crate) schedule_interval: Duration,
     /// Longest sleep of the recurring scheduler ([`DEFAULT_RECURRING_CHECK_INTERVAL`]).
     pub(crate) recurring_check_interval: Duration,
+    /// Period of the continuation check ([`DEFAULT_CONTINUATION_CHECK_INTERVAL`]).
+    pub(crate) continuation_check_interval: Duration,
     /// Lease on a running job ([`DEFAULT_LEASE`]).
     pub(crate) lease: Duration,
     /// Period of the rescuer ([`DEFAULT_RESCUE_INTERVAL`]).
@@ -122,6 +128,7 @@ impl Default for ServerConfig {
             poll_interval: DEFAULT_POLL_INTERVAL,
             schedule_interval: DEFAULT_SCHEDULE_INTERVAL,
             recurring_check_interval: DEFAULT_RECURRING_CHECK_INTERVAL,
+            continuation_check_interval: DEFAULT_CONTINUATION_CHECK_INTERVAL,
             lease: DEFAULT_LEASE,
             rescue_interval: DEFAULT_RESCUE_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -197,6 +204,17 @@ impl ServerConfig {
         self
     }
 
+    /// How often the leader finishes batches whose members all finished
+    /// and decides their continuations
+    /// ([`DEFAULT_CONTINUATION_CHECK_INTERVAL`]): a batch continuation runs
+    /// within about this after the batch's last member finished. A job's
+    /// own continuations are decided when it finishes; this check also
+    /// catches one stored while its parent was finishing.
+    pub fn continuation_check_interval(mut self, interval: Duration) -> Self {
+        self.continuation_check_interval = interval;
+        self
+    }
+
     /// The lease on each running job ([`DEFAULT_LEASE`]); after a crash,
     /// jobs are rescued within about this plus the rescue interval.
     pub fn lease(mut self, lease: Duration) -> Self {
@@ -264,6 +282,7 @@ impl ServerConfig {
         } else if self.poll_interval.is_zero()
             || self.schedule_interval.is_zero()
             || self.recurring_check_interval.is_zero()
+            || self.continuation_check_interval.is_zero()
             || self.rescue_interval.is_zero()
             || self.heartbeat_interval.is_zero()
             || self.cleanup_interval.is_zero()
@@ -324,6 +343,12 @@ impl ServerBuilder {
     /// [`ServerConfig::recurring_check_interval`].
     pub fn recurring_check_interval(mut self, interval: Duration) -> Self {
         self.config = self.config.recurring_check_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::continuation_check_interval`].
+    pub fn continuation_check_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.continuation_check_interval(interval);
         self
     }
 

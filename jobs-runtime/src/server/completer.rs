@@ -57,17 +57,13 @@ const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(5);
 /// How one attempt ended.
 #[derive(Debug)]
 pub(crate) enum AttemptEnd {
-    Succeeded,
+    /// With the job's result, JSON.
+    Succeeded { result: Option<String> },
     /// `retryable` is false when running it again cannot help (arguments
     /// that do not decode).
-    Failed {
-        error: String,
-        retryable: bool,
-    },
+    Failed { error: String, retryable: bool },
     /// No job of this name is registered on this server.
-    Unknown {
-        name: String,
-    },
+    Unknown { name: String },
     /// Stopped by the server at shutdown; requeued without counting.
     Interrupted,
     /// Fetched ahead of a free worker and never started before the server
@@ -199,7 +195,9 @@ fn decide(
 ) -> Option<Outcome> {
     let job = finished.job;
     let outcome = match &finished.end {
-        AttemptEnd::Succeeded => Outcome::Succeeded,
+        AttemptEnd::Succeeded { result } => Outcome::Succeeded {
+            result: result.clone(),
+        },
         AttemptEnd::LeaseLost => return None,
         AttemptEnd::Interrupted => Outcome::Requeue {
             reason: format!(
@@ -321,7 +319,11 @@ fn fallback(outcome: &Outcome, refused: &Error) -> Outcome {
     // Made storable like every text (`Outcome::stored`), the error too.
     let note = |what: &str| format!("{what} (the original text could not be stored: {refused})");
     match outcome {
-        Outcome::Succeeded => Outcome::Succeeded,
+        // A result the storage refuses is not dropped silently: its
+        // continuations would run without it.
+        Outcome::Succeeded { .. } => Outcome::Failed {
+            reason: note("the job succeeded, but its result could not be stored"),
+        },
         Outcome::Failed { .. } => Outcome::Failed {
             reason: note("the job failed"),
         },

@@ -62,7 +62,8 @@ async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> At
         job.attempt,
         job.max_attempts,
         job.enqueued_at,
-    );
+    )
+    .with_parent_result(job.parent_result.clone());
     match (registration.decode)(ctx, &job.args) {
         Err(error) => AttemptEnd::Failed {
             error: format!(
@@ -72,10 +73,10 @@ async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> At
             retryable: false,
         },
         Ok(run) => match run.await {
-            Ok(()) => AttemptEnd::Succeeded,
+            Ok(result) => AttemptEnd::Succeeded { result },
             Err(error) => AttemptEnd::Failed {
                 error: error.to_string(),
-                retryable: true,
+                retryable: error.is_retryable(),
             },
         },
     }

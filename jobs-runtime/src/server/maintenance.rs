@@ -1,13 +1,16 @@
 //! The leader-only services, started together when this server becomes the
 //! maintenance leader and stopped together when it stops leading: the
-//! scheduler, the recurring scheduler, the rescuer, the expirer and the
-//! server pruner. None of them asks whether it leads; the elector
+//! scheduler, the recurring scheduler, the continuation check, the
+//! rescuer, the expirer and the server pruner. None of them asks whether it leads; the elector
 //! (`elector.rs`) decides when they run.
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ServerConfig, expirer, recurring_scheduler, rescuer, scheduler, server_pruner};
+use super::{
+    ServerConfig, continuation_check, expirer, recurring_scheduler, rescuer, scheduler,
+    server_pruner,
+};
 use crate::Storage;
 
 /// The leader-only services while they run.
@@ -29,6 +32,11 @@ impl Maintenance {
         tasks.spawn(recurring_scheduler::run(
             storage.clone(),
             config.recurring_check_interval,
+            stop.clone(),
+        ));
+        tasks.spawn(continuation_check::run(
+            storage.clone(),
+            config.continuation_check_interval,
             stop.clone(),
         ));
         tasks.spawn(rescuer::run(

@@ -2,7 +2,7 @@
 //! Times are Unix milliseconds, UTC.
 
 use chrono::{DateTime, TimeZone, Utc};
-use jobs_core::{FetchedJob, JobId, JobRecord};
+use jobs_core::{BatchId, FetchedJob, JobId, JobRecord};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -16,18 +16,22 @@ pub(super) fn time(ms: i64) -> DateTime<Utc> {
 
 /// The jobs [`TAKEN`](super::jobs::TAKEN) returns.
 pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
-    let rows: Vec<(i64, String, String, String, u32, u32, i64)> = serde_json::from_str(json)?;
+    type Taken = (i64, String, String, String, u32, u32, i64, Option<String>);
+    let rows: Vec<Taken> = serde_json::from_str(json)?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, name, queue, args, attempt, max_attempts, created_at)| FetchedJob {
-                id: JobId(id),
-                name,
-                queue,
-                args,
-                attempt,
-                max_attempts,
-                enqueued_at: time(created_at),
+            |(id, name, queue, args, attempt, max_attempts, created_at, parent_result)| {
+                FetchedJob {
+                    id: JobId(id),
+                    name,
+                    queue,
+                    args,
+                    attempt,
+                    max_attempts,
+                    enqueued_at: time(created_at),
+                    parent_result,
+                }
             },
         )
         .collect())
@@ -49,5 +53,11 @@ pub(super) fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Er
         state_changed_at: time(row.try_get("state_changed_at")?),
         run_at: row.try_get::<Option<i64>, _>("run_at")?.map(time),
         reason: row.try_get("reason")?,
+        result: row.try_get("result")?,
+        parent: row.try_get::<Option<i64>, _>("parent_id")?.map(JobId),
+        parent_batch: row
+            .try_get::<Option<String>, _>("parent_batch_id")?
+            .map(BatchId),
+        batch: row.try_get::<Option<String>, _>("batch_id")?.map(BatchId),
     })
 }

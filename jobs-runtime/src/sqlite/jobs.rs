@@ -2,13 +2,14 @@
 //! read with `json_each`, so a batch is one statement whatever its size.
 
 use jobs_core::{
-    Attempt, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobStorage, MoveParams, NewJob, Result, State, decide,
+    Attempt, BatchId, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob,
+    FinishParams, JobId, JobStorage, MoveParams, NewJob, Result, State, decide,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::SqliteStorage;
 use super::decode::{millis, taken_jobs};
+use crate::related::JobRow;
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
 
@@ -35,15 +36,16 @@ const TAKE: &str = "UPDATE jobs_job
      WHERE id IN (SELECT value FROM json_each(?4))";
 
 /// The jobs of the JSON array `?1` as one JSON array of `[id, name, queue,
-/// args, attempt, max_attempts, created_at]`: one row from SQLite's thread
-/// for the whole batch rather than one per job.
+/// args, attempt, max_attempts, created_at, parent_result]`: one row from
+/// SQLite's thread for the whole batch rather than one per job.
 const TAKEN: &str =
-    "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts, created_at))
+    "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts,
+                                                 created_at, parent_result))
      FROM jobs_job WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// Records outcomes at time `?1`: `?2` is a JSON array of `[id, attempt,
 /// state, reason, data, run_after_ms, grant_attempt, release_server,
-/// from_state]`. Each job is found by its primary key: the state it must
+/// from_state, result]`. Each job is found by its primary key: the state it must
 /// be in comes from the array (`from_state`, always `Processing`), not as a
 /// literal, so the planner cannot take the partial index of processing jobs
 /// instead, whatever `ANALYZE` found (see the plan tests). `?3` is true for
@@ -53,11 +55,11 @@ pub(super) const FINISH: &str = "UPDATE jobs_job
          run_at = ?1 + o.run_after_ms,
          max_attempts = jobs_job.max_attempts + o.grant_attempt,
          server = CASE WHEN o.release_server THEN NULL ELSE jobs_job.server END,
-         reason = o.reason, state_data = o.data
+         reason = o.reason, state_data = o.data, result = o.result
      FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS state,
                   value ->> 3 AS reason, value ->> 4 AS data, value ->> 5 AS run_after_ms,
                   value ->> 6 AS grant_attempt, value ->> 7 AS release_server,
-                  value ->> 8 AS from_state
+                  value ->> 8 AS from_state, value ->> 9 AS result
            FROM json_each(?2)) AS o
      WHERE jobs_job.id = o.id AND jobs_job.attempt = o.attempt AND jobs_job.state = o.from_state
        AND (NOT ?3 OR jobs_job.lease_expires_at < ?1)";
@@ -112,10 +114,59 @@ fn outcome_rows(params: &FinishParams) -> String {
                 i64::from(stored.grant_attempt),
                 stored.release_server,
                 State::Processing.as_str(),
+                stored.result,
             ])
         })
         .collect();
     serde_json::Value::Array(rows).to_string()
+}
+
+/// Decides, at time `?1`, the `Awaiting` continuations of the jobs of the
+/// JSON array `?2` (ids) that are in a final state (the JSON array `?3`):
+/// each moves to `Enqueued` when that state is one it awaits (its stored
+/// `continue_on`, written by [`ContinueOn::stored`](jobs_core::ContinueOn::stored)),
+/// with the reason `?4`, else to `Deleted` with `?5`, and keeps the
+/// parent's result. Found through `jobs_job_parent`, which holds only
+/// continuations. Returns, per continuation moved, whether it was enqueued.
+pub(super) const CONTINUE: &str = "UPDATE jobs_job AS c
+     SET state = CASE WHEN instr(',' || c.continue_on || ',', ',' || p.state || ',') > 0
+                      THEN 'Enqueued' ELSE 'Deleted' END,
+         reason = CASE WHEN instr(',' || c.continue_on || ',', ',' || p.state || ',') > 0
+                       THEN ?4 ELSE ?5 END,
+         state_data = json_object('parent', p.id, 'parent_state', p.state),
+         state_changed_at = ?1, parent_result = p.result
+     FROM jobs_job AS p
+     WHERE c.parent_id = p.id AND c.state = 'Awaiting'
+       AND p.id IN (SELECT value FROM json_each(?2))
+       AND p.state IN (SELECT value FROM json_each(?3))
+     RETURNING c.state = 'Enqueued'";
+
+/// The final states, as [`CONTINUE`] binds them.
+pub(super) fn final_states() -> String {
+    let finals: Vec<&str> = State::ALL
+        .into_iter()
+        .filter(|state| state.is_final())
+        .map(State::as_str)
+        .collect();
+    serde_json::to_string(&finals).expect("strings serialize")
+}
+
+/// Runs [`CONTINUE`] for the jobs `ids` (a JSON array) in the open write
+/// transaction at time `now`; returns how many continuations it enqueued.
+pub(super) async fn continue_awaiting(
+    conn: &mut SqliteConnection,
+    now: i64,
+    ids: &str,
+) -> std::result::Result<usize, sqlx::Error> {
+    let enqueued: Vec<bool> = sqlx::query_scalar(CONTINUE)
+        .bind(now)
+        .bind(ids)
+        .bind(final_states())
+        .bind(decide::PARENT_AS_AWAITED)
+        .bind(decide::PARENT_NOT_AS_AWAITED)
+        .fetch_all(conn)
+        .await?;
+    Ok(enqueued.into_iter().filter(|enqueued| *enqueued).count())
 }
 
 impl SqliteStorage {
@@ -149,6 +200,12 @@ impl SqliteStorage {
                 .await
                 .map_err(|e| storage_error(operation, e))?
         };
+        let ids = serde_json::to_string(&moved).map_err(|e| Error::storage(operation, e))?;
+        // Continuations enqueued here wake other servers through the
+        // file's `data_version`, as every commit does.
+        continue_awaiting(&mut tx, now, &ids)
+            .await
+            .map_err(|e| storage_error(operation, e))?;
         tx.commit().await.map_err(|e| storage_error(operation, e))?;
         Ok(sorted_ids(moved))
     }
@@ -166,10 +223,10 @@ async fn moved_at(
         .await
 }
 
-/// Stores new jobs in the open write transaction, at the database's clock
-/// `now` (a delay is added to it, not to the client's clock); the history
-/// triggers record each one's first state with its reason and data.
-/// Returns the new ids in the jobs' order.
+/// Stores new jobs with neither parent nor batch in the open write
+/// transaction, at the database's clock `now` (a delay is added to it, not
+/// to the client's clock); the history triggers record each one's first
+/// state with its reason and data. Returns the new ids in the jobs' order.
 pub(super) async fn insert_jobs(
     conn: &mut SqliteConnection,
     now: i64,
@@ -191,12 +248,61 @@ pub(super) async fn insert_jobs(
             ])
         })
         .collect();
+    insert_rows(conn, now, rows).await
+}
+
+/// Stores jobs as [`plan`](crate::related::plan) decided them, with their
+/// parents and batches, as [`insert_jobs`] does.
+pub(super) async fn insert_planned(
+    conn: &mut SqliteConnection,
+    now: i64,
+    rows: &[JobRow<'_>],
+) -> std::result::Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let waits = row.state == State::Scheduled;
+            serde_json::json!([
+                row.job.name,
+                row.job.queue,
+                row.job.args,
+                row.job.max_attempts,
+                row.state.as_str(),
+                row.job
+                    .schedule
+                    .at()
+                    .filter(|_| waits)
+                    .map(|at| at.timestamp_millis()),
+                row.job.schedule.delay().filter(|_| waits).map(millis),
+                row.reason,
+                row.data,
+                row.parent_id(),
+                row.parent_batch(),
+                row.continue_on(),
+                row.parent_result,
+                row.batch(),
+            ])
+        })
+        .collect();
+    insert_rows(conn, now, rows).await
+}
+
+/// Inserts JSON rows of `[name, queue, args, max_attempts, state, run_at,
+/// run_in_ms, reason, data, parent_id, parent_batch_id, continue_on,
+/// parent_result, batch_id]`; the last five may be left out (`NULL`).
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    now: i64,
+    rows: Vec<serde_json::Value>,
+) -> std::result::Result<Vec<i64>, sqlx::Error> {
     let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query_scalar(
         "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at,
-                               state_changed_at, run_at, reason, state_data)
+                               state_changed_at, run_at, reason, state_data, parent_id,
+                               parent_batch_id, continue_on, parent_result, batch_id)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
-                coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8
+                coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
+                value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13
          FROM json_each(?2)
          RETURNING id",
     )
@@ -209,13 +315,16 @@ pub(super) async fn insert_jobs(
 #[async_trait::async_trait]
 impl JobStorage for SqliteStorage {
     async fn enqueue(&self, params: EnqueueParams) -> Result<Vec<JobId>> {
-        const OP: &str = "enqueueing jobs";
-        let (mut tx, now) = self.write(OP).await?;
-        let ids = insert_jobs(&mut tx, now, &params.jobs)
+        let (mut tx, now) = self.write(super::related::OP).await?;
+        let ids = super::related::enqueue_on(&mut tx, now, &params).await?;
+        tx.commit()
             .await
-            .map_err(|e| storage_error(OP, e))?;
-        tx.commit().await.map_err(|e| storage_error(OP, e))?;
-        Ok(sorted_ids(ids))
+            .map_err(|e| storage_error(super::related::OP, e))?;
+        Ok(ids)
+    }
+
+    async fn cancel_batch(&self, id: BatchId) -> Result<Vec<JobId>> {
+        self.batch_cancel(id).await
     }
 
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
@@ -299,6 +408,10 @@ impl JobStorage for SqliteStorage {
             .bind(sources)
             .bind(jobs_core::storable_text(&params.reason).as_ref())
             .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        let moved_ids = serde_json::to_string(&moved).map_err(|e| Error::storage(OP, e))?;
+        continue_awaiting(&mut tx, now, &moved_ids)
             .await
             .map_err(|e| storage_error(OP, e))?;
         tx.commit().await.map_err(|e| storage_error(OP, e))?;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use jobs_core::{
     Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams, FinishParams, JobId, LeadParams,
-    MaintenanceStorage, PromoteParams, Result, decide,
+    MaintenanceStorage, PromoteParams, ResolveAwaitingParams, Result, decide,
 };
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
@@ -65,18 +65,31 @@ impl MaintenanceStorage for SqliteStorage {
     }
 
     async fn expire(&self, params: ExpireParams) -> Result<u64> {
-        self.execute("expiring finished jobs", |now| {
-            sqlx::query(
-                "DELETE FROM jobs_job WHERE id IN (
+        let expired = self
+            .execute("expiring finished jobs", |now| {
+                sqlx::query(
+                    "DELETE FROM jobs_job WHERE id IN (
                      SELECT id FROM jobs_job
                      WHERE state IN ('Succeeded', 'Deleted') AND state_changed_at < ?1 - ?2
+                       AND batch_id IS NULL
                      ORDER BY state_changed_at LIMIT ?3)",
+                )
+                .bind(now)
+                .bind(millis(params.older_than))
+                .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
+            })
+            .await?;
+        let members = self
+            .batches_expire(
+                params.older_than,
+                params.limit.saturating_sub(expired as usize),
             )
-            .bind(now)
-            .bind(millis(params.older_than))
-            .bind(i64::try_from(params.limit).unwrap_or(i64::MAX))
-        })
-        .await
+            .await?;
+        Ok(expired + members)
+    }
+
+    async fn resolve_awaiting(&self, params: ResolveAwaitingParams) -> Result<u64> {
+        self.awaiting_resolve(params).await
     }
 
     async fn try_lead(&self, params: LeadParams) -> Result<bool> {

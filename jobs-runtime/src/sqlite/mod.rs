@@ -17,6 +17,7 @@ macro_rules! now_ms {
     };
 }
 
+mod batches;
 mod decode;
 mod jobs;
 mod maintenance;
@@ -25,6 +26,7 @@ mod notifications;
 #[cfg(test)]
 mod plan_tests;
 mod recurring;
+mod related;
 mod servers;
 mod writes;
 

@@ -1,8 +1,8 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
 use jobs_core::{
-    Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob, Result, State, StateChange,
-    StateCounts,
+    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob,
+    Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -16,7 +16,8 @@ impl MonitoringStorage for SqliteStorage {
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
         sqlx::query(
             "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
-                    state_changed_at, run_at, reason
+                    state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                    batch_id
              FROM jobs_job WHERE id = ?1",
         )
         .bind(id.0)
@@ -73,7 +74,8 @@ impl MonitoringStorage for SqliteStorage {
         // migration 0004), a page walks the primary key back from `before`.
         let mut sql = String::from(
             "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
-                    state_changed_at, run_at, reason
+                    state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                    batch_id
              FROM jobs_job WHERE id < ?",
         );
         if let Some(state) = query.state {
@@ -102,5 +104,9 @@ impl MonitoringStorage for SqliteStorage {
 
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
         self.recurring_get(id).await
+    }
+
+    async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
+        self.batch_read(id).await
     }
 }

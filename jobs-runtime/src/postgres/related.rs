@@ -1,0 +1,178 @@
+//! Storing jobs on PostgreSQL, on any connection (the storage's pool, or
+//! the application's own transaction): jobs with neither parent nor batch
+//! in one statement; the others in a transaction (a savepoint inside the
+//! application's) that locks what they name, as [`plan`] decides.
+
+use std::collections::HashMap;
+
+use jobs_core::{BatchId, EnqueueParams, JobId, Result};
+use sqlx::{Connection, PgConnection, Row};
+
+use super::batches::BATCH_RESULTS;
+use super::decode::decode_batch_state;
+use super::jobs::{NewJobColumns, insert_jobs};
+use super::{channel_of, in_schema};
+use crate::related::{self, ParentJob, StoredBatch, plan};
+use crate::sorted_ids::sorted_ids;
+use crate::sql_error::storage_error;
+
+const OP: &str = "enqueueing jobs";
+
+/// Stores `params` with the tables in `schema`, on `conn`: jobs and
+/// batches exist once the transaction `conn` is in (if any) commits, and
+/// the servers listening are woken then.
+///
+/// # Errors
+/// As [`JobStorage::enqueue`](jobs_core::JobStorage::enqueue).
+pub(crate) async fn enqueue_on(
+    conn: &mut PgConnection,
+    schema: &str,
+    params: EnqueueParams,
+) -> Result<Vec<JobId>> {
+    let channel = channel_of(schema);
+    if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
+        // One statement: insert, and wake the listening servers on commit.
+        let sql = in_schema(
+            schema,
+            &format!(
+                "WITH {} SELECT id FROM inserted LEFT JOIN notified ON true",
+                insert_jobs("", false)
+            ),
+        );
+        let ids: Vec<i64> = NewJobColumns::of(&params.jobs)
+            .bind(sqlx::query_scalar(sql), &channel)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        return Ok(sorted_ids(ids));
+    }
+    let mut tx = conn.begin().await.map_err(|e| storage_error(OP, e))?;
+    let ids = related_jobs(&mut tx, schema, &channel, &params)
+        .await
+        .map_err(|e| match e {
+            Failure::Sql(e) => storage_error(OP, e),
+            Failure::Refused(e) => e,
+        })?;
+    tx.commit().await.map_err(|e| storage_error(OP, e))?;
+    Ok(sorted_ids(ids))
+}
+
+enum Failure {
+    Sql(sqlx::Error),
+    Refused(jobs_core::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Failure::Sql(error)
+    }
+}
+
+/// Locks the parents and batches `params` names (shared for jobs: a
+/// finishing parent waits for this transaction, or this one sees it
+/// finished; exclusive for batches, which get members), plans, and writes.
+async fn related_jobs(
+    conn: &mut PgConnection,
+    schema: &str,
+    channel: &str,
+    params: &EnqueueParams,
+) -> std::result::Result<Vec<i64>, Failure> {
+    let sql = |template: &str| in_schema(schema, template);
+    let parent_ids: Vec<i64> = related::parent_jobs(params).iter().map(|id| id.0).collect();
+    let mut parents = HashMap::new();
+    if !parent_ids.is_empty() {
+        let rows = sqlx::query(sql(
+            "SELECT id, state, result FROM {s}.jobs_job WHERE id = ANY($1) ORDER BY id FOR SHARE",
+        ))
+        .bind(&parent_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            parents.insert(
+                JobId(row.try_get("id")?),
+                ParentJob {
+                    state: super::decode::decode_state(&state)?,
+                    result: row.try_get("result")?,
+                },
+            );
+        }
+    }
+    let batch_ids: Vec<String> = related::stored_batches(params)
+        .into_iter()
+        .map(|id| id.0)
+        .collect();
+    let mut batches = HashMap::new();
+    if !batch_ids.is_empty() {
+        let rows = sqlx::query(sql(&format!(
+            "SELECT b.id, b.state, b.root_id,
+                    CASE WHEN b.state <> 'Started' THEN {BATCH_RESULTS} END AS results
+             FROM {{s}}.jobs_batch b WHERE b.id = ANY($1) ORDER BY b.id FOR UPDATE"
+        )))
+        .bind(&batch_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            batches.insert(
+                BatchId(row.try_get("id")?),
+                StoredBatch {
+                    state: decode_batch_state(&state)?,
+                    root: BatchId(row.try_get("root_id")?),
+                    results: row.try_get("results")?,
+                },
+            );
+        }
+    }
+    let plan = plan(params, &parents, &batches).map_err(Failure::Refused)?;
+
+    if !plan.batches.is_empty() {
+        let ids: Vec<&str> = plan.batches.iter().map(|b| b.batch.id.as_str()).collect();
+        let parents: Vec<Option<&str>> = plan
+            .batches
+            .iter()
+            .map(|b| b.batch.parent.as_ref().map(BatchId::as_str))
+            .collect();
+        let roots: Vec<&str> = plan.batches.iter().map(|b| b.root.as_str()).collect();
+        let descriptions: Vec<Option<&str>> = plan
+            .batches
+            .iter()
+            .map(|b| b.batch.description.as_deref())
+            .collect();
+        sqlx::query(sql(
+            "INSERT INTO {s}.jobs_batch (id, parent_id, root_id, description, state, created_at)
+             SELECT id, parent_id, root_id, description, 'Started', now()
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                  AS new(id, parent_id, root_id, description)",
+        ))
+        .bind(ids)
+        .bind(parents)
+        .bind(roots)
+        .bind(descriptions)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let joined: Vec<String> = related::joined_stored_batches(params)
+        .into_iter()
+        .map(|id| id.0)
+        .collect();
+    if !joined.is_empty() {
+        sqlx::query(sql(
+            "UPDATE {s}.jobs_batch SET version = version + 1 WHERE id = ANY($1)",
+        ))
+        .bind(joined)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if plan.jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = sql(&format!(
+        "WITH {} SELECT id FROM inserted LEFT JOIN notified ON true",
+        insert_jobs("", true)
+    ));
+    Ok(NewJobColumns::planned(&plan.jobs)
+        .bind(sqlx::query_scalar(statement), channel)
+        .fetch_all(&mut *conn)
+        .await?)
+}

@@ -1,0 +1,288 @@
+//! Batches on SQLite: reading one with its progress, cancelling one,
+//! deciding what awaits finished parents, and expiring finished batches
+//! with their members. The calls of the contract's traits forward here.
+
+use jobs_core::{
+    BatchId, BatchRecord, BatchState, Error, JobId, ResolveAwaitingParams, Result, State,
+    StateCounts, decide,
+};
+use sqlx::Row;
+
+use super::SqliteStorage;
+use super::decode::{millis, time};
+use crate::sorted_ids::sorted_ids;
+use crate::sql_error::storage_error;
+
+/// The results of the succeeded member jobs of the batch `b`, in member
+/// order, as one JSON array (text): what a batch continuation receives.
+pub(super) const BATCH_RESULTS: &str = "(SELECT json_group_array(json(m.result) ORDER BY m.id)
+         FROM jobs_job m
+         WHERE m.batch_id = b.id AND m.state = 'Succeeded' AND m.result IS NOT NULL)";
+
+/// Finishes, at time `?1`, up to `?3` `Started` batches that have no
+/// member job in a state of the JSON array `?2` (those not final) and no
+/// `Started` nested batch: as `Succeeded` when every member job and nested
+/// batch succeeded, else `Failed`. Returns the ids finished.
+const FINISH_BATCHES: &str = "UPDATE jobs_batch AS b
+     SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs_job j
+                                   WHERE j.batch_id = b.id AND j.state <> 'Succeeded')
+                        OR EXISTS (SELECT 1 FROM jobs_batch c
+                                   WHERE c.parent_id = b.id AND c.state <> 'Succeeded')
+                      THEN 'Failed' ELSE 'Succeeded' END,
+         finished_at = ?1, version = version + 1
+     WHERE b.id IN (
+         SELECT b.id FROM jobs_batch b
+         WHERE b.state = 'Started'
+           AND NOT EXISTS (SELECT 1 FROM jobs_job j
+                           WHERE j.batch_id = b.id
+                             AND j.state IN (SELECT value FROM json_each(?2)))
+           AND NOT EXISTS (SELECT 1 FROM jobs_batch c
+                           WHERE c.parent_id = b.id AND c.state = 'Started')
+         ORDER BY b.created_at LIMIT ?3)
+     RETURNING id";
+
+/// Decides, at time `?1`, up to `?3` `Awaiting` continuations whose parent
+/// job reached a final state (the JSON array `?2`) or whose parent batch
+/// finished, or whose parent no longer exists: `Enqueued` with the reason
+/// `?4` when the parent's state is one they await, else `Deleted` with
+/// `?5`, or `?6` when the parent is gone; each keeps its parent's result
+/// (a batch's: its members'). Returns how many moved.
+fn resolve_sql() -> String {
+    format!(
+        "WITH due AS (
+         SELECT c.id, p.id AS parent, NULL AS parent_batch, p.state AS parent_state,
+                p.result AS parent_result
+         FROM jobs_job c LEFT JOIN jobs_job p ON p.id = c.parent_id
+         WHERE c.parent_id IS NOT NULL AND c.state = 'Awaiting'
+           AND (p.id IS NULL OR p.state IN (SELECT value FROM json_each(?2)))
+         UNION ALL
+         SELECT c.id, NULL, c.parent_batch_id, b.state,
+                CASE WHEN b.id IS NOT NULL THEN {BATCH_RESULTS} END
+         FROM jobs_job c LEFT JOIN jobs_batch b ON b.id = c.parent_batch_id
+         WHERE c.parent_batch_id IS NOT NULL AND c.state = 'Awaiting'
+           AND (b.id IS NULL OR b.state <> 'Started')
+         LIMIT ?3
+     )
+     UPDATE jobs_job AS j
+     SET state = CASE WHEN instr(',' || j.continue_on || ',', ',' || due.parent_state || ',') > 0
+                      THEN 'Enqueued' ELSE 'Deleted' END,
+         reason = CASE WHEN due.parent_state IS NULL THEN ?6
+                       WHEN instr(',' || j.continue_on || ',', ',' || due.parent_state || ',') > 0
+                       THEN ?4 ELSE ?5 END,
+         state_data = json_object('parent', due.parent, 'parent_batch', due.parent_batch,
+                                  'parent_state', due.parent_state),
+         state_changed_at = ?1, parent_result = due.parent_result
+     FROM due WHERE j.id = due.id AND j.state = 'Awaiting'"
+    )
+}
+
+/// The most rounds of [`FINISH_BATCHES`] in one call: a nested batch
+/// finishes a round before its parent can.
+const MAX_NESTING_ROUNDS: usize = 32;
+
+fn states_json(keep: impl Fn(State) -> bool) -> String {
+    let states: Vec<&str> = State::ALL
+        .into_iter()
+        .filter(|state| keep(*state))
+        .map(State::as_str)
+        .collect();
+    serde_json::to_string(&states).expect("strings serialize")
+}
+
+impl SqliteStorage {
+    pub(super) async fn batch_read(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
+        const OP: &str = "reading a batch";
+        let mut tx = self
+            .reader
+            .begin()
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        let row = sqlx::query(
+            "SELECT id, parent_id, description, state, created_at, finished_at
+             FROM jobs_batch WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, count(*) FROM jobs_job WHERE batch_id = ?1 GROUP BY state",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        let nested: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs_batch WHERE parent_id = ?1 ORDER BY created_at, id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        let mut jobs = StateCounts::default();
+        for (state, count) in counts {
+            let state: State = state.parse().map_err(|e| Error::storage(OP, e))?;
+            jobs.set(state, u64::try_from(count).unwrap_or(0));
+        }
+        let state: String = row.try_get("state").map_err(|e| storage_error(OP, e))?;
+        let get = |column: &str| -> Result<Option<String>> {
+            row.try_get(column).map_err(|e| storage_error(OP, e))
+        };
+        Ok(Some(BatchRecord {
+            id: BatchId(row.try_get("id").map_err(|e| storage_error(OP, e))?),
+            parent: get("parent_id")?.map(BatchId),
+            description: get("description")?,
+            state: state.parse().map_err(|e| Error::storage(OP, e))?,
+            jobs,
+            batches: nested.into_iter().map(BatchId).collect(),
+            created_at: time(
+                row.try_get("created_at")
+                    .map_err(|e| storage_error(OP, e))?,
+            ),
+            finished_at: row
+                .try_get::<Option<i64>, _>("finished_at")
+                .map_err(|e| storage_error(OP, e))?
+                .map(time),
+        }))
+    }
+
+    pub(super) async fn batch_cancel(&self, id: BatchId) -> Result<Vec<JobId>> {
+        const OP: &str = "cancelling a batch";
+        let (mut tx, now) = self.write(OP).await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM jobs_batch WHERE id = ?1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+        let state: BatchState = match state {
+            None => return Err(Error::BatchNotFound(id)),
+            Some(state) => state.parse().map_err(|e| Error::storage(OP, e))?,
+        };
+        if state != BatchState::Started {
+            return Err(Error::BatchFinished { id, state });
+        }
+        let cancelled: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE tree(id) AS (
+                 SELECT ?2
+                 UNION ALL
+                 SELECT b.id FROM jobs_batch b JOIN tree ON b.parent_id = tree.id
+             )
+             UPDATE jobs_batch SET state = 'Deleted', finished_at = ?1, version = version + 1
+             WHERE id IN (SELECT id FROM tree) AND state = 'Started'
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        let deleted: Vec<i64> = sqlx::query_scalar(
+            "UPDATE jobs_job
+             SET state = 'Deleted', state_changed_at = ?1, reason = ?3, run_at = NULL,
+                 lease_expires_at = NULL, server = NULL, state_data = NULL
+             WHERE batch_id IN (SELECT value FROM json_each(?2))
+               AND state IN (SELECT value FROM json_each(?4))
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(serde_json::to_string(&cancelled).map_err(|e| Error::storage(OP, e))?)
+        .bind(decide::BATCH_CANCELLED)
+        .bind(states_json(State::is_waiting))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        Ok(sorted_ids(deleted))
+    }
+
+    pub(super) async fn awaiting_resolve(&self, params: ResolveAwaitingParams) -> Result<u64> {
+        const OP: &str = "deciding continuations";
+        let limit = i64::try_from(params.limit).unwrap_or(i64::MAX);
+        let (mut tx, now) = self.write(OP).await?;
+        let mut decided = 0u64;
+        for _ in 0..MAX_NESTING_ROUNDS {
+            let finished: Vec<String> = sqlx::query_scalar(FINISH_BATCHES)
+                .bind(now)
+                .bind(states_json(|state| !state.is_final()))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            if finished.is_empty() {
+                break;
+            }
+            decided += finished.len() as u64;
+        }
+        let sql = resolve_sql();
+        // A continuation deleted here is a final parent for the next round.
+        while decided < params.limit as u64 {
+            let moved = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(now)
+                .bind(states_json(State::is_final))
+                .bind(limit - decided as i64)
+                .bind(decide::PARENT_AS_AWAITED)
+                .bind(decide::PARENT_NOT_AS_AWAITED)
+                .bind(decide::PARENT_GONE)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?
+                .rows_affected();
+            if moved == 0 {
+                break;
+            }
+            decided += moved;
+        }
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        Ok(decided)
+    }
+
+    /// Deletes the member jobs of batch trees finished longer than
+    /// `older_than` ago (up to `limit` jobs), then the trees left without
+    /// members; returns how many jobs were deleted.
+    pub(super) async fn batches_expire(
+        &self,
+        older_than: std::time::Duration,
+        limit: usize,
+    ) -> Result<u64> {
+        const OP: &str = "expiring finished batches";
+        let (mut tx, now) = self.write(OP).await?;
+        let expired = sqlx::query(
+            "DELETE FROM jobs_job WHERE id IN (
+                 SELECT j.id FROM jobs_job j JOIN jobs_batch t ON j.batch_id = t.id
+                 WHERE t.root_id IN (SELECT id FROM jobs_batch
+                                     WHERE parent_id IS NULL AND state <> 'Started'
+                                       AND finished_at < ?1 - ?2
+                                     ORDER BY finished_at LIMIT 100)
+                   AND j.state IN (SELECT value FROM json_each(?4))
+                 LIMIT ?3)",
+        )
+        .bind(now)
+        .bind(millis(older_than))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(states_json(State::is_final))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM jobs_batch WHERE root_id IN (
+                 SELECT r.id FROM jobs_batch r
+                 WHERE r.parent_id IS NULL AND r.state <> 'Started' AND r.finished_at < ?1 - ?2
+                   AND NOT EXISTS (SELECT 1 FROM jobs_batch t JOIN jobs_job j ON j.batch_id = t.id
+                                   WHERE t.root_id = r.id)
+                 ORDER BY r.finished_at LIMIT 100)",
+        )
+        .bind(now)
+        .bind(millis(older_than))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        Ok(expired)
+    }
+}

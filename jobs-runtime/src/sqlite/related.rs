@@ -1,0 +1,133 @@
+//! Storing jobs on SQLite, in a write transaction (the storage's, or the
+//! application's own): jobs with neither parent nor batch in one insert;
+//! the others after reading the parents and batches they name, as
+//! [`plan`] decides.
+
+use std::collections::HashMap;
+
+use jobs_core::{BatchId, EnqueueParams, Error, JobId, Result, State};
+use sqlx::{Row, SqliteConnection};
+
+use super::batches::BATCH_RESULTS;
+use super::jobs::{insert_jobs, insert_planned};
+use crate::related::{self, ParentJob, StoredBatch, plan};
+use crate::sorted_ids::sorted_ids;
+use crate::sql_error::storage_error;
+
+pub(super) const OP: &str = "enqueueing jobs";
+
+/// Stores `params` on `conn`, inside its write transaction, at the
+/// database's clock `now`.
+///
+/// # Errors
+/// As [`JobStorage::enqueue`](jobs_core::JobStorage::enqueue).
+pub(crate) async fn enqueue_on(
+    conn: &mut SqliteConnection,
+    now: i64,
+    params: &EnqueueParams,
+) -> Result<Vec<JobId>> {
+    if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
+        let ids = insert_jobs(conn, now, &params.jobs)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        return Ok(sorted_ids(ids));
+    }
+    let json =
+        |value: Vec<String>| serde_json::to_string(&value).map_err(|e| Error::storage(OP, e));
+    let parent_ids: Vec<String> = related::parent_jobs(params)
+        .iter()
+        .map(|id| id.0.to_string())
+        .collect();
+    let mut parents = HashMap::new();
+    if !parent_ids.is_empty() {
+        let rows = sqlx::query(
+            "SELECT id, state, result FROM jobs_job
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(parent_ids)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        for row in rows {
+            let state: String = row.try_get("state").map_err(|e| storage_error(OP, e))?;
+            parents.insert(
+                JobId(row.try_get("id").map_err(|e| storage_error(OP, e))?),
+                ParentJob {
+                    state: state.parse::<State>().map_err(|e| Error::storage(OP, e))?,
+                    result: row.try_get("result").map_err(|e| storage_error(OP, e))?,
+                },
+            );
+        }
+    }
+    let batch_ids: Vec<String> = related::stored_batches(params)
+        .into_iter()
+        .map(|id| id.0)
+        .collect();
+    let mut batches = HashMap::new();
+    if !batch_ids.is_empty() {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT b.id, b.state, b.root_id,
+                    CASE WHEN b.state <> 'Started' THEN {BATCH_RESULTS} END AS results
+             FROM jobs_batch b WHERE b.id IN (SELECT value FROM json_each(?1))"
+        )))
+        .bind(json(batch_ids)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        for row in rows {
+            let state: String = row.try_get("state").map_err(|e| storage_error(OP, e))?;
+            batches.insert(
+                BatchId(row.try_get("id").map_err(|e| storage_error(OP, e))?),
+                StoredBatch {
+                    state: state.parse().map_err(|e| Error::storage(OP, e))?,
+                    root: BatchId(row.try_get("root_id").map_err(|e| storage_error(OP, e))?),
+                    results: row.try_get("results").map_err(|e| storage_error(OP, e))?,
+                },
+            );
+        }
+    }
+    let plan = plan(params, &parents, &batches)?;
+
+    if !plan.batches.is_empty() {
+        let rows: Vec<serde_json::Value> = plan
+            .batches
+            .iter()
+            .map(|row| {
+                serde_json::json!([
+                    row.batch.id.as_str(),
+                    row.batch.parent.as_ref().map(BatchId::as_str),
+                    row.root.as_str(),
+                    row.batch.description,
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO jobs_batch (id, parent_id, root_id, description, state, created_at)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'Started', ?1
+             FROM json_each(?2)",
+        )
+        .bind(now)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+    }
+    let joined: Vec<String> = related::joined_stored_batches(params)
+        .into_iter()
+        .map(|id| id.0)
+        .collect();
+    if !joined.is_empty() {
+        sqlx::query(
+            "UPDATE jobs_batch SET version = version + 1
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(joined)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+    }
+    let ids = insert_planned(conn, now, &plan.jobs)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+    Ok(sorted_ids(ids))
+}
