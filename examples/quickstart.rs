@@ -322,7 +322,7 @@ async fn heartbeat_succeeded(storage: &Storage) -> anyhow::Result<bool> {
     Ok(job.is_some_and(|job| job.last_job_state == Some(State::Succeeded)))
 }
 
-async fn is_final(storage: &Storage, id: JobId) -> anyhow::Result<bool> {
+async fn is_final(storage: &Storage, id: impl Into<JobId>) -> anyhow::Result<bool> {
     let job = storage.job(id).await?.context("job exists")?;
     Ok(job.state.is_final())
 }

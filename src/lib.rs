@@ -2,15 +2,15 @@
 #![warn(missing_docs)]
 
 pub use jobs_core::{
-    Backoff, Error, Job, JobContext, JobError, JobId, JobQuery, JobRecord, MAX_TEXT_LEN,
-    NUL_REPLACEMENT, Registry, Result, RetryPolicy, State, StateChange, StateCounts,
-    TRUNCATION_MARKER, storable_text,
+    Backoff, BatchId, BatchRecord, BatchState, ContinueOn, Error, Job, JobContext, JobError, JobId,
+    JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT, ParentOf, Registry, Result,
+    RetryPolicy, State, StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId, storable_text,
 };
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{
-    Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, EnqueueOptions, RecurringOptions, Server, ServerBuilder, ServerHandle,
-    Storage,
+    Batch, Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, EnqueueInTransaction, EnqueueOptions, RecurringOptions, Server,
+    ServerBuilder, ServerHandle, Storage, enqueue_in_tx,
 };
 
 /// The storage contract (one trait per concern, `StorageBackend` for all
@@ -25,7 +25,7 @@ pub mod storage {
     pub use jobs_core::backend::*;
     pub use jobs_core::decide;
     pub use jobs_runtime::conformance;
-    pub use jobs_runtime::postgres::PostgresStorage;
+    pub use jobs_runtime::postgres::{InSchema, PostgresStorage};
     pub use jobs_runtime::sqlite::SqliteStorage;
     pub use jobs_runtime::storage_conformance_tests;
 }
@@ -48,8 +48,8 @@ pub mod server {
 /// What most programs need: `use jobs::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Client, EnqueueOptions, Job, JobContext, JobId, RecurringOptions, Server, State, Storage,
-        job, recurring,
+        Batch, Client, ContinueOn, EnqueueOptions, Job, JobContext, JobId, RecurringOptions,
+        Server, State, Storage, TypedJobId, job, recurring,
     };
     pub use std::time::Duration;
 }
@@ -64,8 +64,10 @@ pub mod __private {
     pub use jobs_core::inventory;
     pub use jobs_core::recurring::{Misfire, RecurringRegistration};
     pub use jobs_core::{
-        Backoff, IntoJobResult, Job, JobArgument, JobContext, JobId, JobRegistration, JobResult,
-        Result, RetryPolicy,
+        Backoff, BatchId, IntoJobResult, Job, JobArgument, JobContext, JobError, JobId,
+        JobRegistration, JobResult, ParentOf, Result, RetryPolicy, TypedJobId, encode_result,
     };
-    pub use jobs_runtime::{Client, EnqueueOptions, RecurringOptions};
+    pub use jobs_runtime::{
+        Batch, Client, EnqueueInTransaction, EnqueueOptions, RecurringOptions, enqueue_in_tx,
+    };
 }

@@ -115,7 +115,7 @@ fn gate(key: &str) -> Arc<Semaphore> {
 }
 
 /// Whether any move of the job was a rescue.
-async fn was_rescued(storage: &Storage, id: JobId) -> bool {
+async fn was_rescued(storage: &Storage, id: impl Into<JobId>) -> bool {
     storage.history(id).await.unwrap().iter().any(|change| {
         change
             .reason

@@ -14,7 +14,7 @@ use std::sync::{LazyLock, Mutex};
 use common::*;
 use jobs::prelude::*;
 use jobs::storage::*;
-use jobs::{Error, JobQuery, JobRecord, StateChange, StateCounts};
+use jobs::{BatchId, Error, JobQuery, JobRecord, StateChange, StateCounts};
 
 /// SQLite, but `finish` refuses batches with `POISON` in a text (an error
 /// that would repeat) and fails its first `away` calls as if the database
@@ -26,7 +26,7 @@ struct Refusing {
 
 fn poisoned(outcome: &Outcome) -> bool {
     match outcome {
-        Outcome::Succeeded => false,
+        Outcome::Succeeded { result } => result.as_deref().is_some_and(|r| r.contains("POISON")),
         Outcome::Failed { reason }
         | Outcome::Requeue { reason, .. }
         | Outcome::Rescued { reason, .. } => reason.contains("POISON"),
@@ -68,6 +68,9 @@ impl JobStorage for Refusing {
     }
     async fn move_jobs(&self, p: MoveParams) -> jobs::Result<Vec<JobId>> {
         self.inner.move_jobs(p).await
+    }
+    async fn cancel_batch(&self, id: BatchId) -> jobs::Result<Vec<JobId>> {
+        self.inner.cancel_batch(id).await
     }
 }
 
@@ -112,6 +115,9 @@ impl MaintenanceStorage for Refusing {
     async fn fire_recurring(&self, p: FireRecurringParams) -> jobs::Result<Option<Vec<JobId>>> {
         self.inner.fire_recurring(p).await
     }
+    async fn resolve_awaiting(&self, p: ResolveAwaitingParams) -> jobs::Result<u64> {
+        self.inner.resolve_awaiting(p).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -133,6 +139,9 @@ impl MonitoringStorage for Refusing {
     }
     async fn recurring_job(&self, id: &str) -> jobs::Result<Option<RecurringJob>> {
         self.inner.recurring_job(id).await
+    }
+    async fn batch(&self, id: &BatchId) -> jobs::Result<Option<BatchRecord>> {
+        self.inner.batch(id).await
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use jobs::prelude::*;
-use jobs::storage::{EnqueueParams, LeadParams, MAINTENANCE_LEADERSHIP, NewJob, Schedule};
+use jobs::storage::{EnqueueParams, LeadParams, MAINTENANCE_LEADERSHIP, NewJob};
 
 /// How many times each key ran, across all tests of this binary (each test
 /// uses keys of its own).
@@ -241,17 +241,9 @@ async fn enqueue_raw(fx: &Fixture, name: &str, args: &str) -> JobId {
     let ids = fx
         .backend()
         .await
-        .enqueue(EnqueueParams {
-            jobs: vec![NewJob {
-                name: name.into(),
-                queue: "default".into(),
-                args: args.into(),
-                max_attempts: 3,
-                schedule: Schedule::Now,
-                reason: None,
-                data: None,
-            }],
-        })
+        .enqueue(EnqueueParams::jobs(vec![NewJob::new(
+            name, "default", args, 3,
+        )]))
         .await
         .unwrap();
     ids[0]

@@ -8,7 +8,7 @@ use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 
-use crate::internals::ast::{Job, Output};
+use crate::internals::ast::{Job, Output, is_parent_attr};
 use crate::internals::attr::{Backoff, Retries};
 use crate::internals::check;
 use crate::internals::ctxt::{Ctxt, item_with_error};
@@ -27,7 +27,7 @@ pub fn expand_with(
     attribute: &str,
     more: impl FnOnce(&mut Ctxt, &Job) -> TokenStream,
 ) -> TokenStream {
-    let function: ItemFn = match syn::parse2(item.clone()) {
+    let mut function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
         Err(_) => {
             let error = syn::Error::new(
@@ -41,6 +41,7 @@ pub fn expand_with(
     let job = Job::from_ast(&mut cx, args, &function);
     check::check(&mut cx, &job);
     let more = more(&mut cx, &job);
+    strip_parent_attrs(&mut function);
     match cx.check() {
         Ok(()) => {
             let generated = generate(&job);
@@ -51,6 +52,26 @@ pub fn expand_with(
             }
         }
         Err(error) => item_with_error(item, error),
+    }
+}
+
+/// Removes `#[parent]` from the function's parameters: it is ours, not an
+/// attribute the compiler knows.
+fn strip_parent_attrs(function: &mut ItemFn) {
+    for input in &mut function.sig.inputs {
+        if let syn::FnArg::Typed(typed) = input {
+            typed.attrs.retain(|attr| !is_parent_attr(attr));
+        }
+    }
+}
+
+/// The type of the job's result: `()`, or `T` of `Result<T, E>` (as
+/// `IntoJobResult::Output`, so that an alias works too).
+fn result_type(job: &Job) -> TokenStream {
+    let private = private(job);
+    match &job.func.output {
+        Output::Unit => quote!(()),
+        Output::Type { ty, .. } => quote!(<#ty as #private::IntoJobResult>::Output),
     }
 }
 
@@ -91,6 +112,7 @@ fn storable_bounds(job: &Job) -> Vec<TokenStream> {
     job.func
         .args
         .iter()
+        .chain(job.func.parent.as_ref().map(|(_, parent)| parent))
         .map(|arg| {
             let ty = &arg.ty;
             quote!(for<'__jobs> #ty: #private::JobArgument,)
@@ -175,12 +197,17 @@ fn debug_and_clone(job: &Job) -> TokenStream {
 /// cannot be stored is reported on the user's token.
 fn argument_assertions(job: &Job) -> TokenStream {
     let private = private(job);
-    let checks = job.func.args.iter().map(|arg| {
-        let ty = &arg.ty;
-        quote_spanned! {syn::spanned::Spanned::span(ty)=>
-            __assert_job_argument::<#ty>();
-        }
-    });
+    let checks = job
+        .func
+        .args
+        .iter()
+        .chain(job.func.parent.as_ref().map(|(_, parent)| parent))
+        .map(|arg| {
+            let ty = &arg.ty;
+            quote_spanned! {syn::spanned::Spanned::span(ty)=>
+                __assert_job_argument::<#ty>();
+            }
+        });
     quote! {
         const _: () = {
             fn __assert_job_argument<T: #private::JobArgument>() {}
@@ -217,16 +244,21 @@ fn job_impl(job: &Job) -> TokenStream {
 
     let fn_ident = &job.func.ident;
     let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
+    let call_idents = job.func.call_idents();
     let context = format_ident!("__jobs_context");
     let (call_args, ignore_context) = if job.func.takes_context {
-        (quote!(#context, #(#idents),*), quote!())
+        (quote!(#context, #(#call_idents),*), quote!())
     } else {
-        (quote!(#(#idents),*), quote!(let _ = #context;))
+        (quote!(#(#call_idents),*), quote!(let _ = #context;))
     };
+    let parent = job.func.parent.as_ref().map(|(_, parent)| {
+        let (ident, ty) = (&parent.ident, &parent.ty);
+        quote!(let #ident: #ty = #context.parent_result::<#ty>()?;)
+    });
     let into_result = match &job.func.output {
         Output::Unit => quote! {
             #fn_ident(#call_args).await;
-            ::core::result::Result::Ok(())
+            ::core::result::Result::<(), #private::JobError>::Ok(())
         },
         Output::Type { ty, error } => {
             let span = match error {
@@ -255,9 +287,10 @@ fn job_impl(job: &Job) -> TokenStream {
 
             fn perform(self, #context: #private::JobContext) -> impl #private::Future<Output = #private::JobResult> + ::core::marker::Send {
                 async move {
+                    #parent
                     #ignore_context
                     let #struct_ident { #(#idents),* } = self;
-                    #into_result
+                    #private::encode_result({ #into_result })
                 }
             }
         }
@@ -271,6 +304,8 @@ fn struct_helpers(job: &Job) -> TokenStream {
     let vis = &job.func.vis;
     let struct_ident = &job.struct_ident;
     let bounds = storable_bounds(job);
+    let result = result_type(job);
+    let typed = quote!(#private::TypedJobId<#result>);
     quote! {
         impl #struct_ident
         where
@@ -280,8 +315,8 @@ fn struct_helpers(job: &Job) -> TokenStream {
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn enqueue(self, client: &#private::Client) -> #private::Result<#private::JobId> {
-                client.enqueue_with(self, #private::EnqueueOptions::new()).await
+            #vis async fn enqueue(self, client: &#private::Client) -> #private::Result<#typed> {
+                client.enqueue_with(self, #private::EnqueueOptions::new()).await.map(#private::TypedJobId::new)
             }
 
             /// Schedules this job to be enqueued after `delay`, counted from
@@ -289,16 +324,16 @@ fn struct_helpers(job: &Job) -> TokenStream {
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn schedule_in(self, client: &#private::Client, delay: #private::Duration) -> #private::Result<#private::JobId> {
-                client.enqueue_with(self, #private::EnqueueOptions::new().delay(delay)).await
+            #vis async fn schedule_in(self, client: &#private::Client, delay: #private::Duration) -> #private::Result<#typed> {
+                client.enqueue_with(self, #private::EnqueueOptions::new().delay(delay)).await.map(#private::TypedJobId::new)
             }
 
             /// Schedules this job to be enqueued at `at` (UTC); returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn schedule_at(self, client: &#private::Client, at: #private::DateTime<#private::Utc>) -> #private::Result<#private::JobId> {
-                client.enqueue_with(self, #private::EnqueueOptions::new().at(at)).await
+            #vis async fn schedule_at(self, client: &#private::Client, at: #private::DateTime<#private::Utc>) -> #private::Result<#typed> {
+                client.enqueue_with(self, #private::EnqueueOptions::new().at(at)).await.map(#private::TypedJobId::new)
             }
         }
     }
@@ -345,7 +380,11 @@ fn registration(job: &Job) -> TokenStream {
 
 /// The typed helpers under the function's name (`send_welcome_email::enqueue(&client, ...)`),
 /// taking the arguments one by one: `enqueue_with`, which every other one
-/// calls, and `enqueue`, `schedule_in`, `schedule_at` for its common options.
+/// on a client calls, `enqueue`, `schedule_in`, `schedule_at` for its
+/// common options, `continue_after` (typed by the `#[parent]` parameter),
+/// the recurring and batch helpers, and `enqueue_in_tx` for the
+/// application's own transaction. Every one that creates a job returns
+/// its id typed by the job's result.
 fn fn_helpers(job: &Job) -> TokenStream {
     let private = private(job);
     let vis = &job.func.vis;
@@ -354,9 +393,28 @@ fn fn_helpers(job: &Job) -> TokenStream {
     let bounds = storable_bounds(job);
     let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
     let types: Vec<_> = job.func.args.iter().map(|arg| &arg.ty).collect();
+    let result = result_type(job);
+    let typed = quote!(#private::TypedJobId<#result>);
     let module_doc = format!(
-        "Typed `enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring` and `recurring_with` for the [`{fn_ident}`](fn@{fn_ident}) job: `{fn_ident}::enqueue(&client, ...)`. An empty enum, so that it shares the function's name without clashing with it."
+        "Typed helpers for the [`{fn_ident}`](fn@{fn_ident}) job: `enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `continue_after`, `continue_after_with`, `continue_after_batch`, `add_to_batch`, `enqueue_in_tx`, `enqueue_in_tx_with`, `recurring` and `recurring_with` (`{fn_ident}::enqueue(&client, ...)`). An empty enum, so that it shares the function's name without clashing with it."
     );
+    let (parent_param, parent_doc) = match &job.func.parent {
+        Some((_, parent)) => {
+            let ty = &parent.ty;
+            (
+                quote!(parent: impl #private::ParentOf<#ty>),
+                "`parent` must be the typed id of a job whose result this job's `#[parent]` parameter takes (checked when compiling).",
+            )
+        }
+        None => (
+            quote!(parent: impl ::core::convert::Into<#private::JobId>),
+            "This job takes no `#[parent]` parameter, so any job may be its parent.",
+        ),
+    };
+    let parent_id = match &job.func.parent {
+        Some(_) => quote!(#private::ParentOf::parent_id(&parent)),
+        None => quote!(::core::convert::Into::<#private::JobId>::into(parent)),
+    };
     quote! {
         #[doc = #module_doc]
         #[allow(non_camel_case_types)]
@@ -367,21 +425,22 @@ fn fn_helpers(job: &Job) -> TokenStream {
             #(#bounds)*
         {
             /// Enqueues the job with these arguments and this call's
-            /// `options` (`EnqueueOptions`: queue, delay or time, attempts);
-            /// an option not set takes the job's own value. Returns its id.
+            /// `options` (`EnqueueOptions`: queue, delay or time, attempts,
+            /// parent, batch); an option not set takes the job's own
+            /// value. Returns its id.
             ///
             /// # Errors
             /// When the queue is empty (`Error::Config`), the arguments do
             /// not serialize or the storage fails.
-            #vis async fn enqueue_with(client: &#private::Client, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::Result<#private::JobId> {
-                client.enqueue_with(#struct_ident { #(#idents),* }, options).await
+            #vis async fn enqueue_with(client: &#private::Client, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::Result<#typed> {
+                client.enqueue_with(#struct_ident { #(#idents),* }, options).await.map(#private::TypedJobId::new)
             }
 
             /// Enqueues the job with these arguments; returns its id.
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn enqueue(client: &#private::Client, #(#idents: #types),*) -> #private::Result<#private::JobId> {
+            #vis async fn enqueue(client: &#private::Client, #(#idents: #types),*) -> #private::Result<#typed> {
                 Self::enqueue_with(client, #private::EnqueueOptions::new(), #(#idents),*).await
             }
 
@@ -390,8 +449,82 @@ fn fn_helpers(job: &Job) -> TokenStream {
             ///
             /// # Errors
             /// When the arguments do not serialize or the storage fails.
-            #vis async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#idents: #types),*) -> #private::Result<#private::JobId> {
+            #vis async fn schedule_in(client: &#private::Client, delay: #private::Duration, #(#idents: #types),*) -> #private::Result<#typed> {
                 Self::enqueue_with(client, #private::EnqueueOptions::new().delay(delay), #(#idents),*).await
+            }
+
+            /// Schedules the job to be enqueued at `at` (UTC); returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the storage fails.
+            #vis async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#idents: #types),*) -> #private::Result<#typed> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new().at(at), #(#idents),*).await
+            }
+
+            /// Enqueues the job as a continuation of `parent`: it waits
+            /// `Awaiting` until the parent succeeds, then is enqueued with
+            /// the parent's result (or deleted when the parent fails or is
+            /// deleted).
+            #[doc = #parent_doc]
+            ///
+            /// # Errors
+            /// `Error::JobNotFound` when no job has the parent's id; when
+            /// the arguments do not serialize or the storage fails.
+            #vis async fn continue_after(client: &#private::Client, #parent_param, #(#idents: #types),*) -> #private::Result<#typed> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new().after(#parent_id), #(#idents),*).await
+            }
+
+            /// As `continue_after`, with this call's `options`; among them
+            /// `continue_on` says on which of the parent's final states it
+            /// runs (`ContinueOn::Finished`: whatever the outcome; take the
+            /// `#[parent]` parameter as an `Option` then).
+            ///
+            /// # Errors
+            /// As `continue_after`.
+            #vis async fn continue_after_with(client: &#private::Client, #parent_param, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::Result<#typed> {
+                Self::enqueue_with(client, options.after(#parent_id), #(#idents),*).await
+            }
+
+            /// Enqueues the job as a continuation of the stored batch
+            /// `batch`: it runs once every member finished and all
+            /// succeeded, and receives the members' results as a JSON
+            /// array (take it as `#[parent] results: Vec<T>`).
+            ///
+            /// # Errors
+            /// `Error::BatchNotFound` when no batch has this id; when the
+            /// arguments do not serialize or the storage fails.
+            #vis async fn continue_after_batch(client: &#private::Client, batch: #private::BatchId, #(#idents: #types),*) -> #private::Result<#typed> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new().after_batch(batch), #(#idents),*).await
+            }
+
+            /// Adds the job with these arguments to `batch`, to be stored
+            /// with it by `Client::enqueue_batch`.
+            ///
+            /// # Errors
+            /// When the queue is empty or the arguments do not serialize;
+            /// the batch is unchanged then.
+            #vis fn add_to_batch(batch: &mut #private::Batch, #(#idents: #types),*) -> #private::Result<()> {
+                batch.push(#struct_ident { #(#idents),* }).map(|_| ())
+            }
+
+            /// Enqueues the job inside the application's own transaction
+            /// (`&mut tx` of a `sqlx::Transaction` on PostgreSQL or
+            /// SQLite): it exists if and only if the transaction commits,
+            /// and no server sees it before. Returns its id.
+            ///
+            /// # Errors
+            /// When the arguments do not serialize or the statement fails
+            /// (the transaction is left as it was before the call).
+            #vis async fn enqueue_in_tx(tx: &mut impl #private::EnqueueInTransaction, #(#idents: #types),*) -> #private::Result<#typed> {
+                Self::enqueue_in_tx_with(tx, #private::EnqueueOptions::new(), #(#idents),*).await
+            }
+
+            /// As `enqueue_in_tx`, with this call's `options`.
+            ///
+            /// # Errors
+            /// As `enqueue_in_tx`.
+            #vis async fn enqueue_in_tx_with(tx: &mut impl #private::EnqueueInTransaction, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::Result<#typed> {
+                #private::enqueue_in_tx(tx, #struct_ident { #(#idents),* }, options).await.map(#private::TypedJobId::new)
             }
 
             /// Adds the recurring job `recurring_id` (or replaces it) that enqueues
@@ -415,14 +548,6 @@ fn fn_helpers(job: &Job) -> TokenStream {
             /// the arguments do not serialize or the storage fails.
             #vis async fn recurring_with(client: &#private::Client, recurring_id: &str, options: #private::RecurringOptions, #(#idents: #types),*) -> #private::Result<()> {
                 client.add_or_update_recurring(recurring_id, #struct_ident { #(#idents),* }, options).await
-            }
-
-            /// Schedules the job to be enqueued at `at` (UTC); returns its id.
-            ///
-            /// # Errors
-            /// When the arguments do not serialize or the storage fails.
-            #vis async fn schedule_at(client: &#private::Client, at: #private::DateTime<#private::Utc>, #(#idents: #types),*) -> #private::Result<#private::JobId> {
-                Self::enqueue_with(client, #private::EnqueueOptions::new().at(at), #(#idents),*).await
             }
         }
     }

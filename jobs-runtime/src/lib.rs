@@ -24,6 +24,7 @@ mod storage;
 #[doc(hidden)]
 pub mod testing;
 mod traced;
+mod transaction;
 
 pub use batch::Batch;
 pub use client::{Client, EnqueueOptions};
@@ -33,3 +34,4 @@ pub use connect_options::{
 pub use recurring::RecurringOptions;
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use storage::Storage;
+pub use transaction::{EnqueueInTransaction, enqueue_in_tx};

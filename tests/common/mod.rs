@@ -163,7 +163,8 @@ where
 }
 
 /// Waits until the job is in `state` and returns it.
-pub async fn wait_for_state(storage: &Storage, id: JobId, state: State) -> JobRecord {
+pub async fn wait_for_state(storage: &Storage, id: impl Into<JobId>, state: State) -> JobRecord {
+    let id = id.into();
     wait_until(&format!("job {id} to be {state}"), || async {
         job(storage, id).await.state == state
     })
@@ -172,7 +173,8 @@ pub async fn wait_for_state(storage: &Storage, id: JobId, state: State) -> JobRe
 }
 
 /// Reads a job that must exist.
-pub async fn job(storage: &Storage, id: JobId) -> JobRecord {
+pub async fn job(storage: &Storage, id: impl Into<JobId>) -> JobRecord {
+    let id = id.into();
     storage
         .job(id)
         .await
@@ -181,7 +183,7 @@ pub async fn job(storage: &Storage, id: JobId) -> JobRecord {
 }
 
 /// The states of a job's history, oldest first.
-pub async fn history_states(storage: &Storage, id: JobId) -> Vec<State> {
+pub async fn history_states(storage: &Storage, id: impl Into<JobId>) -> Vec<State> {
     storage
         .history(id)
         .await

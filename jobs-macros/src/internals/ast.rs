@@ -67,7 +67,26 @@ pub struct JobFn {
     /// Whether the first parameter is a `JobContext`.
     pub takes_context: bool,
     pub args: Vec<JobArg>,
+    /// The `#[parent]` parameter of a continuation: its parent's result,
+    /// not stored with the arguments; with its place among them.
+    pub parent: Option<(usize, JobArg)>,
     pub output: Output,
+}
+
+impl JobFn {
+    /// The parameters after the `JobContext`, in the function's order.
+    pub fn call_idents(&self) -> Vec<&Ident> {
+        let mut idents: Vec<&Ident> = self.args.iter().map(|arg| &arg.ident).collect();
+        if let Some((index, parent)) = &self.parent {
+            idents.insert(*index, &parent.ident);
+        }
+        idents
+    }
+}
+
+/// Whether `attr` is `#[parent]`.
+pub fn is_parent_attr(attr: &Attribute) -> bool {
+    attr.path().is_ident("parent")
 }
 
 impl JobFn {
@@ -93,6 +112,7 @@ impl JobFn {
 
         let mut takes_context = false;
         let mut args = Vec::new();
+        let mut parent: Option<(usize, JobArg)> = None;
         for (index, input) in sig.inputs.iter().enumerate() {
             let typed = match input {
                 FnArg::Receiver(receiver) => {
@@ -125,11 +145,23 @@ impl JobFn {
                 }
             };
             check_owned(cx, &typed.ty);
-            args.push(JobArg {
+            let arg = JobArg {
                 name: unraw(&ident),
                 ident,
                 ty: (*typed.ty).clone(),
-            });
+            };
+            match typed.attrs.iter().find(|attr| is_parent_attr(attr)) {
+                Some(attr) if parent.is_some() => cx.error_spanned_by(
+                    attr,
+                    "only one parameter can be `#[parent]`: a continuation has one parent",
+                ),
+                Some(attr) if !matches!(attr.meta, syn::Meta::Path(_)) => cx.error_spanned_by(
+                    attr,
+                    "`#[parent]` takes no arguments: write `#[parent] name: Type`",
+                ),
+                Some(_) => parent = Some((args.len(), arg)),
+                None => args.push(arg),
+            }
         }
 
         let output = match &sig.output {
@@ -148,6 +180,7 @@ impl JobFn {
                 .collect(),
             takes_context,
             args,
+            parent,
             output,
         }
     }
@@ -182,9 +215,9 @@ fn check_owned(cx: &mut Ctxt, ty: &Type) {
     }
 }
 
-/// `()` and `Result<(), E>` pass; `Result<T, E>` with another `T`, and types
-/// that are not paths, are refused here. Other paths (aliases) are left to
-/// the compiler's `IntoJobResult` check.
+/// `()` and `Result<T, E>` pass (`T` is the job's result); types that are
+/// not paths are refused here. Other paths (aliases) are left to the
+/// compiler's `IntoJobResult` check.
 fn output_type(cx: &mut Ctxt, ty: &Type) -> Output {
     match ty {
         Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
@@ -193,17 +226,9 @@ fn output_type(cx: &mut Ctxt, ty: &Type) -> Output {
             if let Some(segment) = path.path.segments.last()
                 && segment.ident == "Result"
                 && let syn::PathArguments::AngleBracketed(generics) = &segment.arguments
-                && let Some(syn::GenericArgument::Type(ok)) = generics.args.first()
+                && let Some(syn::GenericArgument::Type(err)) = generics.args.iter().nth(1)
             {
-                if !matches!(ok, Type::Tuple(tuple) if tuple.elems.is_empty()) {
-                    cx.error_spanned_by(
-                        ok,
-                        "a #[job] function's success value is not stored: return `Result<(), E>`",
-                    );
-                }
-                if let Some(syn::GenericArgument::Type(err)) = generics.args.iter().nth(1) {
-                    error = Some(Box::new(err.clone()));
-                }
+                error = Some(Box::new(err.clone()));
             }
             Output::Type {
                 ty: Box::new(ty.clone()),
@@ -213,7 +238,7 @@ fn output_type(cx: &mut Ctxt, ty: &Type) -> Output {
         _ => {
             cx.error_spanned_by(
                 ty,
-                "unsupported #[job] return type: expected `()` or `Result<(), E>` with `E: Display`",
+                "unsupported #[job] return type: expected `()` or `Result<T, E>` with `E: Display`",
             );
             Output::Unit
         }

@@ -14,6 +14,9 @@ pub const HELPER_PARAMS: &[&str] = &[
     "at",
     "recurring_id",
     "cron_expression",
+    "parent",
+    "batch",
+    "tx",
 ];
 
 /// Checks the parsed job as a whole.
@@ -25,12 +28,20 @@ pub fn check(cx: &mut Ctxt, job: &Job) {
             cx.error_spanned_by(
                 &arg.ident,
                 format!(
-                    "a #[job] argument cannot be named `{name}`: the generated helpers (`enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring`, `recurring_with`) take `client`, `options`, `delay`, `at`, `recurring_id` and `cron_expression` before the arguments; rename it"
+                    "a #[job] argument cannot be named `{name}`: the generated helpers (`enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring`, `continue_after`, `add_to_batch`, `enqueue_in_tx`...) take `client`, `options`, `delay`, `at`, `recurring_id`, `cron_expression`, `parent`, `batch` and `tx` before the arguments; rename it"
                 ),
             );
         }
         if args[..index].iter().any(|other| other.ident == arg.ident) {
             cx.error_spanned_by(&arg.ident, format!("argument `{name}` is named twice"));
         }
+    }
+    if let Some((_, parent)) = &job.func.parent
+        && args.iter().any(|arg| arg.ident == parent.ident)
+    {
+        cx.error_spanned_by(
+            &parent.ident,
+            format!("argument `{}` is named twice", parent.ident),
+        );
     }
 }

@@ -32,6 +32,9 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use crate::ConnectOptions;
 use crate::sql_error::storage_error;
 
+pub use related::InSchema;
+pub(crate) use related::enqueue_on;
+
 /// The schema used unless another is configured.
 pub const DEFAULT_SCHEMA: &str = "jobs";
 

@@ -176,3 +176,27 @@ async fn related_jobs(
         .fetch_all(&mut *conn)
         .await?)
 }
+
+/// A connection of the application's transaction whose jobs' tables are
+/// in `schema` rather than [`DEFAULT_SCHEMA`](super::DEFAULT_SCHEMA): give
+/// `&mut InSchema::new(&mut *tx, "billing_jobs")` to the `enqueue_in_tx`
+/// helpers.
+pub struct InSchema<'c> {
+    conn: &'c mut PgConnection,
+    schema: &'c str,
+}
+
+impl<'c> InSchema<'c> {
+    /// The connection `conn` (a transaction's: `&mut *tx`), with the
+    /// tables in `schema`.
+    pub fn new(conn: &'c mut PgConnection, schema: &'c str) -> Self {
+        InSchema { conn, schema }
+    }
+}
+
+impl crate::EnqueueInTransaction for InSchema<'_> {
+    async fn enqueue_jobs(&mut self, params: EnqueueParams) -> Result<Vec<JobId>> {
+        super::check_schema_name(self.schema)?;
+        enqueue_on(self.conn, self.schema, params).await
+    }
+}

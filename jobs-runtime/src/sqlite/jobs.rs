@@ -139,7 +139,7 @@ pub(super) const CONTINUE: &str = "UPDATE jobs_job AS c
      WHERE c.parent_id = p.id AND c.state = 'Awaiting'
        AND p.id IN (SELECT value FROM json_each(?2))
        AND p.state IN (SELECT value FROM json_each(?3))
-     RETURNING c.state = 'Enqueued'";
+     RETURNING state = 'Enqueued'";
 
 /// The final states, as [`CONTINUE`] binds them.
 pub(super) fn final_states() -> String {

@@ -40,6 +40,16 @@ use sqlx::sqlite::{
 
 use crate::ConnectOptions;
 
+/// Stores `params` on `conn`, inside the application's transaction, at
+/// this process's clock (the clock every SQLite write of ours takes; see
+/// `writes.rs`).
+pub(crate) async fn enqueue_on(
+    conn: &mut sqlx::SqliteConnection,
+    params: jobs_core::EnqueueParams,
+) -> Result<Vec<jobs_core::JobId>> {
+    related::enqueue_on(conn, chrono::Utc::now().timestamp_millis(), &params).await
+}
+
 /// How long a write waits for another process's write lock before it fails.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
