@@ -79,10 +79,15 @@ use jobs_core::{
     JobRecord, LeadParams, MAINTENANCE_LEADERSHIP, MoveParams, NewJob, Outcome, PromoteParams,
     PruneServersParams, Schedule, ServerInfo, State, StateChange, decide,
 };
+use jobs_core::{Continuation, ContinueOn, Parent};
 
 use crate::Storage;
 
+mod batches;
+mod continuations;
 mod recurring;
+pub use batches::*;
+pub use continuations::*;
 pub use recurring::*;
 
 /// Generates one test per conformance case, each run on a Tokio runtime of
@@ -144,6 +149,18 @@ macro_rules! storage_conformance_tests {
             due_lists_only_jobs_whose_tick_came,
             recurring_jobs_pause_resume_trigger_and_remove,
             sync_marks_jobs_missing_from_code,
+            a_continuation_waits_and_gets_its_parents_result,
+            continue_on_decides_enqueued_or_deleted,
+            a_continuation_of_a_finished_parent_is_decided_at_once,
+            a_continuation_of_an_unknown_parent_is_refused,
+            resolve_awaiting_decides_chains_of_continuations,
+            batch_and_its_jobs_are_created_together,
+            batch_finishes_when_every_member_has,
+            batch_with_a_failed_member_finishes_failed,
+            nested_batches_finish_inside_out,
+            jobs_join_only_a_started_batch,
+            cancel_deletes_a_batchs_waiting_members,
+            batches_expire_with_their_members,
         );
 
         #[test]
@@ -192,11 +209,9 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// The server the suite fetches for.
 const SERVER: &str = "conformance-server";
 
-/// The states a job reaches through the API alone: all but `Awaiting`.
+/// The states a job reaches through the API alone: all of them.
 fn reachable() -> impl Iterator<Item = State> {
-    State::ALL
-        .into_iter()
-        .filter(|state| *state != State::Awaiting)
+    State::ALL.into_iter()
 }
 
 fn new_job(name: &str, queue: &str) -> NewJob {
@@ -359,9 +374,17 @@ async fn job_in(storage: &Storage, state_wanted: State, queue: &str) -> JobId {
     if state_wanted == State::Scheduled {
         job.schedule = Schedule::In(AN_HOUR);
     }
+    if state_wanted == State::Awaiting {
+        let parent_queue = format!("parent-of-{queue}");
+        let parent = enqueue(storage, vec![new_job("parent", &parent_queue)]).await[0];
+        job.continuation = Some(Continuation {
+            parent: Parent::Job(parent),
+            on: ContinueOn::Succeeded,
+        });
+    }
     let id = enqueue(storage, vec![job]).await[0];
     match state_wanted {
-        State::Scheduled | State::Enqueued => {}
+        State::Scheduled | State::Enqueued | State::Awaiting => {}
         State::Processing | State::Succeeded | State::Failed => {
             let taken = fetch(storage, &[queue], 1).await;
             assert_eq!(ids_of(&taken), [id]);
@@ -377,7 +400,6 @@ async fn job_in(storage: &Storage, state_wanted: State, queue: &str) -> JobId {
             }
         }
         State::Deleted => storage.delete(id).await.expect("delete"),
-        State::Awaiting => panic!("the API cannot put a job in {state_wanted}"),
     }
     assert_eq!(state(storage, id).await, state_wanted);
     id

@@ -56,7 +56,7 @@ const FINISH_BATCHES: &str = "WITH done AS (
 fn resolve_sql() -> String {
     format!(
         "WITH due AS (
-         SELECT c.id, p.id AS parent, NULL::text AS parent_batch, p.state AS parent_state,
+         SELECT c.id, c.parent_id AS parent, NULL::text AS parent_batch, p.state AS parent_state,
                 p.result AS parent_result
          FROM {{s}}.jobs_job c LEFT JOIN {{s}}.jobs_job p ON p.id = c.parent_id
          WHERE c.parent_id IS NOT NULL AND c.state = 'Awaiting'

@@ -50,7 +50,7 @@ const FINISH_BATCHES: &str = "UPDATE jobs_batch AS b
 fn resolve_sql() -> String {
     format!(
         "WITH due AS (
-         SELECT c.id, p.id AS parent, NULL AS parent_batch, p.state AS parent_state,
+         SELECT c.id, c.parent_id AS parent, NULL AS parent_batch, p.state AS parent_state,
                 p.result AS parent_result
          FROM jobs_job c LEFT JOIN jobs_job p ON p.id = c.parent_id
          WHERE c.parent_id IS NOT NULL AND c.state = 'Awaiting'
@@ -69,8 +69,10 @@ fn resolve_sql() -> String {
          reason = CASE WHEN due.parent_state IS NULL THEN ?6
                        WHEN instr(',' || j.continue_on || ',', ',' || due.parent_state || ',') > 0
                        THEN ?4 ELSE ?5 END,
-         state_data = json_object('parent', due.parent, 'parent_batch', due.parent_batch,
-                                  'parent_state', due.parent_state),
+         state_data = CASE WHEN due.parent IS NOT NULL
+                           THEN json_object('parent', due.parent, 'parent_state', due.parent_state)
+                           ELSE json_object('parent_batch', due.parent_batch,
+                                            'parent_state', due.parent_state) END,
          state_changed_at = ?1, parent_result = due.parent_result
      FROM due WHERE j.id = due.id AND j.state = 'Awaiting'"
     )

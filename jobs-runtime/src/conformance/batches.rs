@@ -1,0 +1,370 @@
+//! Conformance cases for batches: created with their jobs in one
+//! transaction, finished by `resolve_awaiting` once every member has (nested
+//! batches first), continued, joined while `Started` only, cancelled, and
+//! expired with their members.
+
+use std::time::Duration;
+
+use jobs_core::{
+    BatchId, BatchRecord, BatchState, Continuation, ContinueOn, EnqueueParams, Error, ExpireParams,
+    NewBatch, NewJob, Outcome, Parent, State, decide,
+};
+
+use super::continuations::{resolve, run_one};
+use super::{fetch, finish, new_job, record, state};
+use crate::Storage;
+
+fn new_batch(parent: Option<&BatchId>) -> NewBatch {
+    NewBatch {
+        id: BatchId::new(),
+        parent: parent.cloned(),
+        description: Some("conformance".to_owned()),
+    }
+}
+
+fn member(batch: &BatchId, queue: &str) -> NewJob {
+    let mut job = new_job("member", queue);
+    job.batch = Some(batch.clone());
+    job
+}
+
+fn after_batch(batch: &BatchId, on: ContinueOn) -> NewJob {
+    let mut job = new_job("after", "after");
+    job.continuation = Some(Continuation {
+        parent: Parent::Batch(batch.clone()),
+        on,
+    });
+    job
+}
+
+async fn store(
+    storage: &Storage,
+    batches: Vec<NewBatch>,
+    jobs: Vec<NewJob>,
+) -> Vec<jobs_core::JobId> {
+    storage
+        .enqueue(EnqueueParams { jobs, batches })
+        .await
+        .expect("enqueue")
+}
+
+async fn batch(storage: &Storage, id: &BatchId) -> BatchRecord {
+    storage
+        .batch(id)
+        .await
+        .expect("read batch")
+        .unwrap_or_else(|| panic!("batch {id} exists"))
+}
+
+fn succeeded(result: &str) -> Outcome {
+    Outcome::Succeeded {
+        result: Some(result.to_owned()),
+    }
+}
+
+/// A batch is stored with its jobs in one call: `Started`, its members
+/// counted as pending and naming it; a call that fails stores neither.
+pub async fn batch_and_its_jobs_are_created_together(storage: &Storage) {
+    let created = new_batch(None);
+    let id = created.id.clone();
+    let ids = store(
+        storage,
+        vec![created],
+        vec![member(&id, "m"), member(&id, "m"), member(&id, "m")],
+    )
+    .await;
+    let stored = batch(storage, &id).await;
+    assert_eq!(stored.state, BatchState::Started);
+    assert_eq!(stored.description.as_deref(), Some("conformance"));
+    assert_eq!(stored.jobs.get(State::Enqueued), 3);
+    assert_eq!(stored.pending(), 3);
+    assert_eq!(stored.finished_at, None);
+    for job in ids {
+        assert_eq!(record(storage, job).await.batch, Some(id.clone()));
+    }
+
+    let refused = new_batch(None);
+    let refused_id = refused.id.clone();
+    let mut broken = member(&refused_id, "m");
+    broken.name = String::new();
+    let result = storage
+        .enqueue(EnqueueParams {
+            jobs: vec![member(&refused_id, "m"), broken],
+            batches: vec![refused],
+        })
+        .await;
+    assert!(result.is_err(), "a job without a name is refused");
+    assert!(
+        storage.batch(&refused_id).await.unwrap().is_none(),
+        "all or nothing"
+    );
+    assert_eq!(batch(storage, &id).await.jobs.total(), 3);
+}
+
+/// A batch stays `Started` while a member is pending, then finishes
+/// `Succeeded`; its continuation awaiting success is enqueued with the
+/// members' results (a JSON array in member order), the one awaiting a
+/// cancel is deleted.
+pub async fn batch_finishes_when_every_member_has(storage: &Storage) {
+    let created = new_batch(None);
+    let id = created.id.clone();
+    let ids = store(
+        storage,
+        vec![created],
+        vec![
+            member(&id, "m"),
+            member(&id, "m"),
+            after_batch(&id, ContinueOn::Succeeded),
+            after_batch(&id, ContinueOn::Deleted),
+        ],
+    )
+    .await;
+    assert_eq!(state(storage, ids[2]).await, State::Awaiting);
+    let taken = fetch(storage, &["m"], 2).await;
+    assert_eq!(taken.len(), 2);
+    finish(storage, taken[0].held(), succeeded(r#""first""#)).await;
+    resolve(storage).await;
+    assert_eq!(batch(storage, &id).await.state, BatchState::Started);
+    assert_eq!(state(storage, ids[2]).await, State::Awaiting);
+
+    finish(storage, taken[1].held(), succeeded(r#"{"n":2}"#)).await;
+    assert_eq!(
+        resolve(storage).await,
+        3,
+        "the batch and its two continuations"
+    );
+    let finished = batch(storage, &id).await;
+    assert_eq!(finished.state, BatchState::Succeeded);
+    assert!(finished.finished_at.is_some());
+    assert_eq!(finished.jobs.get(State::Succeeded), 2);
+    assert_eq!(finished.pending(), 0);
+    assert_eq!(state(storage, ids[2]).await, State::Enqueued);
+    assert_eq!(state(storage, ids[3]).await, State::Deleted);
+    let moves = storage.history(ids[2]).await.unwrap();
+    assert_eq!(
+        moves[1].data,
+        Some(serde_json::json!({"parent_batch": id.as_str(), "parent_state": "Succeeded"}))
+    );
+    let after = fetch(storage, &["after"], 10).await;
+    assert_eq!(after.len(), 1);
+    let results: serde_json::Value =
+        serde_json::from_str(after[0].parent_result.as_deref().expect("results")).unwrap();
+    assert_eq!(results, serde_json::json!(["first", {"n": 2}]));
+
+    // A continuation added once the batch finished is decided at once.
+    let late = storage
+        .enqueue(EnqueueParams::jobs(vec![after_batch(
+            &id,
+            ContinueOn::Succeeded,
+        )]))
+        .await
+        .expect("a continuation of a finished batch");
+    assert_eq!(state(storage, late[0]).await, State::Enqueued);
+    assert_eq!(resolve(storage).await, 0);
+}
+
+/// A member that fails makes the batch `Failed` once all finished: the
+/// continuation awaiting success is deleted, the one awaiting any outcome
+/// is enqueued.
+pub async fn batch_with_a_failed_member_finishes_failed(storage: &Storage) {
+    let created = new_batch(None);
+    let id = created.id.clone();
+    let ids = store(
+        storage,
+        vec![created],
+        vec![
+            member(&id, "m"),
+            member(&id, "m"),
+            after_batch(&id, ContinueOn::Succeeded),
+            after_batch(&id, ContinueOn::Finished),
+        ],
+    )
+    .await;
+    let taken = fetch(storage, &["m"], 2).await;
+    finish(
+        storage,
+        taken[0].held(),
+        Outcome::Succeeded { result: None },
+    )
+    .await;
+    let failed = Outcome::Failed {
+        reason: "broken".into(),
+    };
+    finish(storage, taken[1].held(), failed).await;
+    resolve(storage).await;
+    assert_eq!(batch(storage, &id).await.state, BatchState::Failed);
+    assert_eq!(state(storage, ids[2]).await, State::Deleted);
+    assert_eq!(state(storage, ids[3]).await, State::Enqueued);
+}
+
+/// A batch with a nested batch finishes only after it: its own members all
+/// finished, it waits for the nested one; once that one's member finishes,
+/// one `resolve_awaiting` finishes both.
+pub async fn nested_batches_finish_inside_out(storage: &Storage) {
+    let outer = new_batch(None);
+    let inner = new_batch(Some(&outer.id));
+    let (outer_id, inner_id) = (outer.id.clone(), inner.id.clone());
+    store(
+        storage,
+        vec![outer, inner],
+        vec![
+            member(&outer_id, "outer"),
+            member(&inner_id, "inner"),
+            after_batch(&outer_id, ContinueOn::Succeeded),
+        ],
+    )
+    .await;
+    assert_eq!(batch(storage, &outer_id).await.batches, [inner_id.clone()]);
+    assert_eq!(
+        batch(storage, &inner_id).await.parent,
+        Some(outer_id.clone())
+    );
+    run_one(storage, "outer", Outcome::Succeeded { result: None }).await;
+    resolve(storage).await;
+    assert_eq!(batch(storage, &outer_id).await.state, BatchState::Started);
+    run_one(storage, "inner", Outcome::Succeeded { result: None }).await;
+    resolve(storage).await;
+    assert_eq!(batch(storage, &inner_id).await.state, BatchState::Succeeded);
+    assert_eq!(batch(storage, &outer_id).await.state, BatchState::Succeeded);
+    assert_eq!(fetch(storage, &["after"], 10).await.len(), 1);
+}
+
+/// Jobs and nested batches join a `Started` batch and hold it open; a
+/// batch that finished refuses them with `BatchFinished` (nothing is
+/// stored), an unknown one with `BatchNotFound`.
+pub async fn jobs_join_only_a_started_batch(storage: &Storage) {
+    let created = new_batch(None);
+    let id = created.id.clone();
+    store(storage, vec![created], vec![member(&id, "m")]).await;
+    let joined = store(storage, Vec::new(), vec![member(&id, "late")]).await;
+    let nested = new_batch(Some(&id));
+    store(storage, vec![nested], Vec::new()).await;
+    assert_eq!(batch(storage, &id).await.jobs.total(), 2);
+    assert_eq!(batch(storage, &id).await.batches.len(), 1);
+    run_one(storage, "m", Outcome::Succeeded { result: None }).await;
+    resolve(storage).await;
+    assert_eq!(
+        batch(storage, &id).await.state,
+        BatchState::Started,
+        "the joined job holds it open"
+    );
+    assert_eq!(state(storage, joined[0]).await, State::Enqueued);
+    run_one(storage, "late", Outcome::Succeeded { result: None }).await;
+    resolve(storage).await;
+    assert_eq!(batch(storage, &id).await.state, BatchState::Succeeded);
+
+    let before = storage.counts().await.unwrap().total();
+    let refused = storage
+        .enqueue(EnqueueParams::jobs(vec![
+            new_job("plain", "q"),
+            member(&id, "m"),
+        ]))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::BatchFinished { id: got, state: BatchState::Succeeded }) if *got == id),
+        "{refused:?}"
+    );
+    let unknown = BatchId::new();
+    let refused = storage
+        .enqueue(EnqueueParams::jobs(vec![member(&unknown, "m")]))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::BatchNotFound(got)) if *got == unknown),
+        "{refused:?}"
+    );
+    assert_eq!(storage.counts().await.unwrap().total(), before);
+}
+
+/// Cancelling a batch deletes the waiting members of it and of its nested
+/// batches, with the reason; a running member runs on; both batches are
+/// `Deleted`, and a continuation awaiting that is enqueued. Cancelling it
+/// again is `BatchFinished`; an unknown batch is `BatchNotFound`.
+pub async fn cancel_deletes_a_batchs_waiting_members(storage: &Storage) {
+    let outer = new_batch(None);
+    let inner = new_batch(Some(&outer.id));
+    let (outer_id, inner_id) = (outer.id.clone(), inner.id.clone());
+    let mut scheduled = member(&outer_id, "later");
+    scheduled.schedule = jobs_core::Schedule::In(Duration::from_secs(3600));
+    let ids = store(
+        storage,
+        vec![outer, inner],
+        vec![
+            member(&outer_id, "run"),
+            member(&outer_id, "wait"),
+            scheduled,
+            member(&inner_id, "inner"),
+            after_batch(&outer_id, ContinueOn::Deleted),
+        ],
+    )
+    .await;
+    let running = fetch(storage, &["run"], 1).await;
+    assert_eq!(running[0].id, ids[0]);
+    let mut deleted = storage.cancel_batch(&outer_id).await.expect("cancel");
+    deleted.sort();
+    assert_eq!(deleted, [ids[1], ids[2], ids[3]]);
+    for id in &deleted {
+        let job = record(storage, *id).await;
+        assert_eq!(job.state, State::Deleted);
+        assert_eq!(job.reason.as_deref(), Some(decide::BATCH_CANCELLED));
+    }
+    assert_eq!(state(storage, ids[0]).await, State::Processing);
+    assert_eq!(batch(storage, &outer_id).await.state, BatchState::Deleted);
+    assert_eq!(batch(storage, &inner_id).await.state, BatchState::Deleted);
+    resolve(storage).await;
+    assert_eq!(state(storage, ids[4]).await, State::Enqueued);
+
+    let again = storage.cancel_batch(&outer_id).await;
+    assert!(
+        matches!(
+            &again,
+            Err(Error::BatchFinished {
+                state: BatchState::Deleted,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    let unknown = storage.cancel_batch(&BatchId::new()).await;
+    assert!(
+        matches!(unknown, Err(Error::BatchNotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+/// Members of a batch do not expire alone, even when finished long ago:
+/// they expire with the batch, all together, once it finished longer than
+/// the retention ago; the batch's record goes too.
+pub async fn batches_expire_with_their_members(storage: &Storage) {
+    let outer = new_batch(None);
+    let inner = new_batch(Some(&outer.id));
+    let (outer_id, inner_id) = (outer.id.clone(), inner.id.clone());
+    let ids = store(
+        storage,
+        vec![outer, inner],
+        vec![member(&outer_id, "first"), member(&inner_id, "second")],
+    )
+    .await;
+    let expire = |ms: u64| {
+        storage.backend().expire(ExpireParams {
+            older_than: Duration::from_millis(ms),
+            limit: 100,
+        })
+    };
+    run_one(storage, "first", Outcome::Succeeded { result: None }).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(expire(10).await.unwrap(), 0, "the batch is still open");
+    assert_eq!(state(storage, ids[0]).await, State::Succeeded);
+
+    run_one(storage, "second", Outcome::Succeeded { result: None }).await;
+    resolve(storage).await;
+    assert_eq!(batch(storage, &outer_id).await.state, BatchState::Succeeded);
+    assert_eq!(expire(60_000).await.unwrap(), 0, "finished too recently");
+    // The batch finished at least 50 ms ago by the storage's clock.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(expire(10).await.unwrap(), 2);
+    for id in ids {
+        assert!(storage.job(id).await.unwrap().is_none());
+    }
+    assert!(storage.batch(&outer_id).await.unwrap().is_none());
+    assert!(storage.batch(&inner_id).await.unwrap().is_none());
+}
