@@ -154,6 +154,7 @@ macro_rules! storage_conformance_tests {
             a_continuation_of_a_finished_parent_is_decided_at_once,
             a_continuation_of_an_unknown_parent_is_refused,
             resolve_awaiting_decides_chains_of_continuations,
+            a_continuation_racing_its_parents_finish_is_never_stranded,
             batch_and_its_jobs_are_created_together,
             batch_finishes_when_every_member_has,
             batch_with_a_failed_member_finishes_failed,
@@ -161,6 +162,7 @@ macro_rules! storage_conformance_tests {
             jobs_join_only_a_started_batch,
             cancel_deletes_a_batchs_waiting_members,
             batches_expire_with_their_members,
+            a_batch_never_finishes_over_a_member_joining,
         );
 
         #[test]

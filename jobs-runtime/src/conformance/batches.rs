@@ -368,3 +368,35 @@ pub async fn batches_expire_with_their_members(storage: &Storage) {
     assert!(storage.batch(&outer_id).await.unwrap().is_none());
     assert!(storage.batch(&inner_id).await.unwrap().is_none());
 }
+
+/// A job joining a batch while the batch is being finished either joins
+/// it (and the batch stays `Started`) or is refused with `BatchFinished`
+/// (and nothing is stored): never a finished batch with a pending member.
+/// Thirty races, each on a fresh batch whose only member has finished.
+pub async fn a_batch_never_finishes_over_a_member_joining(storage: &Storage) {
+    for round in 0..30 {
+        let queue = format!("race-{round}");
+        let created = new_batch(None);
+        let id = created.id.clone();
+        store(storage, vec![created], vec![member(&id, &queue)]).await;
+        run_one(storage, &queue, Outcome::Succeeded { result: None }).await;
+        let (_, joined) = tokio::join!(
+            resolve(storage),
+            storage.enqueue(EnqueueParams::jobs(vec![member(&id, "joined")])),
+        );
+        resolve(storage).await;
+        let stored = batch(storage, &id).await;
+        match joined {
+            Ok(_) => {
+                assert_eq!(stored.state, BatchState::Started, "round {round}");
+                assert_eq!(stored.pending(), 1, "round {round}");
+                run_one(storage, "joined", Outcome::Succeeded { result: None }).await;
+            }
+            Err(Error::BatchFinished { .. }) => {
+                assert_eq!(stored.state, BatchState::Succeeded, "round {round}");
+                assert_eq!(stored.jobs.total(), 1, "round {round}");
+            }
+            Err(error) => panic!("round {round}: {error}"),
+        }
+    }
+}

@@ -215,3 +215,40 @@ pub async fn resolve_awaiting_decides_chains_of_continuations(storage: &Storage)
         Some(decide::PARENT_NOT_AS_AWAITED)
     );
 }
+
+/// A continuation stored while its parent is finishing is never left
+/// `Awaiting`: either the finish decides it, or it is stored decided, or
+/// `resolve_awaiting` decides it; in every case it ends `Enqueued` with
+/// the parent's result. Fifty races, each on a fresh parent.
+pub async fn a_continuation_racing_its_parents_finish_is_never_stranded(storage: &Storage) {
+    for round in 0..50 {
+        let queue = format!("race-{round}");
+        let parent = enqueue(storage, vec![new_job("parent", &queue)]).await[0];
+        let taken = fetch(storage, &[&queue], 1).await;
+        let (finished, child) = tokio::join!(
+            finish(storage, taken[0].held(), succeeded(&round.to_string())),
+            storage.enqueue(EnqueueParams::jobs(vec![continuation(
+                "raced",
+                parent,
+                ContinueOn::Succeeded
+            )])),
+        );
+        assert_eq!(finished, [parent]);
+        let child = child.expect("enqueue the continuation")[0];
+        resolve(storage).await;
+        assert_eq!(
+            state(storage, child).await,
+            State::Enqueued,
+            "round {round}"
+        );
+    }
+    let taken = fetch(storage, &["raced"], 100).await;
+    assert_eq!(taken.len(), 50);
+    for job in taken {
+        assert!(
+            job.parent_result.is_some(),
+            "job {} got its parent's result",
+            job.id
+        );
+    }
+}
