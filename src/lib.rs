@@ -64,7 +64,7 @@ pub mod __private {
     pub use jobs_core::inventory;
     pub use jobs_core::recurring::{Misfire, RecurringRegistration};
     pub use jobs_core::{
-        Backoff, BatchId, IntoJobResult, Job, JobArgument, JobContext, JobError, JobId,
+        Backoff, BatchId, BoxFuture, IntoJobResult, Job, JobArgument, JobContext, JobError, JobId,
         JobRegistration, JobResult, ParentOf, Result, RetryPolicy, TypedJobId, encode_result,
     };
     pub use jobs_runtime::{

@@ -51,7 +51,7 @@ pub fn expand_with(
                 #more
             }
         }
-        Err(error) => item_with_error(item, error),
+        Err(error) => item_with_error(quote!(#function), error),
     }
 }
 
@@ -109,7 +109,8 @@ fn private_text(job: &Job) -> String {
 /// derive, impl and helper.
 fn storable_bounds(job: &Job) -> Vec<TokenStream> {
     let private = private(job);
-    job.func
+    let mut bounds: Vec<TokenStream> = job
+        .func
         .args
         .iter()
         .chain(job.func.parent.as_ref().map(|(_, parent)| parent))
@@ -117,7 +118,27 @@ fn storable_bounds(job: &Job) -> Vec<TokenStream> {
             let ty = &arg.ty;
             quote!(for<'__jobs> #ty: #private::JobArgument,)
         })
-        .collect()
+        .collect();
+    // The same for the return type: one that is not a job's result is
+    // reported once, by the result assertion, not by every helper naming
+    // the result's type.
+    if let Output::Type { ty, .. } = &job.func.output {
+        bounds.push(quote!(for<'__jobs> #ty: #private::IntoJobResult,));
+    }
+    bounds
+}
+
+/// The span to report a return type that is no job's result on: its
+/// error type when written `Result<T, E>` (`E` must be `Display`), else
+/// the whole type.
+fn result_span(job: &Job) -> Option<Span> {
+    match &job.func.output {
+        Output::Unit => None,
+        Output::Type { ty, error } => Some(match error {
+            Some(error) => syn::spanned::Spanned::span(error),
+            None => syn::spanned::Spanned::span(ty),
+        }),
+    }
 }
 
 /// The argument struct: one public field per argument, (de)serialized with
@@ -208,12 +229,23 @@ fn argument_assertions(job: &Job) -> TokenStream {
                 __assert_job_argument::<#ty>();
             }
         });
+    // Every token of the assertion, the copied type's too, carries the
+    // span, so that rustc reports a missing `IntoJobResult` (or
+    // `E: Display`) there.
+    let result = match (&job.func.output, result_span(job)) {
+        (Output::Type { ty, .. }, Some(span)) => {
+            respan(quote!(__assert_job_result::<#ty>();), span)
+        }
+        _ => TokenStream::new(),
+    };
     quote! {
         const _: () = {
             fn __assert_job_argument<T: #private::JobArgument>() {}
+            fn __assert_job_result<T: #private::IntoJobResult>() {}
             #[allow(dead_code)]
             fn __assert_job_arguments() {
                 #(#checks)*
+                #result
             }
         };
     }
@@ -260,19 +292,8 @@ fn job_impl(job: &Job) -> TokenStream {
             #fn_ident(#call_args).await;
             ::core::result::Result::<(), #private::JobError>::Ok(())
         },
-        Output::Type { ty, error } => {
-            let span = match error {
-                Some(error) => syn::spanned::Spanned::span(error),
-                None => syn::spanned::Spanned::span(ty),
-            };
-            // Every token of the conversion's path, the copied type's too,
-            // carries that span, so that rustc reports a missing
-            // `IntoJobResult` (or `E: Display`) there.
-            let into_job_result = respan(
-                quote!(<#ty as #private::IntoJobResult>::into_job_result),
-                span,
-            );
-            quote!(#into_job_result(#fn_ident(#call_args).await))
+        Output::Type { ty, .. } => {
+            quote!(<#ty as #private::IntoJobResult>::into_job_result(#fn_ident(#call_args).await))
         }
     };
 
@@ -470,8 +491,11 @@ fn fn_helpers(job: &Job) -> TokenStream {
             /// # Errors
             /// `Error::JobNotFound` when no job has the parent's id; when
             /// the arguments do not serialize or the storage fails.
-            #vis async fn continue_after(client: &#private::Client, #parent_param, #(#idents: #types),*) -> #private::Result<#typed> {
-                Self::enqueue_with(client, #private::EnqueueOptions::new().after(#parent_id), #(#idents),*).await
+            #vis fn continue_after(client: &#private::Client, #parent_param, #(#idents: #types),*) -> #private::BoxFuture<'_, #private::Result<#typed>> {
+                // Not an `async fn`: the parent's type is checked once, at
+                // this call, and the future's type does not name it.
+                let options = #private::EnqueueOptions::new().after(#parent_id);
+                ::std::boxed::Box::pin(Self::enqueue_with(client, options, #(#idents),*))
             }
 
             /// As `continue_after`, with this call's `options`; among them
@@ -481,8 +505,9 @@ fn fn_helpers(job: &Job) -> TokenStream {
             ///
             /// # Errors
             /// As `continue_after`.
-            #vis async fn continue_after_with(client: &#private::Client, #parent_param, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::Result<#typed> {
-                Self::enqueue_with(client, options.after(#parent_id), #(#idents),*).await
+            #vis fn continue_after_with(client: &#private::Client, #parent_param, options: #private::EnqueueOptions, #(#idents: #types),*) -> #private::BoxFuture<'_, #private::Result<#typed>> {
+                let options = options.after(#parent_id);
+                ::std::boxed::Box::pin(Self::enqueue_with(client, options, #(#idents),*))
             }
 
             /// Enqueues the job as a continuation of the stored batch

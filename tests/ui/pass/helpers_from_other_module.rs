@@ -13,15 +13,15 @@ mod mail {
 
 #[allow(dead_code)]
 async fn enqueue_both_ways(client: &Client) -> jobs::Result<()> {
-    let _: JobId = mail::send_welcome_email::enqueue(client, 42, "welcome".into()).await?;
-    let _: JobId = mail::send_welcome_email::schedule_in(
+    let _: TypedJobId<()> = mail::send_welcome_email::enqueue(client, 42, "welcome".into()).await?;
+    let _: TypedJobId<()> = mail::send_welcome_email::schedule_in(
         client,
         Duration::from_secs(60),
         42,
         "welcome".into(),
     )
     .await?;
-    let _: JobId = mail::SendWelcomeEmail {
+    let _: TypedJobId<()> = mail::SendWelcomeEmail {
         user_id: 42,
         template: "welcome".into(),
     }
