@@ -82,6 +82,25 @@ impl Fixture {
         }
     }
 
+    /// The SQLite file's URL, for the application's own pool.
+    pub fn sqlite_url(&self) -> Option<String> {
+        match &self.place {
+            Place::Sqlite(dir) => {
+                Some(format!("sqlite://{}", dir.path().join("jobs.db").display()))
+            }
+            Place::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL storage (its pool, its schema), for the
+    /// application's own transactions.
+    pub fn postgres_storage(&self) -> Option<&PostgresStorage> {
+        match &self.place {
+            Place::Postgres(pg) => Some(&pg.storage),
+            Place::Sqlite(_) => None,
+        }
+    }
+
     /// The same database opened anew, as another process would.
     pub async fn reopen(&self) -> Storage {
         match &self.place {
