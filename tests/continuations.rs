@@ -197,7 +197,7 @@ async fn enqueue_in_tx_follows_the_transaction(fx: &Fixture) {
                 .fetch_all(pool)
                 .await
                 .unwrap();
-        assert_eq!(rows, [committed.clone()]);
+        assert_eq!(rows, std::slice::from_ref(&committed));
         (ids[0], ids[1])
     } else {
         let url = fx.sqlite_url().unwrap();
@@ -225,7 +225,7 @@ async fn enqueue_in_tx_follows_the_transaction(fx: &Fixture) {
             .fetch_all(&pool)
             .await
             .unwrap();
-        assert_eq!(rows, [committed.clone()]);
+        assert_eq!(rows, std::slice::from_ref(&committed));
         (ids[0], ids[1])
     };
     // SQLite may give the committed job the id the rolled-back one had:

@@ -214,7 +214,10 @@ pub async fn nested_batches_finish_inside_out(storage: &Storage) {
         ],
     )
     .await;
-    assert_eq!(batch(storage, &outer_id).await.batches, [inner_id.clone()]);
+    assert_eq!(
+        batch(storage, &outer_id).await.batches,
+        std::slice::from_ref(&inner_id)
+    );
     assert_eq!(
         batch(storage, &inner_id).await.parent,
         Some(outer_id.clone())
