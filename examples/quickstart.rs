@@ -5,13 +5,17 @@
 //! cargo run --example quickstart -- ~/src/other  # another directory
 //! ```
 //!
-//! Enqueues one `hash_file` job per file (respecting `.gitignore`), runs them
-//! on a server with a few workers, and stores each file's SHA-256, size and
-//! line count in a table of the same SQLite database. It also shows a delayed
-//! job and a job that fails twice before it succeeds. Unreadable files become
-//! Failed jobs carrying the OS error. Ends with a summary and exits 0.
+//! Enqueues one `hash_file` job per file (respecting `.gitignore`) as one
+//! batch, runs them on a server with a few workers, and stores each file's
+//! SHA-256, size and line count in a table of the same database. When
+//! every file is done, the batch's continuation receives every digest,
+//! typed, and writes a summary report: fan-out, fan-in, and `main` only
+//! waits for the report. It also shows a delayed job, a job enqueued in
+//! the application's own transaction that fails twice before it succeeds,
+//! and recurring jobs. Unreadable files become Failed jobs carrying the OS
+//! error. Ends with a summary and exits 0.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -40,13 +44,45 @@ const STORE: &str = "INSERT INTO quickstart_file_digest (path, sha256, bytes, li
     ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
         lines = excluded.lines, job_id = excluded.job_id";
 const COUNT_SINCE: &str = "SELECT count(*) FROM quickstart_file_digest WHERE job_id >= $1";
+const CREATE_UPLOADS: &str = "CREATE TABLE IF NOT EXISTS quickstart_upload (name TEXT NOT NULL)";
+const STORE_UPLOAD: &str = "INSERT INTO quickstart_upload (name) VALUES ($1)";
 
 impl Results {
-    async fn create_table(&self) -> Result<(), sqlx::Error> {
-        match self {
-            Results::Sqlite(pool) => sqlx::query(CREATE_TABLE).execute(pool).await.map(drop),
-            Results::Postgres(pool) => sqlx::query(CREATE_TABLE).execute(pool).await.map(drop),
+    async fn create_tables(&self) -> Result<(), sqlx::Error> {
+        for table in [CREATE_TABLE, CREATE_UPLOADS] {
+            match self {
+                Results::Sqlite(pool) => sqlx::query(table).execute(pool).await.map(drop)?,
+                Results::Postgres(pool) => sqlx::query(table).execute(pool).await.map(drop)?,
+            }
         }
+        Ok(())
+    }
+
+    /// Records an upload and enqueues the job that performs it, in one
+    /// transaction of the application: both exist, or neither.
+    async fn record_upload(&self, name: &str) -> anyhow::Result<TypedJobId<()>> {
+        Ok(match self {
+            Results::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::query(STORE_UPLOAD)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                let id = flaky_upload::enqueue_in_tx(&mut tx, name.into()).await?;
+                tx.commit().await?;
+                id
+            }
+            Results::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(STORE_UPLOAD)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                let id = flaky_upload::enqueue_in_tx(&mut tx, name.into()).await?;
+                tx.commit().await?;
+                id
+            }
+        })
     }
 
     async fn store(
@@ -98,25 +134,79 @@ impl Results {
     }
 }
 
-/// Reads a file and stores its SHA-256, size in bytes and line count.
+/// What `hash_file` returns: stored as the job's result, and handed to the
+/// batch's continuation.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct FileDigest {
+    path: String,
+    sha256: String,
+    bytes: u64,
+    lines: u64,
+}
+
+/// Reads a file, stores its SHA-256, size in bytes and line count in the
+/// application's table, and returns them.
 #[job(queue = "files", retries = 1, backoff = "200ms")]
-async fn hash_file(ctx: JobContext, path: PathBuf) -> Result<(), std::io::Error> {
+async fn hash_file(ctx: JobContext, path: PathBuf) -> Result<FileDigest, std::io::Error> {
     let bytes = tokio::fs::read(&path).await?;
-    let sha256 = format!("{:x}", Sha256::digest(&bytes));
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count()
-        + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+    let digest = FileDigest {
+        path: path.display().to_string(),
+        sha256: format!("{:x}", Sha256::digest(&bytes)),
+        bytes: bytes.len() as u64,
+        lines: (bytes.iter().filter(|&&b| b == b'\n').count()
+            + usize::from(bytes.last().is_some_and(|&b| b != b'\n'))) as u64,
+    };
     let results = RESULTS.get().expect("set before the server starts");
-    let (bytes, lines) = (bytes.len() as i64, lines as i64);
     results
         .store(
-            path.display().to_string(),
-            sha256,
-            bytes,
-            lines,
+            digest.path.clone(),
+            digest.sha256.clone(),
+            digest.bytes as i64,
+            digest.lines as i64,
             ctx.id().get(),
         )
         .await
-        .map_err(std::io::Error::other)
+        .map_err(std::io::Error::other)?;
+    Ok(digest)
+}
+
+/// The batch's continuation: runs once every file is hashed, whatever the
+/// outcome, with the digests of the files that were, in enqueue order, and
+/// writes the summary report.
+#[job]
+async fn write_report(
+    #[parent] digests: Vec<FileDigest>,
+    report: PathBuf,
+) -> Result<ReportTotals, std::io::Error> {
+    let totals = ReportTotals {
+        files: digests.len() as u64,
+        bytes: digests.iter().map(|d| d.bytes).sum(),
+        lines: digests.iter().map(|d| d.lines).sum(),
+    };
+    let mut largest = digests.clone();
+    largest.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path)));
+    let mut text = format!(
+        "{} files, {} bytes, {} lines\nlargest:\n",
+        totals.files, totals.bytes, totals.lines
+    );
+    for digest in largest.iter().take(3) {
+        text.push_str(&format!(
+            "  {} bytes  {}  {}\n",
+            digest.bytes,
+            &digest.sha256[..12],
+            digest.path
+        ));
+    }
+    tokio::fs::write(&report, text).await?;
+    Ok(totals)
+}
+
+/// What the report job returns.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ReportTotals {
+    files: u64,
+    bytes: u64,
+    lines: u64,
 }
 
 /// Announces itself: enqueued with a delay, it shows when it really ran.
@@ -201,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
         let results = Results::Sqlite(sqlite.pool().clone());
         (Storage::new(sqlite), results)
     };
-    results.create_table().await?;
+    results.create_tables().await?;
     let results = RESULTS.get_or_init(|| results);
     let client = Client::new(storage.clone());
 
@@ -220,13 +310,27 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     anyhow::ensure!(!files.is_empty(), "no files found under {}", dir.display());
 
+    // Fan-out: one job per file, and the report after them, stored at once.
+    let newest_before = storage.list_jobs(jobs::JobQuery::new().limit(1)).await?;
+    let first_id = newest_before.first().map_or(1, |job| job.id.get() + 1);
     let started = Instant::now();
-    let ids = client
-        .enqueue_many(files.iter().cloned().map(|path| HashFile { path }))
-        .await?;
+    let report_path = temp.path().join("report.txt");
+    let mut batch = Batch::new().description(format!("hash {}", dir.display()));
+    for path in &files {
+        hash_file::add_to_batch(&mut batch, path.clone())?;
+    }
+    // Fan-in: on any outcome, so that unreadable files do not stop the report.
+    let on_any = EnqueueOptions::new().continue_on(ContinueOn::Finished);
+    batch.then_with(
+        WriteReport {
+            report: report_path.clone(),
+        },
+        on_any,
+    )?;
+    let batch = client.enqueue_batch(batch).await?;
     println!(
-        "  enqueued {} hash_file jobs in {:.0?}",
-        ids.len(),
+        "  enqueued {} hash_file jobs as batch {batch} in {:.0?}",
+        files.len(),
         started.elapsed()
     );
     let delayed = delayed_hello::schedule_in(
@@ -235,8 +339,10 @@ async fn main() -> anyhow::Result<()> {
         chrono::Utc::now().timestamp_millis(),
     )
     .await?;
-    let flaky = flaky_upload::enqueue(&client, "report.pdf".into()).await?;
-    println!("  scheduled delayed job {delayed} in 2s; enqueued flaky job {flaky}");
+    let flaky = results.record_upload("report.pdf").await?;
+    println!(
+        "  scheduled delayed job {delayed} in 2s; enqueued flaky job {flaky} with its upload row"
+    );
     // Every night at 02:00 Berlin time, and once now, by hand.
     nightly_report::recurring_with(
         &client,
@@ -251,30 +357,33 @@ async fn main() -> anyhow::Result<()> {
         .workers(args.workers)
         .queues(["files", "default"])
         .schedule_interval(Duration::from_millis(100))
+        .continuation_check_interval(Duration::from_millis(100))
         .start()?;
 
+    // `main` only watches: the report is written by the batch's continuation.
     let mut last_report = Instant::now();
     let mut files_done: Option<Duration> = None;
-    let summary = loop {
-        let summary = Summary::read(&storage, &ids).await?;
-        if summary.finished() == ids.len() && files_done.is_none() {
+    let progress = loop {
+        let progress = storage.batch(&batch).await?.context("the batch exists")?;
+        if progress.state != jobs::BatchState::Started && files_done.is_none() {
             files_done = Some(started.elapsed());
         }
         if files_done.is_some()
+            && report_written(&storage, &batch).await?
             && is_final(&storage, delayed).await?
             && is_final(&storage, flaky).await?
             && is_final(&storage, report).await?
             && heartbeat_succeeded(&storage).await?
         {
-            break summary;
+            break progress;
         }
         if last_report.elapsed() >= Duration::from_millis(500) {
             println!(
-                "  progress: {}/{} files done ({} succeeded, {} failed)",
-                summary.finished(),
-                ids.len(),
-                summary.succeeded,
-                summary.failed.len()
+                "  progress: {} of {} files pending ({} succeeded, {} failed)",
+                progress.pending(),
+                files.len(),
+                progress.jobs.get(State::Succeeded),
+                progress.jobs.get(State::Failed),
             );
             last_report = Instant::now();
         }
@@ -301,19 +410,65 @@ async fn main() -> anyhow::Result<()> {
             job.definition.id, job.definition.cron, job.definition.time_zone
         );
     }
-    for (path, reason) in &summary.failed {
+    println!("  the batch's report ({}):", report_path.display());
+    for line in tokio::fs::read_to_string(&report_path).await?.lines() {
+        println!("    {line}");
+    }
+    for (path, reason) in failed_files(&storage, &batch).await? {
         println!("  FAILED {path}: {reason}");
     }
-    let stored = results.count_since(ids[0].get()).await?;
+    let (succeeded, failed) = (
+        progress.jobs.get(State::Succeeded),
+        progress.jobs.get(State::Failed),
+    );
+    let stored = results.count_since(first_id).await?;
     println!(
-        "summary: files {}, succeeded {}, failed {}, results stored {stored}, elapsed {:.2}s, {:.0} jobs/s",
-        ids.len(),
-        summary.succeeded,
-        summary.failed.len(),
+        "summary: files {}, succeeded {succeeded}, failed {failed}, results stored {stored}, batch {}, elapsed {:.2}s, {:.0} jobs/s",
+        files.len(),
+        progress.state,
         elapsed.as_secs_f64(),
-        ids.len() as f64 / elapsed.as_secs_f64()
+        files.len() as f64 / elapsed.as_secs_f64()
     );
     Ok(())
+}
+
+/// Whether the batch's continuation (the report) has finished.
+async fn report_written(storage: &Storage, batch: &jobs::BatchId) -> anyhow::Result<bool> {
+    let reports = storage
+        .list_jobs(jobs::JobQuery::new().queue("default").limit(50))
+        .await?;
+    Ok(reports.iter().any(|job| {
+        job.name == "write_report"
+            && job.parent_batch.as_ref() == Some(batch)
+            && job.state.is_final()
+    }))
+}
+
+/// `(path, reason)` of each file of the batch whose job failed.
+async fn failed_files(
+    storage: &Storage,
+    batch: &jobs::BatchId,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let failed = storage
+        .list_jobs(
+            jobs::JobQuery::new()
+                .state(State::Failed)
+                .queue("files")
+                .limit(1000),
+        )
+        .await?;
+    failed
+        .into_iter()
+        .filter(|job| job.batch.as_ref() == Some(batch))
+        .map(|job| {
+            let args: serde_json::Value = serde_json::from_str(&job.args)?;
+            let path = args["path"]
+                .as_str()
+                .map(Path::new)
+                .unwrap_or(Path::new("?"));
+            Ok((path.display().to_string(), job.reason.unwrap_or_default()))
+        })
+        .collect()
 }
 
 /// Whether the `#[recurring]` heartbeat has run once, successfully.
@@ -325,39 +480,4 @@ async fn heartbeat_succeeded(storage: &Storage) -> anyhow::Result<bool> {
 async fn is_final(storage: &Storage, id: impl Into<JobId>) -> anyhow::Result<bool> {
     let job = storage.job(id).await?.context("job exists")?;
     Ok(job.state.is_final())
-}
-
-/// The hash jobs' states.
-struct Summary {
-    succeeded: usize,
-    /// `(path, reason)` of each failed job.
-    failed: Vec<(String, String)>,
-}
-
-impl Summary {
-    async fn read(storage: &Storage, ids: &[JobId]) -> anyhow::Result<Summary> {
-        let mut summary = Summary {
-            succeeded: 0,
-            failed: Vec::new(),
-        };
-        for &id in ids {
-            let job = storage.job(id).await?.context("job exists")?;
-            match job.state {
-                State::Succeeded => summary.succeeded += 1,
-                State::Failed => {
-                    let args: serde_json::Value = serde_json::from_str(&job.args)?;
-                    summary.failed.push((
-                        args["path"].as_str().unwrap_or("?").to_owned(),
-                        job.reason.unwrap_or_default(),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        Ok(summary)
-    }
-
-    fn finished(&self) -> usize {
-        self.succeeded + self.failed.len()
-    }
 }
