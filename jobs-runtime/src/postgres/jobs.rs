@@ -241,7 +241,7 @@ impl<'a> NewJobColumns<'a> {
 /// attempts granted back (0 or 1), `$8` whether the server is cleared, `$9`
 /// the state each job must be in (`Processing`), `$10` the channel to
 /// notify when a job became `Enqueued`, `$11` the results to keep, and
-/// `$12` to `$14` those of [`continue_awaiting`]. Records each move in the
+/// `$12` to `$15` those of [`continue_awaiting`]. Records each move in the
 /// history; the move's data (a retry's error) goes there only, not on the
 /// job's row, so a text is kept once. Decides the continuations of the
 /// jobs that reached a final state in the same statement.
@@ -287,11 +287,16 @@ pub(super) fn finish_sql(lease_expired: &str) -> String {
 /// that state is one it awaits (its stored `continue_on`, written by
 /// [`ContinueOn::stored`](jobs_core::ContinueOn::stored)), with the
 /// reason `$first + 1`, else to `Deleted` with the reason `$first + 2`,
-/// and keeps the parent's result. Returns the moves to record. Found
-/// through `jobs_job_parent`, which holds only continuations: the hot
-/// path's jobs have none, and this costs it one probe of an empty index.
+/// and keeps the parent's result. Returns the moves to record.
+///
+/// Found through `jobs_job_parent`, which holds only continuations: the
+/// hot path's jobs have none, and this costs it one probe of an empty
+/// index. `Awaiting` is bound (`$first + 3`), not written out, as the
+/// fetch's queue is: with the literal, the planner may prove the predicate
+/// of `jobs_job_listed` and read every awaiting job for each batch of
+/// outcomes (the plan test saw it choose so on an ANALYZEd table).
 pub(super) fn continue_awaiting(first: usize) -> String {
-    let (finals, met, not_met) = (first, first + 1, first + 2);
+    let (finals, met, not_met, awaiting) = (first, first + 1, first + 2, first + 3);
     format!(
         "continued AS (
          UPDATE {{s}}.jobs_job AS c
@@ -301,7 +306,7 @@ pub(super) fn continue_awaiting(first: usize) -> String {
                            THEN ${met} ELSE ${not_met} END,
              state_changed_at = now(), parent_result = m.result
          FROM moved AS m
-         WHERE c.parent_id = m.id AND c.state = 'Awaiting' AND m.state = ANY(${finals}::text[])
+         WHERE c.parent_id = m.id AND c.state = ${awaiting}::text AND m.state = ANY(${finals}::text[])
          RETURNING c.id, c.state, c.state_changed_at, c.reason,
                    jsonb_build_object('parent', m.id, 'parent_state', m.state) AS data
      )"
@@ -334,7 +339,7 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
 /// states a job may move from ([`State::sources`]), `$4` the reason,
 /// `$5` the channel to notify when jobs became `Enqueued`. A requeued job
 /// gets at least one attempt more than it used.
-/// `$6` to `$8` are those of [`continue_awaiting`]: a deleted job's
+/// `$6` to `$9` are those of [`continue_awaiting`]: a deleted job's
 /// continuations are decided in the same statement.
 fn move_sql() -> String {
     format!(
@@ -437,6 +442,7 @@ impl PostgresStorage {
                     .bind(final_states())
                     .bind(decide::PARENT_AS_AWAITED)
                     .bind(decide::PARENT_NOT_AS_AWAITED)
+                    .bind(State::Awaiting.as_str())
                     .fetch_all(&self.pool),
             )
             .await?;
@@ -518,6 +524,7 @@ impl JobStorage for PostgresStorage {
                     .bind(final_states())
                     .bind(decide::PARENT_AS_AWAITED)
                     .bind(decide::PARENT_NOT_AS_AWAITED)
+                    .bind(State::Awaiting.as_str())
                     .fetch_all(&self.pool),
             )
             .await?;

@@ -89,6 +89,9 @@ async fn set_plan_cache_mode(conn: &mut sqlx::PgConnection, mode: &str) {
         .unwrap();
 }
 
+/// The final states, as the finish binds them for its continuations.
+const FINALS: &str = "'{Succeeded,Failed,Deleted}'";
+
 fn assert_primary_key(what: &str, plan: &[String]) {
     let text = plan.join("\n");
     assert!(text.contains("jobs_job_pkey"), "{what}:\n{text}");
@@ -96,9 +99,17 @@ fn assert_primary_key(what: &str, plan: &[String]) {
     assert!(!text.contains("Seq Scan on jobs_job "), "{what}:\n{text}");
 }
 
+/// The finish finds the continuations of the jobs it moved through the
+/// index of continuations by parent (empty on the hot path).
+fn assert_continuations_by_parent(what: &str, plan: &[String]) {
+    let text = plan.join("\n");
+    assert!(text.contains("jobs_job_parent"), "{what}:\n{text}");
+}
+
 /// On an ANALYZEd table of 20,000 `Processing` and 500,000 `Succeeded`
 /// jobs, the finish (succeeded and requeued outcomes) and lease-renewal
-/// statements find their rows through the primary key.
+/// statements find their rows through the primary key, and the finish
+/// looks for continuations without a sequential scan.
 #[tokio::test]
 async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
     let Some(pg) = fresh_postgres().await else {
@@ -152,11 +163,15 @@ async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
             &falses,
             &processing,
             "'chan'",
+            &nulls,
+            FINALS,
+            "'met'",
+            "'not met'",
+            "'Awaiting'",
         ];
-        assert_primary_key(
-            &format!("finish, succeeded ({mode})"),
-            &explain(&mut conn, &finish, &completed).await,
-        );
+        let plan = explain(&mut conn, &finish, &completed).await;
+        assert_primary_key(&format!("finish, succeeded ({mode})"), &plan);
+        assert_continuations_by_parent(&format!("finish, succeeded ({mode})"), &plan);
         let requeued = [
             ids.as_str(),
             &ones,
@@ -168,11 +183,15 @@ async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
             &trues,
             &processing,
             "'chan'",
+            &nulls,
+            FINALS,
+            "'met'",
+            "'not met'",
+            "'Awaiting'",
         ];
-        assert_primary_key(
-            &format!("finish, requeued ({mode})"),
-            &explain(&mut conn, &finish, &requeued).await,
-        );
+        let plan = explain(&mut conn, &finish, &requeued).await;
+        assert_primary_key(&format!("finish, requeued ({mode})"), &plan);
+        assert_continuations_by_parent(&format!("finish, requeued ({mode})"), &plan);
         let renewed = [ids.as_str(), &ones, &processing, "30000"];
         assert_primary_key(
             &format!("extend_leases ({mode})"),
