@@ -77,7 +77,7 @@ impl JobContext {
             let what = if self.parent_result.is_some() {
                 "the parent's result"
             } else {
-                "the missing parent result (the parent returned nothing or did not succeed; take an `Option`)"
+                "the missing parent result (the parent returned nothing or did not succeed, or a batch's results exceed MAX_BATCH_RESULTS_LEN; take an `Option`)"
             };
             JobError::permanent(format!(
                 "{what} does not decode as `{}`: {error}",

@@ -20,6 +20,13 @@ pub type JobResult = Result<Option<String>, JobError>;
 /// fails the attempt for good ([`encode_result`]).
 pub const MAX_RESULT_LEN: usize = 1 << 20;
 
+/// The longest a batch continuation's parent result may be: the results
+/// of the batch's members together, as one JSON array, 16 MiB. Beyond it,
+/// the continuation gets no result (its `#[parent]` parameter fails to
+/// decode, saying why) rather than every continuation waiting on one
+/// value the database cannot build.
+pub const MAX_BATCH_RESULTS_LEN: usize = 16 << 20;
+
 /// Turns what a job's function returned into the attempt's outcome: its
 /// value serialized as JSON, `None` for `()` (which serializes as `null`).
 ///

@@ -40,7 +40,8 @@ pub use error::{Error, Result};
 pub use history::StateChange;
 pub use id::{BatchId, JobId, ParentOf, TypedJobId};
 pub use job::{
-    BoxFuture, IntoJobResult, Job, JobArgument, JobError, JobResult, MAX_RESULT_LEN, encode_result,
+    BoxFuture, IntoJobResult, Job, JobArgument, JobError, JobResult, MAX_BATCH_RESULTS_LEN,
+    MAX_RESULT_LEN, encode_result,
 };
 pub use registry::{JobRegistration, Registry};
 pub use retry::{Backoff, RetryPolicy};

@@ -146,6 +146,36 @@ pub(crate) struct Plan<'a> {
     pub jobs: Vec<JobRow<'a>>,
 }
 
+/// Whether the batch `outer` is `inner` or one it is nested in, as far as
+/// the call knows: `inner`'s chain of parents among the call's new
+/// batches, and the root of its tree.
+fn encloses(
+    params: &EnqueueParams,
+    roots: &HashMap<&BatchId, BatchId>,
+    batches: &HashMap<BatchId, StoredBatch>,
+    outer: &BatchId,
+    inner: &BatchId,
+) -> bool {
+    let root = roots
+        .get(inner)
+        .or_else(|| batches.get(inner).map(|batch| &batch.root));
+    if root == Some(outer) {
+        return true;
+    }
+    let mut current = Some(inner);
+    while let Some(id) = current {
+        if id == outer {
+            return true;
+        }
+        current = params
+            .batches
+            .iter()
+            .find(|batch| &batch.id == id)
+            .and_then(|batch| batch.parent.as_ref());
+    }
+    false
+}
+
 /// Plans the call.
 ///
 /// # Errors
@@ -153,7 +183,8 @@ pub(crate) struct Plan<'a> {
 /// [`Error::BatchNotFound`] for a batch neither created by the call nor
 /// in `batches`; [`Error::BatchFinished`] when a job or batch joins a
 /// stored batch that is not `Started`; [`Error::Config`] when a new batch
-/// names a parent created later in the call, or a batch id twice.
+/// names a parent created later in the call, or a batch id twice, or a
+/// job awaits the batch it belongs to (or one that batch is nested in).
 pub(crate) fn plan<'a>(
     params: &'a EnqueueParams,
     parents: &HashMap<JobId, ParentJob>,
@@ -197,6 +228,17 @@ pub(crate) fn plan<'a>(
             )));
         }
         rows.push(BatchRow { batch, root });
+    }
+
+    for job in &params.jobs {
+        if let (Some(member_of), Some(Parent::Batch(awaited))) =
+            (&job.batch, job.continuation.as_ref().map(|c| &c.parent))
+            && encloses(params, &roots, batches, awaited, member_of)
+        {
+            return Err(Error::Config(format!(
+                "a job of batch {member_of} cannot await batch {awaited}, which holds it: the batch would wait for it forever"
+            )));
+        }
     }
 
     let jobs = params

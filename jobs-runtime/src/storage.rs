@@ -154,7 +154,8 @@ impl Storage {
     /// `Deleted`, and their members that have not started (`Scheduled`,
     /// `Enqueued`, `Awaiting`) are deleted with the reason
     /// [`BATCH_CANCELLED`](jobs_core::decide::BATCH_CANCELLED); running
-    /// members finish their attempt. The batch's continuations are then
+    /// members are not interrupted: their attempt's outcome is recorded as
+    /// usual (a retry of one runs; delete it to stop it). The batch's continuations are then
     /// decided as for a `Deleted` parent (only those awaiting
     /// `ContinueOn::Deleted` or `Finished` run). Returns the deleted jobs'
     /// ids, sorted.

@@ -17,10 +17,11 @@ use crate::client::new_job;
 /// [`InSchema`](crate::postgres::InSchema) for another), or on SQLite, in
 /// the database file the storage uses.
 ///
-/// The jobs' rows are written in the transaction; on PostgreSQL the
-/// servers' `NOTIFY` goes out at commit, on SQLite the commit itself wakes
-/// them. A call that fails rolls back what it wrote (a savepoint) and
-/// leaves the transaction usable.
+/// The jobs' rows are written in the transaction, inside a savepoint; on
+/// PostgreSQL the servers' `NOTIFY` goes out at commit, on SQLite the
+/// commit itself wakes them. A call that fails rolls back to its
+/// savepoint: what it wrote is gone and the transaction goes on. A job's
+/// `max_attempts` of 0 counts as 1, as through the `Storage` handle.
 ///
 /// On SQLite, begin the transaction with `BEGIN IMMEDIATE`
 /// (`pool.begin_with("BEGIN IMMEDIATE")`) when it reads before it writes:
@@ -43,7 +44,7 @@ impl EnqueueInTransaction for sqlx::PgConnection {
         &mut self,
         params: EnqueueParams,
     ) -> impl Future<Output = Result<Vec<JobId>>> + Send {
-        crate::postgres::enqueue_on(self, crate::postgres::DEFAULT_SCHEMA, params)
+        crate::postgres::enqueue_in_savepoint(self, crate::postgres::DEFAULT_SCHEMA, params)
     }
 }
 
@@ -52,7 +53,7 @@ impl EnqueueInTransaction for sqlx::SqliteConnection {
         &mut self,
         params: EnqueueParams,
     ) -> impl Future<Output = Result<Vec<JobId>>> + Send {
-        crate::sqlite::enqueue_on(self, params)
+        crate::sqlite::enqueue_in_savepoint(self, params)
     }
 }
 
@@ -81,8 +82,7 @@ pub async fn enqueue_in_tx<J: Job>(
     job: J,
     options: EnqueueOptions,
 ) -> Result<JobId> {
-    let mut job = new_job(&job, options)?;
-    job.max_attempts = job.max_attempts.max(1);
+    let job = new_job(&job, options)?;
     let ids = tx.enqueue_jobs(EnqueueParams::jobs(vec![job])).await?;
     Ok(ids[0])
 }

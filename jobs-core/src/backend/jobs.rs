@@ -290,7 +290,8 @@ pub trait JobStorage: Send + Sync + 'static {
     /// `Deleted`, and their members that wait (`Scheduled`, `Enqueued`,
     /// `Awaiting`) move to `Deleted` with the reason
     /// [`BATCH_CANCELLED`](crate::decide::BATCH_CANCELLED); running members
-    /// finish their attempt. The batches' continuations are decided by the
+    /// are not interrupted: their attempt's outcome is recorded as usual
+    /// (a retry of one runs). The batches' continuations are decided by the
     /// next [`resolve_awaiting`](super::MaintenanceStorage::resolve_awaiting).
     /// Returns the ids of the jobs deleted, sorted.
     ///

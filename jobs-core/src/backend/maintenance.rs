@@ -93,8 +93,9 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
     /// until someone deletes them. Members of a batch expire with their
     /// batch instead: a batch that is not nested, finished (or cancelled)
     /// longer than the retention ago, is deleted with its nested batches
-    /// and all their member jobs, whatever their states. Returns how many
-    /// jobs were deleted.
+    /// and all their member jobs (`Failed` ones too) once every member is
+    /// in a final state (a member of a cancelled batch may still run).
+    /// Returns how many jobs were deleted.
     async fn expire(&self, params: ExpireParams) -> Result<u64>;
 
     /// Decides what waits on finished parents, in one transaction:
@@ -105,9 +106,11 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
     /// longer exists) to `Enqueued` or `Deleted`, as their
     /// [`ContinueOn`](super::ContinueOn) says, with the parent's result.
     /// [`finish`](super::JobStorage::finish) decides a job's continuations
-    /// as it finishes the job; this call decides the rest (batches, a
-    /// continuation stored while its parent was finishing, chains of
-    /// deletions). Returns how many batches and continuations it decided.
+    /// as it finishes the job; this call decides the rest: batches' and,
+    /// on a storage whose writers run at once (PostgreSQL), a continuation
+    /// stored while its parent was finishing and chains of deletions (a
+    /// storage may decide those when the parent moves instead, as SQLite
+    /// does). Returns how many batches and continuations it decided.
     async fn resolve_awaiting(&self, params: ResolveAwaitingParams) -> Result<u64>;
 
     /// Takes or renews the leadership `name` for `ttl`. Returns whether

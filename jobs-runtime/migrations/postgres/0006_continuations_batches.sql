@@ -10,8 +10,8 @@ ALTER TABLE jobs_job
     ADD COLUMN batch_id        TEXT;    -- the batch it belongs to
 
 -- A finishing job finds its continuations, and a batch its members, by
--- these; the hot path's jobs have neither, and no statement of the hot
--- path changes these columns, so they never enter or touch them.
+-- these; the hot path's jobs have neither, so they never enter them (the
+-- last names `state`, so a batch member's every move updates it).
 CREATE INDEX jobs_job_parent       ON jobs_job (parent_id)       WHERE parent_id IS NOT NULL;
 CREATE INDEX jobs_job_parent_batch ON jobs_job (parent_batch_id) WHERE parent_batch_id IS NOT NULL;
 CREATE INDEX jobs_job_batch        ON jobs_job (batch_id, state) WHERE batch_id IS NOT NULL;

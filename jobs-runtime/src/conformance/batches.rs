@@ -267,6 +267,20 @@ pub async fn jobs_join_only_a_started_batch(storage: &Storage) {
         matches!(&refused, Err(Error::BatchFinished { id: got, state: BatchState::Succeeded }) if *got == id),
         "{refused:?}"
     );
+    // A job of a batch awaiting that batch, or one it is nested in,
+    // would wait forever.
+    let outer = new_batch(None);
+    let inner = new_batch(Some(&outer.id));
+    let mut waits_for_itself = after_batch(&outer.id, ContinueOn::Finished);
+    waits_for_itself.batch = Some(inner.id.clone());
+    let refused = storage
+        .enqueue(EnqueueParams {
+            jobs: vec![waits_for_itself],
+            batches: vec![outer, inner],
+        })
+        .await;
+    assert!(matches!(&refused, Err(Error::Config(_))), "{refused:?}");
+
     let unknown = BatchId::new();
     let refused = storage
         .enqueue(EnqueueParams::jobs(vec![member(&unknown, "m")]))

@@ -81,6 +81,10 @@ pub async fn a_continuation_waits_and_gets_its_parents_result(storage: &Storage)
     let taken = fetch(storage, &["c"], 10).await;
     assert_eq!(ids_of(&taken), [child]);
     assert_eq!(taken[0].parent_result.as_deref(), Some(r#"{"rows":[1,2]}"#));
+
+    // Requeued, the parent loses the result of its earlier run.
+    storage.requeue(parent).await.expect("requeue");
+    assert_eq!(record(storage, parent).await.result, None);
 }
 
 /// Each [`ContinueOn`] enqueues its continuation on its parent states and
@@ -182,10 +186,12 @@ pub async fn a_continuation_of_an_unknown_parent_is_refused(storage: &Storage) {
 }
 
 /// Chains: a continuation deleted because its parent failed is a final
-/// parent in its turn. `finish` decides the first link;
-/// `resolve_awaiting` decides the next ones (the grandchild awaits
-/// `Deleted`, so it is enqueued), and finds nothing more to do after.
-/// An operator's delete decides the continuations of the deleted job.
+/// parent in its turn. `finish` decides the first link; the next ones are
+/// decided by the time `resolve_awaiting` returned (a storage may decide
+/// them in the finish already, as SQLite does): the grandchild awaits
+/// `Deleted`, so it is enqueued; its own continuation waits for it. Then
+/// nothing is left to decide. An operator's delete decides the
+/// continuations of the deleted job.
 pub async fn resolve_awaiting_decides_chains_of_continuations(storage: &Storage) {
     let a = enqueue(storage, vec![new_job("a", "chain")]).await[0];
     let b = enqueue(storage, vec![continuation("b", a, ContinueOn::Succeeded)]).await[0];
@@ -196,8 +202,7 @@ pub async fn resolve_awaiting_decides_chains_of_continuations(storage: &Storage)
     };
     run_one(storage, "chain", failed).await;
     assert_eq!(state(storage, b).await, State::Deleted);
-    assert_eq!(state(storage, c).await, State::Awaiting);
-    assert_eq!(resolve(storage).await, 1);
+    resolve(storage).await;
     assert_eq!(state(storage, c).await, State::Enqueued);
     let moves = history(storage, c).await;
     assert_eq!(moves[1].reason.as_deref(), Some(decide::PARENT_AS_AWAITED));
@@ -214,6 +219,27 @@ pub async fn resolve_awaiting_decides_chains_of_continuations(storage: &Storage)
         record(storage, d).await.reason.as_deref(),
         Some(decide::PARENT_NOT_AS_AWAITED)
     );
+
+    // An operator deleting a parent and its continuation at once: the
+    // continuation is the operator's, not decided by its parent's move.
+    let parent = enqueue(storage, vec![new_job("parent", "both")]).await[0];
+    let child = enqueue(
+        storage,
+        vec![continuation("e", parent, ContinueOn::Deleted)],
+    )
+    .await[0];
+    let moved = storage
+        .move_jobs(jobs_core::MoveParams {
+            ids: vec![child, parent],
+            to: State::Deleted,
+            reason: decide::DELETED_BY_OPERATOR.to_owned(),
+        })
+        .await
+        .expect("move");
+    assert_eq!(moved.len(), 2);
+    let child = record(storage, child).await;
+    assert_eq!(child.state, State::Deleted);
+    assert_eq!(child.reason.as_deref(), Some(decide::DELETED_BY_OPERATOR));
 }
 
 /// A continuation stored while its parent is finishing is never left

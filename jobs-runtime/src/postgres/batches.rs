@@ -14,18 +14,30 @@ use super::decode::{decode_batch_state, decode_state, limit, millis};
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
 
-/// The results of the succeeded member jobs of the batch `b`, in member
-/// order, as one JSON array (text): what a batch continuation receives.
-pub(super) const BATCH_RESULTS: &str = "coalesce((
-         SELECT json_agg(m.result::json ORDER BY m.id)::text FROM {s}.jobs_job m
-         WHERE m.batch_id = b.id AND m.state = 'Succeeded' AND m.result IS NOT NULL
-     ), '[]')";
+/// The results of the succeeded member jobs of the batch `b` that
+/// returned one, in member order, as one JSON array (text): what a batch
+/// continuation receives; `NULL` when longer than
+/// [`MAX_BATCH_RESULTS_LEN`](jobs_core::MAX_BATCH_RESULTS_LEN).
+pub(super) fn batch_results() -> String {
+    format!(
+        "CASE WHEN (SELECT coalesce(sum(octet_length(m.result)), 0) FROM {{s}}.jobs_job m
+                    WHERE m.batch_id = b.id AND m.state = 'Succeeded') > {max}
+          THEN NULL
+          ELSE coalesce((
+              SELECT json_agg(m.result::json ORDER BY m.id)::text FROM {{s}}.jobs_job m
+              WHERE m.batch_id = b.id AND m.state = 'Succeeded' AND m.result IS NOT NULL
+          ), '[]') END",
+        max = jobs_core::MAX_BATCH_RESULTS_LEN
+    )
+}
 
 /// Finishes up to `$2` `Started` batches that have no member job in a
 /// state of `$1` (those not final) and no `Started` nested batch: as
 /// `Succeeded` when every member job and nested batch succeeded, else
 /// `Failed`. Only while the batch's version is the one read: a batch that
-/// got a member meanwhile stays `Started`. Returns the ids finished.
+/// got a member meanwhile stays `Started`. A batch locked by a transaction
+/// adding members to it (perhaps the application's, open for long) is
+/// skipped, not waited for. Returns the ids finished.
 const FINISH_BATCHES: &str = "WITH done AS (
          SELECT b.id, b.version,
                 CASE WHEN EXISTS (SELECT FROM {s}.jobs_job j
@@ -40,10 +52,17 @@ const FINISH_BATCHES: &str = "WITH done AS (
            AND NOT EXISTS (SELECT FROM {s}.jobs_batch c
                            WHERE c.parent_id = b.id AND c.state = 'Started')
          ORDER BY b.created_at LIMIT $2
+     ), locked AS (
+         -- The latest version of each, locked, or none while another
+         -- transaction holds it: compared with the version `done` read.
+         SELECT id, version FROM {s}.jobs_batch
+         WHERE id IN (SELECT id FROM done)
+         FOR NO KEY UPDATE SKIP LOCKED
      )
      UPDATE {s}.jobs_batch AS b
      SET state = done.outcome, finished_at = now(), version = b.version + 1
-     FROM done WHERE b.id = done.id AND b.version = done.version AND b.state = 'Started'
+     FROM done JOIN locked ON locked.id = done.id AND locked.version = done.version
+     WHERE b.id = done.id AND b.state = 'Started'
      RETURNING b.id";
 
 /// Decides up to `$2` `Awaiting` continuations whose parent job reached a
@@ -54,6 +73,7 @@ const FINISH_BATCHES: &str = "WITH done AS (
 /// Returns how many moved; wakes the servers (channel `$6`) when one was
 /// enqueued.
 fn resolve_sql() -> String {
+    let batch_results = batch_results();
     format!(
         "WITH due AS (
          SELECT c.id, c.parent_id AS parent, NULL::text AS parent_batch, p.state AS parent_state,
@@ -63,11 +83,11 @@ fn resolve_sql() -> String {
            AND (p.id IS NULL OR p.state = ANY($1::text[]))
          UNION ALL
          SELECT c.id, NULL, c.parent_batch_id, b.state,
-                CASE WHEN b.id IS NOT NULL THEN {BATCH_RESULTS} END
+                CASE WHEN b.id IS NOT NULL THEN {batch_results} END
          FROM {{s}}.jobs_job c LEFT JOIN {{s}}.jobs_batch b ON b.id = c.parent_batch_id
          WHERE c.parent_batch_id IS NOT NULL AND c.state = 'Awaiting'
            AND (b.id IS NULL OR b.state <> 'Started')
-         LIMIT $2
+         ORDER BY id LIMIT $2
      ), moved AS (
          UPDATE {{s}}.jobs_job AS j
          SET state = CASE WHEN due.parent_state = ANY(string_to_array(j.continue_on, ','))
@@ -160,13 +180,26 @@ impl PostgresStorage {
     pub(super) async fn batch_cancel(&self, id: BatchId) -> Result<Vec<JobId>> {
         const OP: &str = "cancelling a batch";
         let mut tx = self.run(OP, self.pool.begin()).await?;
-        let state: Option<String> = sqlx::query_scalar(
-            self.sql("SELECT state FROM {s}.jobs_batch WHERE id = $1 FOR UPDATE"),
-        )
+        // The whole tree is locked first: a job or nested batch joining
+        // one of its batches waits, then finds it cancelled; the next
+        // statement's snapshot sees every one that joined before.
+        let tree: Vec<(String, String)> = sqlx::query_as(self.sql(
+            "WITH RECURSIVE tree AS (
+                 SELECT id FROM {s}.jobs_batch WHERE id = $1
+                 UNION ALL
+                 SELECT b.id FROM {s}.jobs_batch b JOIN tree ON b.parent_id = tree.id
+             )
+             SELECT id, state FROM {s}.jobs_batch WHERE id IN (SELECT id FROM tree)
+             ORDER BY id FOR UPDATE",
+        ))
         .bind(id.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?;
+        let state = tree
+            .into_iter()
+            .find(|(batch, _)| *batch == id.0)
+            .map(|(_, state)| state);
         let state = match state {
             None => return Err(Error::BatchNotFound(id)),
             Some(state) => decode_batch_state(&state).map_err(|e| storage_error(OP, e))?,
@@ -274,10 +307,13 @@ impl PostgresStorage {
                 "expiring finished batches",
                 sqlx::query_scalar(self.sql(
                     "WITH roots AS (
-                         SELECT id FROM {s}.jobs_batch
-                         WHERE parent_id IS NULL AND state <> 'Started'
-                           AND finished_at < now() - $1 * interval '1 millisecond'
-                         ORDER BY finished_at LIMIT 100
+                         SELECT r.id FROM {s}.jobs_batch r
+                         WHERE r.parent_id IS NULL AND r.state <> 'Started'
+                           AND r.finished_at < now() - $1 * interval '1 millisecond'
+                           AND NOT EXISTS (SELECT FROM {s}.jobs_batch t
+                                           JOIN {s}.jobs_job j ON j.batch_id = t.id
+                                           WHERE t.root_id = r.id AND j.state <> ALL($3::text[]))
+                         ORDER BY r.finished_at LIMIT 100
                      ), members AS (
                          SELECT j.id FROM {s}.jobs_job j
                          JOIN {s}.jobs_batch t ON j.batch_id = t.id

@@ -287,7 +287,9 @@ pub(super) fn finish_sql(lease_expired: &str) -> String {
 /// that state is one it awaits (its stored `continue_on`, written by
 /// [`ContinueOn::stored`](jobs_core::ContinueOn::stored)), with the
 /// reason `$first + 1`, else to `Deleted` with the reason `$first + 2`,
-/// and keeps the parent's result. Returns the moves to record.
+/// and keeps the parent's result. Returns the moves to record. A job the
+/// statement moves itself (`$1`, an operator deleting a continuation with
+/// its parent) is left to that move: a row is updated once per statement.
 ///
 /// Found through `jobs_job_parent`, which holds only continuations: the
 /// hot path's jobs have none, and this costs it one probe of an empty
@@ -307,6 +309,7 @@ pub(super) fn continue_awaiting(first: usize) -> String {
              state_changed_at = now(), parent_result = m.result
          FROM moved AS m
          WHERE c.parent_id = m.id AND c.state = ${awaiting}::text AND m.state = ANY(${finals}::text[])
+           AND c.id <> ALL($1)
          RETURNING c.id, c.state, c.state_changed_at, c.reason,
                    jsonb_build_object('parent', m.id, 'parent_state', m.state) AS data
      )"
@@ -338,7 +341,8 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
 /// Moves jobs for an operator: `$1` ids, `$2` the new state, `$3` the
 /// states a job may move from ([`State::sources`]), `$4` the reason,
 /// `$5` the channel to notify when jobs became `Enqueued`. A requeued job
-/// gets at least one attempt more than it used.
+/// gets at least one attempt more than it used, and loses the result of
+/// its earlier run.
 /// `$6` to `$9` are those of [`continue_awaiting`]: a deleted job's
 /// continuations are decided in the same statement.
 fn move_sql() -> String {
@@ -348,7 +352,8 @@ fn move_sql() -> String {
          SET state = $2, state_changed_at = now(), lease_expires_at = NULL, server = NULL,
              run_at = NULL, reason = $4, state_data = NULL,
              max_attempts = CASE WHEN $2 = 'Enqueued' THEN greatest(j.max_attempts, j.attempt + 1)
-                                 ELSE j.max_attempts END
+                                 ELSE j.max_attempts END,
+             result = CASE WHEN $2 = 'Enqueued' THEN NULL ELSE j.result END
          WHERE j.id = ANY($1) AND j.state = ANY($3)
          RETURNING j.id, j.state, j.state_changed_at, j.reason, j.result
      ), {continued}, recorded AS (

@@ -33,7 +33,7 @@ use crate::ConnectOptions;
 use crate::sql_error::storage_error;
 
 pub use related::InSchema;
-pub(crate) use related::enqueue_on;
+pub(crate) use related::enqueue_in_savepoint;
 
 /// The schema used unless another is configured.
 pub const DEFAULT_SCHEMA: &str = "jobs";

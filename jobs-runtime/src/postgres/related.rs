@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use jobs_core::{BatchId, EnqueueParams, JobId, Result};
 use sqlx::{Connection, PgConnection, Row};
 
-use super::batches::BATCH_RESULTS;
+use super::batches::batch_results;
 use super::decode::decode_batch_state;
 use super::jobs::{NewJobColumns, insert_jobs};
 use super::{channel_of, in_schema};
@@ -57,6 +57,23 @@ pub(crate) async fn enqueue_on(
     Ok(sorted_ids(ids))
 }
 
+/// [`enqueue_on`] inside a savepoint of the application's transaction
+/// `conn` (a failure leaves the transaction usable), `max_attempts` of 0
+/// raised to 1 as the `Storage` handle does.
+pub(crate) async fn enqueue_in_savepoint(
+    conn: &mut PgConnection,
+    schema: &str,
+    mut params: EnqueueParams,
+) -> Result<Vec<JobId>> {
+    for job in &mut params.jobs {
+        job.max_attempts = job.max_attempts.max(1);
+    }
+    let mut savepoint = conn.begin().await.map_err(|e| storage_error(OP, e))?;
+    let ids = enqueue_on(&mut savepoint, schema, params).await?;
+    savepoint.commit().await.map_err(|e| storage_error(OP, e))?;
+    Ok(ids)
+}
+
 enum Failure {
     Sql(sqlx::Error),
     Refused(jobs_core::Error),
@@ -68,9 +85,17 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-/// Locks the parents and batches `params` names (shared for jobs: a
-/// finishing parent waits for this transaction, or this one sees it
-/// finished; exclusive for batches, which get members), plans, and writes.
+/// Reads the parents and batches `params` names, plans, and writes.
+///
+/// A parent job is locked `FOR KEY SHARE`: it cannot be deleted (expired)
+/// before this transaction ends, and nothing else waits for it: a finish,
+/// a lease renewal or an operator's move of the parent goes on while the
+/// application's transaction is open. A parent that finishes meanwhile
+/// does not see this continuation (its statement's snapshot is older), so
+/// the leader's `resolve_awaiting` decides it, within its check interval.
+/// Batches are locked `FOR UPDATE` and their version moved on: one cannot
+/// finish over the members added here, and the leader's check skips a
+/// locked batch rather than waiting for it.
 async fn related_jobs(
     conn: &mut PgConnection,
     schema: &str,
@@ -82,7 +107,8 @@ async fn related_jobs(
     let mut parents = HashMap::new();
     if !parent_ids.is_empty() {
         let rows = sqlx::query(sql(
-            "SELECT id, state, result FROM {s}.jobs_job WHERE id = ANY($1) ORDER BY id FOR SHARE",
+            "SELECT id, state, result FROM {s}.jobs_job WHERE id = ANY($1) ORDER BY id
+             FOR KEY SHARE",
         ))
         .bind(&parent_ids)
         .fetch_all(&mut *conn)
@@ -106,8 +132,9 @@ async fn related_jobs(
     if !batch_ids.is_empty() {
         let rows = sqlx::query(sql(&format!(
             "SELECT b.id, b.state, b.root_id,
-                    CASE WHEN b.state <> 'Started' THEN {BATCH_RESULTS} END AS results
-             FROM {{s}}.jobs_batch b WHERE b.id = ANY($1) ORDER BY b.id FOR UPDATE"
+                    CASE WHEN b.state <> 'Started' THEN {} END AS results
+             FROM {{s}}.jobs_batch b WHERE b.id = ANY($1) ORDER BY b.id FOR UPDATE",
+            batch_results()
         )))
         .bind(&batch_ids)
         .fetch_all(&mut *conn)
@@ -197,6 +224,6 @@ impl<'c> InSchema<'c> {
 impl crate::EnqueueInTransaction for InSchema<'_> {
     async fn enqueue_jobs(&mut self, params: EnqueueParams) -> Result<Vec<JobId>> {
         super::check_schema_name(self.schema)?;
-        enqueue_on(self.conn, self.schema, params).await
+        enqueue_in_savepoint(self.conn, self.schema, params).await
     }
 }

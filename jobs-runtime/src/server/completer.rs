@@ -319,9 +319,11 @@ fn fallback(outcome: &Outcome, refused: &Error) -> Outcome {
     // Made storable like every text (`Outcome::stored`), the error too.
     let note = |what: &str| format!("{what} (the original text could not be stored: {refused})");
     match outcome {
+        // A success without a result has no text to replace.
+        Outcome::Succeeded { result: None } => Outcome::Succeeded { result: None },
         // A result the storage refuses is not dropped silently: its
         // continuations would run without it.
-        Outcome::Succeeded { .. } => Outcome::Failed {
+        Outcome::Succeeded { result: Some(_) } => Outcome::Failed {
             reason: note("the job succeeded, but its result could not be stored"),
         },
         Outcome::Failed { .. } => Outcome::Failed {

@@ -10,14 +10,25 @@ use sqlx::Row;
 
 use super::SqliteStorage;
 use super::decode::{millis, time};
+use super::jobs::continue_awaiting;
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
 
-/// The results of the succeeded member jobs of the batch `b`, in member
-/// order, as one JSON array (text): what a batch continuation receives.
-pub(super) const BATCH_RESULTS: &str = "(SELECT json_group_array(json(m.result) ORDER BY m.id)
-         FROM jobs_job m
-         WHERE m.batch_id = b.id AND m.state = 'Succeeded' AND m.result IS NOT NULL)";
+/// The results of the succeeded member jobs of the batch `b` that
+/// returned one, in member order, as one JSON array (text): what a batch
+/// continuation receives; `NULL` when longer than
+/// [`MAX_BATCH_RESULTS_LEN`](jobs_core::MAX_BATCH_RESULTS_LEN).
+pub(super) fn batch_results() -> String {
+    format!(
+        "CASE WHEN (SELECT coalesce(sum(length(CAST(m.result AS BLOB))), 0) FROM jobs_job m
+                    WHERE m.batch_id = b.id AND m.state = 'Succeeded') > {max}
+          THEN NULL
+          ELSE (SELECT json_group_array(json(m.result) ORDER BY m.id) FROM jobs_job m
+                WHERE m.batch_id = b.id AND m.state = 'Succeeded' AND m.result IS NOT NULL)
+          END",
+        max = jobs_core::MAX_BATCH_RESULTS_LEN
+    )
+}
 
 /// Finishes, at time `?1`, up to `?3` `Started` batches that have no
 /// member job in a state of the JSON array `?2` (those not final) and no
@@ -41,40 +52,42 @@ const FINISH_BATCHES: &str = "UPDATE jobs_batch AS b
          ORDER BY b.created_at LIMIT ?3)
      RETURNING id";
 
-/// Decides, at time `?1`, up to `?3` `Awaiting` continuations whose parent
-/// job reached a final state (the JSON array `?2`) or whose parent batch
-/// finished, or whose parent no longer exists: `Enqueued` with the reason
-/// `?4` when the parent's state is one they await, else `Deleted` with
-/// `?5`, or `?6` when the parent is gone; each keeps its parent's result
-/// (a batch's: its members'). Returns how many moved.
+/// Decides, at time `?1`, up to `?2` `Awaiting` continuations of batches
+/// that finished or no longer exist: `Enqueued` with the reason `?3` when
+/// the batch's state is one they await, else `Deleted` with `?4`, or `?5`
+/// when the batch is gone; each gets the results of the batch's members.
+/// Driven from the batches, which are few, not from the continuations
+/// stored. (A job's own continuations are decided when it moves: see
+/// [`continue_awaiting`](super::jobs::continue_awaiting).) Returns the
+/// continuations moved with their new state.
 fn resolve_sql() -> String {
+    let batch_results = batch_results();
     format!(
         "WITH due AS (
-         SELECT c.id, c.parent_id AS parent, NULL AS parent_batch, p.state AS parent_state,
-                p.result AS parent_result
-         FROM jobs_job c LEFT JOIN jobs_job p ON p.id = c.parent_id
-         WHERE c.parent_id IS NOT NULL AND c.state = 'Awaiting'
-           AND (p.id IS NULL OR p.state IN (SELECT value FROM json_each(?2)))
+         SELECT c.id, c.parent_batch_id AS parent_batch, b.state AS parent_state,
+                {batch_results} AS parent_result
+         FROM jobs_batch b JOIN jobs_job c ON c.parent_batch_id = b.id
+         WHERE b.state <> 'Started' AND c.state = 'Awaiting'
          UNION ALL
-         SELECT c.id, NULL, c.parent_batch_id, b.state,
-                CASE WHEN b.id IS NOT NULL THEN {BATCH_RESULTS} END
-         FROM jobs_job c LEFT JOIN jobs_batch b ON b.id = c.parent_batch_id
+         SELECT c.id, c.parent_batch_id, NULL, NULL
+         FROM jobs_job c
          WHERE c.parent_batch_id IS NOT NULL AND c.state = 'Awaiting'
-           AND (b.id IS NULL OR b.state <> 'Started')
-         LIMIT ?3
+           AND NOT EXISTS (SELECT 1 FROM jobs_batch b WHERE b.id = c.parent_batch_id)
+         ORDER BY 1 LIMIT ?2
      )
      UPDATE jobs_job AS j
      SET state = CASE WHEN instr(',' || j.continue_on || ',', ',' || due.parent_state || ',') > 0
                       THEN 'Enqueued' ELSE 'Deleted' END,
-         reason = CASE WHEN due.parent_state IS NULL THEN ?6
+         reason = CASE WHEN due.parent_state IS NULL THEN ?5
                        WHEN instr(',' || j.continue_on || ',', ',' || due.parent_state || ',') > 0
-                       THEN ?4 ELSE ?5 END,
-         state_data = CASE WHEN due.parent IS NOT NULL
-                           THEN json_object('parent', due.parent, 'parent_state', due.parent_state)
-                           ELSE json_object('parent_batch', due.parent_batch,
-                                            'parent_state', due.parent_state) END,
+                       THEN ?3 ELSE ?4 END,
+         -- `json_patch` drops the members that are null, as PostgreSQL's
+         -- `jsonb_strip_nulls` does.
+         state_data = json_patch('{{}}', json_object('parent_batch', due.parent_batch,
+                                                    'parent_state', due.parent_state)),
          state_changed_at = ?1, parent_result = due.parent_result
-     FROM due WHERE j.id = due.id AND j.state = 'Awaiting'"
+     FROM due WHERE j.id = due.id AND j.state = 'Awaiting'
+     RETURNING id, state"
     )
 }
 
@@ -198,6 +211,10 @@ impl SqliteStorage {
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| storage_error(OP, e))?;
+        let ids = serde_json::to_string(&deleted).map_err(|e| Error::storage(OP, e))?;
+        continue_awaiting(&mut tx, now, &ids)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
         Ok(sorted_ids(deleted))
     }
@@ -221,23 +238,32 @@ impl SqliteStorage {
             decided += finished.len() as u64;
         }
         let sql = resolve_sql();
-        // A continuation deleted here is a final parent for the next round.
         while decided < params.limit as u64 {
-            let moved = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            let moved: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(now)
-                .bind(states_json(State::is_final))
                 .bind(limit - decided as i64)
                 .bind(decide::PARENT_AS_AWAITED)
                 .bind(decide::PARENT_NOT_AS_AWAITED)
                 .bind(decide::PARENT_GONE)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
-                .map_err(|e| storage_error(OP, e))?
-                .rows_affected();
-            if moved == 0 {
+                .map_err(|e| storage_error(OP, e))?;
+            if moved.is_empty() {
                 break;
             }
-            decided += moved;
+            decided += moved.len() as u64;
+            // A continuation deleted here is a final parent in its turn.
+            let deleted: Vec<i64> = moved
+                .into_iter()
+                .filter(|(_, state)| state == State::Deleted.as_str())
+                .map(|(id, _)| id)
+                .collect();
+            if !deleted.is_empty() {
+                let ids = serde_json::to_string(&deleted).map_err(|e| Error::storage(OP, e))?;
+                decided += continue_awaiting(&mut tx, now, &ids)
+                    .await
+                    .map_err(|e| storage_error(OP, e))? as u64;
+            }
         }
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
         Ok(decided)
@@ -256,10 +282,13 @@ impl SqliteStorage {
         let expired = sqlx::query(
             "DELETE FROM jobs_job WHERE id IN (
                  SELECT j.id FROM jobs_job j JOIN jobs_batch t ON j.batch_id = t.id
-                 WHERE t.root_id IN (SELECT id FROM jobs_batch
-                                     WHERE parent_id IS NULL AND state <> 'Started'
-                                       AND finished_at < ?1 - ?2
-                                     ORDER BY finished_at LIMIT 100)
+                 WHERE t.root_id IN (
+                     SELECT r.id FROM jobs_batch r
+                     WHERE r.parent_id IS NULL AND r.state <> 'Started' AND r.finished_at < ?1 - ?2
+                       AND NOT EXISTS (SELECT 1 FROM jobs_batch t JOIN jobs_job j ON j.batch_id = t.id
+                                       WHERE t.root_id = r.id
+                                         AND j.state NOT IN (SELECT value FROM json_each(?4)))
+                     ORDER BY r.finished_at LIMIT 100)
                    AND j.state IN (SELECT value FROM json_each(?4))
                  LIMIT ?3)",
         )

@@ -87,12 +87,13 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE jobs_job SET lease_expires_at = ?
 /// Moves jobs for an operator at time `?1`: `?2` a JSON array of ids, `?3`
 /// the new state, `?4` a JSON array of the states a job may move from
 /// ([`State::sources`]), `?5` the reason. A requeued job gets at least one
-/// attempt more than it used.
+/// attempt more than it used, and loses the result of its earlier run.
 const MOVE: &str = "UPDATE jobs_job
      SET state = ?3, state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
          run_at = NULL, reason = ?5, state_data = NULL,
          max_attempts = CASE WHEN ?3 = 'Enqueued' THEN max(max_attempts, attempt + 1)
-                             ELSE max_attempts END
+                             ELSE max_attempts END,
+         result = CASE WHEN ?3 = 'Enqueued' THEN NULL ELSE result END
      WHERE id IN (SELECT value FROM json_each(?2))
        AND state IN (SELECT value FROM json_each(?4))
      RETURNING id";
@@ -127,7 +128,7 @@ fn outcome_rows(params: &FinishParams) -> String {
 /// `continue_on`, written by [`ContinueOn::stored`](jobs_core::ContinueOn::stored)),
 /// with the reason `?4`, else to `Deleted` with `?5`, and keeps the
 /// parent's result. Found through `jobs_job_parent`, which holds only
-/// continuations. Returns, per continuation moved, whether it was enqueued.
+/// continuations. Returns the continuations moved, with their new state.
 pub(super) const CONTINUE: &str = "UPDATE jobs_job AS c
      SET state = CASE WHEN instr(',' || c.continue_on || ',', ',' || p.state || ',') > 0
                       THEN 'Enqueued' ELSE 'Deleted' END,
@@ -139,7 +140,7 @@ pub(super) const CONTINUE: &str = "UPDATE jobs_job AS c
      WHERE c.parent_id = p.id AND c.state = 'Awaiting'
        AND p.id IN (SELECT value FROM json_each(?2))
        AND p.state IN (SELECT value FROM json_each(?3))
-     RETURNING state = 'Enqueued'";
+     RETURNING id, state";
 
 /// The final states, as [`CONTINUE`] binds them.
 pub(super) fn final_states() -> String {
@@ -152,21 +153,38 @@ pub(super) fn final_states() -> String {
 }
 
 /// Runs [`CONTINUE`] for the jobs `ids` (a JSON array) in the open write
-/// transaction at time `now`; returns how many continuations it enqueued.
+/// transaction at time `now`, then again for the continuations it deleted
+/// (a final state in their turn), until a round deletes none: on SQLite,
+/// whose writers take turns, a job's continuations, chains included, are
+/// decided in the transaction that moves the job, and the leader's check
+/// only has batches left to decide. Returns how many it moved.
 pub(super) async fn continue_awaiting(
     conn: &mut SqliteConnection,
     now: i64,
     ids: &str,
 ) -> std::result::Result<usize, sqlx::Error> {
-    let enqueued: Vec<bool> = sqlx::query_scalar(CONTINUE)
-        .bind(now)
-        .bind(ids)
-        .bind(final_states())
-        .bind(decide::PARENT_AS_AWAITED)
-        .bind(decide::PARENT_NOT_AS_AWAITED)
-        .fetch_all(conn)
-        .await?;
-    Ok(enqueued.into_iter().filter(|enqueued| *enqueued).count())
+    let mut ids = ids.to_owned();
+    let mut moved = 0;
+    loop {
+        let decided: Vec<(i64, String)> = sqlx::query_as(CONTINUE)
+            .bind(now)
+            .bind(&ids)
+            .bind(final_states())
+            .bind(decide::PARENT_AS_AWAITED)
+            .bind(decide::PARENT_NOT_AS_AWAITED)
+            .fetch_all(&mut *conn)
+            .await?;
+        moved += decided.len();
+        let deleted: Vec<i64> = decided
+            .into_iter()
+            .filter(|(_, state)| state == State::Deleted.as_str())
+            .map(|(id, _)| id)
+            .collect();
+        if deleted.is_empty() {
+            return Ok(moved);
+        }
+        ids = serde_json::to_string(&deleted).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    }
 }
 
 impl SqliteStorage {

@@ -40,14 +40,31 @@ use sqlx::sqlite::{
 
 use crate::ConnectOptions;
 
-/// Stores `params` on `conn`, inside the application's transaction, at
-/// this process's clock (the clock every SQLite write of ours takes; see
-/// `writes.rs`).
-pub(crate) async fn enqueue_on(
+/// Stores `params` on `conn`, inside a savepoint of the application's
+/// transaction (a failure leaves the transaction usable), at this
+/// process's clock (the clock every SQLite write of ours takes; see
+/// `writes.rs`), `max_attempts` of 0 raised to 1 as the `Storage` handle
+/// does.
+pub(crate) async fn enqueue_in_savepoint(
     conn: &mut sqlx::SqliteConnection,
-    params: jobs_core::EnqueueParams,
+    mut params: jobs_core::EnqueueParams,
 ) -> Result<Vec<jobs_core::JobId>> {
-    related::enqueue_on(conn, chrono::Utc::now().timestamp_millis(), &params).await
+    use sqlx::Connection as _;
+    for job in &mut params.jobs {
+        job.max_attempts = job.max_attempts.max(1);
+    }
+    let op = related::OP;
+    let mut savepoint = conn
+        .begin()
+        .await
+        .map_err(|e| crate::sql_error::storage_error(op, e))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let ids = related::enqueue_on(&mut savepoint, now, &params).await?;
+    savepoint
+        .commit()
+        .await
+        .map_err(|e| crate::sql_error::storage_error(op, e))?;
+    Ok(ids)
 }
 
 /// How long a write waits for another process's write lock before it fails.

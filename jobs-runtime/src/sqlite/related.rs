@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use jobs_core::{BatchId, EnqueueParams, Error, JobId, Result, State};
 use sqlx::{Row, SqliteConnection};
 
-use super::batches::BATCH_RESULTS;
+use super::batches::batch_results;
 use super::jobs::{insert_jobs, insert_planned};
 use crate::related::{self, ParentJob, StoredBatch, plan};
 use crate::sorted_ids::sorted_ids;
@@ -67,8 +67,9 @@ pub(crate) async fn enqueue_on(
     if !batch_ids.is_empty() {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT b.id, b.state, b.root_id,
-                    CASE WHEN b.state <> 'Started' THEN {BATCH_RESULTS} END AS results
-             FROM jobs_batch b WHERE b.id IN (SELECT value FROM json_each(?1))"
+                    CASE WHEN b.state <> 'Started' THEN {} END AS results
+             FROM jobs_batch b WHERE b.id IN (SELECT value FROM json_each(?1))",
+            batch_results()
         )))
         .bind(json(batch_ids)?)
         .fetch_all(&mut *conn)
