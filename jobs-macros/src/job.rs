@@ -423,18 +423,18 @@ fn fn_helpers(job: &Job) -> TokenStream {
         Some((_, parent)) => {
             let ty = &parent.ty;
             (
-                quote!(parent: impl #private::ParentOf<#ty>),
-                "`parent` must be the typed id of a job whose result this job's `#[parent]` parameter takes (checked when compiling).",
+                quote!(parent_job: impl #private::ParentOf<#ty>),
+                "`parent_job` must be the typed id of a job whose result this job's `#[parent]` parameter takes (checked when compiling).",
             )
         }
         None => (
-            quote!(parent: impl ::core::convert::Into<#private::JobId>),
+            quote!(parent_job: impl ::core::convert::Into<#private::JobId>),
             "This job takes no `#[parent]` parameter, so any job may be its parent.",
         ),
     };
     let parent_id = match &job.func.parent {
-        Some(_) => quote!(#private::ParentOf::parent_id(&parent)),
-        None => quote!(::core::convert::Into::<#private::JobId>::into(parent)),
+        Some(_) => quote!(#private::ParentOf::parent_id(&parent_job)),
+        None => quote!(::core::convert::Into::<#private::JobId>::into(parent_job)),
     };
     quote! {
         #[doc = #module_doc]
@@ -482,7 +482,7 @@ fn fn_helpers(job: &Job) -> TokenStream {
                 Self::enqueue_with(client, #private::EnqueueOptions::new().at(at), #(#idents),*).await
             }
 
-            /// Enqueues the job as a continuation of `parent`: it waits
+            /// Enqueues the job as a continuation of `parent_job`: it waits
             /// `Awaiting` until the parent succeeds, then is enqueued with
             /// the parent's result (or deleted when the parent fails or is
             /// deleted).
@@ -511,25 +511,26 @@ fn fn_helpers(job: &Job) -> TokenStream {
             }
 
             /// Enqueues the job as a continuation of the stored batch
-            /// `batch`: it runs once every member finished and all
-            /// succeeded, and receives the members' results as a JSON
-            /// array (take it as `#[parent] results: Vec<T>`).
+            /// `parent_batch`: it runs once every member finished and all
+            /// succeeded, and receives the results of the members that
+            /// returned one, as a JSON array in member order (take it as
+            /// `#[parent] results: Vec<T>`).
             ///
             /// # Errors
             /// `Error::BatchNotFound` when no batch has this id; when the
             /// arguments do not serialize or the storage fails.
-            #vis async fn continue_after_batch(client: &#private::Client, batch: #private::BatchId, #(#idents: #types),*) -> #private::Result<#typed> {
-                Self::enqueue_with(client, #private::EnqueueOptions::new().after_batch(batch), #(#idents),*).await
+            #vis async fn continue_after_batch(client: &#private::Client, parent_batch: #private::BatchId, #(#idents: #types),*) -> #private::Result<#typed> {
+                Self::enqueue_with(client, #private::EnqueueOptions::new().after_batch(parent_batch), #(#idents),*).await
             }
 
-            /// Adds the job with these arguments to `batch`, to be stored
-            /// with it by `Client::enqueue_batch`.
+            /// Adds the job with these arguments to `into_batch`, to be
+            /// stored with it by `Client::enqueue_batch`.
             ///
             /// # Errors
             /// When the queue is empty or the arguments do not serialize;
             /// the batch is unchanged then.
-            #vis fn add_to_batch(batch: &mut #private::Batch, #(#idents: #types),*) -> #private::Result<()> {
-                batch.push(#struct_ident { #(#idents),* }).map(|_| ())
+            #vis fn add_to_batch(into_batch: &mut #private::Batch, #(#idents: #types),*) -> #private::Result<()> {
+                into_batch.push(#struct_ident { #(#idents),* }).map(|_| ())
             }
 
             /// Enqueues the job inside the application's own transaction

@@ -25,6 +25,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         if let Err(error) = schedule_cx.check() {
             cx.syn_error(error);
         }
+        if let Some((_, parent)) = &job.func.parent {
+            cx.error_spanned_by(
+                &parent.ident,
+                "a #[recurring] function has no parent: its runs are enqueued by its schedule, not after another job; remove `#[parent]`",
+            );
+        }
         if let Some(arg) = job.func.args.first() {
             cx.error_spanned_by(
                 &arg.ident,

@@ -11,8 +11,9 @@ use crate::{Client, EnqueueOptions};
 /// and every nested batch has finished; it then finishes `Succeeded` (all
 /// succeeded) or `Failed`, and its continuations run (on success by
 /// default; see [`then_with`](Self::then_with)). A batch continuation
-/// receives the results of the members that succeeded, as a JSON array in
-/// member order: take it as `#[parent] results: Vec<T>`. Follow it with
+/// receives the results of the member jobs that succeeded and returned
+/// one (not those of nested batches), as a JSON array in member order:
+/// take it as `#[parent] results: Vec<T>`. Follow it with
 /// [`Storage::batch`](crate::Storage::batch), cancel it with
 /// [`Storage::cancel_batch`](crate::Storage::cancel_batch). It expires
 /// with its members after the retention, counted from when it finished.

@@ -226,8 +226,9 @@ impl EnqueueOptions {
     /// Makes the job a continuation of the batch `batch`: enqueued when
     /// every member of the batch has finished, as
     /// [`continue_on`](Self::continue_on) says (`Succeeded`: all of them
-    /// succeeded); it receives the results of the members that succeeded,
-    /// as a JSON array in member order.
+    /// succeeded); it receives the results of the member jobs that
+    /// succeeded and returned one, as a JSON array in member order (at most
+    /// [`MAX_BATCH_RESULTS_LEN`](jobs_core::MAX_BATCH_RESULTS_LEN)).
     ///
     /// Replaces an earlier [`after`](Self::after).
     #[must_use]

@@ -125,6 +125,12 @@ impl JobFn {
                 FnArg::Typed(typed) => typed,
             };
             if is_job_context(&typed.ty) {
+                if let Some(attr) = typed.attrs.iter().find(|attr| is_parent_attr(attr)) {
+                    cx.error_spanned_by(
+                        attr,
+                        "`#[parent]` goes on the parameter that takes the parent's result, not on the `JobContext`",
+                    );
+                }
                 if index == 0 {
                     takes_context = true;
                 } else {

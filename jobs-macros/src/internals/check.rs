@@ -14,8 +14,9 @@ pub const HELPER_PARAMS: &[&str] = &[
     "at",
     "recurring_id",
     "cron_expression",
-    "parent",
-    "batch",
+    "parent_job",
+    "parent_batch",
+    "into_batch",
     "tx",
 ];
 
@@ -28,7 +29,7 @@ pub fn check(cx: &mut Ctxt, job: &Job) {
             cx.error_spanned_by(
                 &arg.ident,
                 format!(
-                    "a #[job] argument cannot be named `{name}`: the generated helpers (`enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring`, `continue_after`, `add_to_batch`, `enqueue_in_tx`...) take `client`, `options`, `delay`, `at`, `recurring_id`, `cron_expression`, `parent`, `batch` and `tx` before the arguments; rename it"
+                    "a #[job] argument cannot be named `{name}`: the generated helpers (`enqueue`, `enqueue_with`, `schedule_in`, `schedule_at`, `recurring`, `continue_after`, `add_to_batch`, `enqueue_in_tx`...) take `client`, `options`, `delay`, `at`, `recurring_id`, `cron_expression`, `parent_job`, `parent_batch`, `into_batch` and `tx` before the arguments; rename it"
                 ),
             );
         }
