@@ -59,6 +59,10 @@ struct Args {
     /// Jobs per `enqueue_many` call.
     #[arg(long, default_value_t = 1_000)]
     batch: u64,
+    /// Tasks calling `enqueue_many` at once (each call its own
+    /// transaction), as an import spread over several tasks would.
+    #[arg(long, default_value_t = 1)]
+    enqueuers: u64,
     /// Server workers (jobs run at once).
     #[arg(long, default_value_t = 32)]
     workers: usize,
@@ -136,20 +140,27 @@ async fn run(args: &Args, storage: &Storage, other_handle: Storage) -> anyhow::R
     report("enqueue, one job per call", args.single, started.elapsed());
 
     let started = Instant::now();
-    let mut n = 0;
-    while n < args.jobs {
-        let end = (n + args.batch).min(args.jobs);
-        client
-            .enqueue_many((n..end).map(|n| Noop { n: args.single + n }))
-            .await?;
-        n = end;
-    }
-    let batch = args.batch;
-    report(
-        &format!("enqueue_many, {batch} per call"),
-        args.jobs,
-        started.elapsed(),
-    );
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let enqueuer = || async {
+        loop {
+            let n = next.fetch_add(args.batch, Ordering::Relaxed);
+            if n >= args.jobs {
+                return Ok::<_, jobs::Error>(());
+            }
+            let end = (n + args.batch).min(args.jobs);
+            client
+                .enqueue_many((n..end).map(|n| Noop { n: args.single + n }))
+                .await?;
+        }
+    };
+    futures_util::future::try_join_all((0..args.enqueuers.max(1)).map(|_| enqueuer())).await?;
+    let (batch, enqueuers) = (args.batch, args.enqueuers.max(1));
+    let label = if enqueuers == 1 {
+        format!("enqueue_many, {batch} per call")
+    } else {
+        format!("enqueue_many, {batch} per call, {enqueuers} tasks")
+    };
+    report(&label, args.jobs, started.elapsed());
 
     let total = args.jobs + args.single;
     let started = Instant::now();
