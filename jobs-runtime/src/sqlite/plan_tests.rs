@@ -2,7 +2,7 @@
 //! on files full of finished jobs with statistics (`ANALYZE`).
 
 use super::SqliteStorage;
-use super::jobs::{EXTEND_LEASES, FINISH, PICK, attempts_json};
+use super::jobs::{CONTINUE, EXTEND_LEASES, FINISH, PICK, attempts_json, final_states};
 use jobs_core::{Attempt, JobId};
 
 /// A new migrated file, deleted with its directory.
@@ -119,5 +119,55 @@ mod held_attempts {
                 "{what}: {plan:#?}"
             );
         }
+    }
+}
+
+/// The statement that decides the continuations of finished jobs, run
+/// after every finish, EXPLAINed on an ANALYZEd file of 500,000 finished
+/// jobs, 20,000 of them continuations: it must find the continuations
+/// through the parent index, from the finished jobs' ids, never by a scan.
+mod continuations {
+    use super::*;
+
+    #[tokio::test]
+    async fn continuations_are_found_by_their_parent() {
+        let (_dir, storage) = temp_file().await;
+        sqlx::raw_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500000)
+             INSERT INTO jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, parent_id, continue_on)
+             SELECT 'done', 'default', '{}', 'Succeeded', 1, 1, 0, 0,
+                    CASE WHEN i % 25 = 0 THEN i - 1 END, CASE WHEN i % 25 = 0 THEN 'Succeeded' END
+             FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+             INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at, state_changed_at, parent_id, continue_on)
+             SELECT 'waits', 'default', '{}', 'Awaiting', 1, 0, 0, i, 'Succeeded' FROM n;
+             ANALYZE;",
+        )
+        .execute(storage.pool())
+        .await
+        .unwrap();
+        let ids: Vec<i64> = (1..=1000).collect();
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {CONTINUE}"
+        )))
+        .bind(0_i64)
+        .bind(serde_json::to_string(&ids).unwrap())
+        .bind(final_states())
+        .bind("met")
+        .bind("not met")
+        .fetch_all(storage.pool())
+        .await
+        .unwrap();
+        let plan: Vec<_> = plan.into_iter().map(|row| row.3).collect();
+        assert!(
+            plan.iter().any(|step| step.contains("jobs_job_parent")),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN jobs_job")
+                || step.starts_with("SCAN c")
+                || step.starts_with("SCAN p")),
+            "{plan:#?}"
+        );
     }
 }
