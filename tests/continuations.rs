@@ -280,3 +280,163 @@ async fn a_server_sees_a_transactions_job_only_after_commit() {
     server.shutdown().await;
     assert_eq!(seen(&inside).as_deref(), Some("ran"));
 }
+
+/// On PostgreSQL, a job joining a batch inside the application's open
+/// transaction holds the batch's row: the leader's check skips that batch
+/// rather than waiting for the transaction (it returns at once, the batch
+/// still `Started`), and once the transaction commits the joined job holds
+/// the batch open until it finishes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_transaction_joining_a_batch_holds_back_no_check() {
+    use jobs::storage::{
+        FetchParams, FinishParams, JobOutcome, JobStorage, MaintenanceStorage, Outcome,
+        ResolveAwaitingParams,
+    };
+
+    let Some(fx) = Fixture::postgres().await else {
+        return;
+    };
+    let pg = fx.postgres_storage().unwrap();
+    let backend = fx.backend().await;
+    let client = Client::new(fx.storage.clone());
+    let resolve = || async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            backend.resolve_awaiting(ResolveAwaitingParams { limit: 100 }),
+        )
+        .await
+        .expect("the check does not wait for the open transaction")
+        .expect("resolve_awaiting")
+    };
+    // A batch whose only member finished, not yet checked (no server runs).
+    let mut batch = Batch::new();
+    record::add_to_batch(&mut batch, "batch-first".into()).unwrap();
+    let id = client.enqueue_batch(batch).await.unwrap();
+    let taken = backend
+        .fetch(FetchParams {
+            queues: vec!["default".into()],
+            limit: 1,
+            server: "test".into(),
+            lease: std::time::Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    let outcome = JobOutcome {
+        job: taken[0].held(),
+        outcome: Outcome::Succeeded { result: None },
+    };
+    backend
+        .finish(FinishParams {
+            jobs: vec![outcome],
+        })
+        .await
+        .unwrap();
+
+    let mut tx = pg.pool().begin().await.unwrap();
+    let mut target = jobs::storage::InSchema::new(&mut tx, pg.schema());
+    let joined = record::enqueue_in_tx_with(
+        &mut target,
+        EnqueueOptions::new().batch(id.clone()),
+        "batch-joined".into(),
+    )
+    .await
+    .unwrap();
+    resolve().await;
+    let open = fx.storage.batch(&id).await.unwrap().unwrap();
+    assert_eq!(open.state, BatchState::Started, "skipped, not finished");
+    tx.commit().await.unwrap();
+    resolve().await;
+    assert_eq!(
+        fx.storage.batch(&id).await.unwrap().unwrap().state,
+        BatchState::Started,
+        "the joined job holds it open"
+    );
+
+    let server = fast_server(&fx.storage).start().unwrap();
+    wait_for_state(&fx.storage, joined, State::Succeeded).await;
+    wait_until("the batch to finish", || async {
+        fx.storage.batch(&id).await.unwrap().unwrap().state == BatchState::Succeeded
+    })
+    .await;
+    server.shutdown().await;
+}
+
+/// On PostgreSQL, a continuation enqueued inside the application's open
+/// transaction holds back nothing of its running parent: the parent's
+/// lease renewal and its finish go through at once. The finish cannot see
+/// the uncommitted continuation; once committed, the leader's check
+/// enqueues it with the parent's result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_transaction_adding_a_continuation_holds_back_no_parent() {
+    use jobs::storage::{
+        ExtendLeasesParams, FetchParams, FinishParams, JobOutcome, JobStorage, MaintenanceStorage,
+        Outcome, ResolveAwaitingParams,
+    };
+    use std::time::Duration;
+
+    let Some(fx) = Fixture::postgres().await else {
+        return;
+    };
+    let pg = fx.postgres_storage().unwrap();
+    let backend = fx.backend().await;
+    let client = Client::new(fx.storage.clone());
+    let within = |what: &'static str| {
+        move |result: Result<jobs::Result<Vec<jobs::JobId>>, tokio::time::error::Elapsed>| {
+            result.unwrap_or_else(|_| panic!("{what} waited for the open transaction"))
+        }
+    };
+    let parent = fetch_page::enqueue(&client, "p".into(), "one two".into())
+        .await
+        .unwrap();
+    let taken = backend
+        .fetch(FetchParams {
+            queues: vec!["default".into()],
+            limit: 1,
+            server: "test".into(),
+            lease: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    assert_eq!(taken[0].id, parent);
+
+    let mut tx = pg.pool().begin().await.unwrap();
+    let mut target = jobs::storage::InSchema::new(&mut tx, pg.schema());
+    let options = EnqueueOptions::new().after(parent);
+    let child = count_words::enqueue_in_tx_with(&mut target, options, "in-tx-child".into())
+        .await
+        .unwrap();
+
+    let renewed = tokio::time::timeout(
+        Duration::from_secs(5),
+        backend.extend_leases(ExtendLeasesParams {
+            jobs: vec![taken[0].held()],
+            lease: Duration::from_secs(60),
+        }),
+    )
+    .await;
+    assert_eq!(within("the lease renewal")(renewed).unwrap(), [parent.id()]);
+    let page = r#"{"url":"p","words":2}"#.to_owned();
+    let finished = tokio::time::timeout(
+        Duration::from_secs(5),
+        backend.finish(FinishParams {
+            jobs: vec![JobOutcome {
+                job: taken[0].held(),
+                outcome: Outcome::Succeeded { result: Some(page) },
+            }],
+        }),
+    )
+    .await;
+    assert_eq!(within("the finish")(finished).unwrap(), [parent.id()]);
+    tx.commit().await.unwrap();
+
+    assert_eq!(job(&fx.storage, child).await.state, State::Awaiting);
+    backend
+        .resolve_awaiting(ResolveAwaitingParams { limit: 100 })
+        .await
+        .unwrap();
+    assert_eq!(job(&fx.storage, child).await.state, State::Enqueued);
+    let server = fast_server(&fx.storage).start().unwrap();
+    wait_for_state(&fx.storage, child, State::Succeeded).await;
+    server.shutdown().await;
+    assert_eq!(seen("in-tx-child").as_deref(), Some("p has 2 words"));
+}
