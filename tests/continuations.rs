@@ -288,10 +288,7 @@ async fn a_server_sees_a_transactions_job_only_after_commit() {
 /// the batch open until it finishes too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_transaction_joining_a_batch_holds_back_no_check() {
-    use jobs::storage::{
-        FetchParams, FinishParams, JobOutcome, JobStorage, MaintenanceStorage, Outcome,
-        ResolveAwaitingParams,
-    };
+    use jobs::storage::{FetchParams, FinishParams, JobOutcome, Outcome, ResolveAwaitingParams};
 
     let Some(fx) = Fixture::postgres().await else {
         return;
@@ -369,8 +366,7 @@ async fn an_open_transaction_joining_a_batch_holds_back_no_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_transaction_adding_a_continuation_holds_back_no_parent() {
     use jobs::storage::{
-        ExtendLeasesParams, FetchParams, FinishParams, JobOutcome, JobStorage, MaintenanceStorage,
-        Outcome, ResolveAwaitingParams,
+        ExtendLeasesParams, FetchParams, FinishParams, JobOutcome, Outcome, ResolveAwaitingParams,
     };
     use std::time::Duration;
 
