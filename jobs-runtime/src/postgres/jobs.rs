@@ -265,7 +265,8 @@ pub(super) fn finish_sql(lease_expired: &str) -> String {
          FROM o
          WHERE j.id = ANY($1) AND j.id = o.id AND j.attempt = o.attempt AND j.state = o.from_state
                {lease_expired}
-         RETURNING j.id, j.state, j.state_changed_at, j.reason, o.data, j.result
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, o.data, j.result,
+                   $15::text AS awaiting
      ), {continued}, recorded AS (
          INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
          SELECT id, state, state_changed_at, reason, data::jsonb FROM moved
@@ -293,12 +294,13 @@ pub(super) fn finish_sql(lease_expired: &str) -> String {
 ///
 /// Found through `jobs_job_parent`, which holds only continuations: the
 /// hot path's jobs have none, and this costs it one probe of an empty
-/// index. `Awaiting` is bound (`$first + 3`), not written out, as the
-/// fetch's queue is: with the literal, the planner may prove the predicate
-/// of `jobs_job_listed` and read every awaiting job for each batch of
-/// outcomes (the plan test saw it choose so on an ANALYZEd table).
+/// index. The state a continuation must be in, `Awaiting`, comes from
+/// `moved` (its column `awaiting`, the statement's `$first + 3`), never as
+/// a literal or a parameter of this CTE: the planner substitutes those in
+/// custom plans, proves the predicate of `jobs_job_listed` and reads every
+/// awaiting job for each batch of outcomes (the plan test saw it do so).
 pub(super) fn continue_awaiting(first: usize) -> String {
-    let (finals, met, not_met, awaiting) = (first, first + 1, first + 2, first + 3);
+    let (finals, met, not_met) = (first, first + 1, first + 2);
     format!(
         "continued AS (
          UPDATE {{s}}.jobs_job AS c
@@ -308,7 +310,7 @@ pub(super) fn continue_awaiting(first: usize) -> String {
                            THEN ${met} ELSE ${not_met} END,
              state_changed_at = now(), parent_result = m.result
          FROM moved AS m
-         WHERE c.parent_id = m.id AND c.state = ${awaiting}::text AND m.state = ANY(${finals}::text[])
+         WHERE c.parent_id = m.id AND c.state = m.awaiting AND m.state = ANY(${finals}::text[])
            AND c.id <> ALL($1)
          RETURNING c.id, c.state, c.state_changed_at, c.reason,
                    jsonb_build_object('parent', m.id, 'parent_state', m.state) AS data
@@ -355,7 +357,7 @@ fn move_sql() -> String {
                                  ELSE j.max_attempts END,
              result = CASE WHEN $2 = 'Enqueued' THEN NULL ELSE j.result END
          WHERE j.id = ANY($1) AND j.state = ANY($3)
-         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.result
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.result, $9::text AS awaiting
      ), {continued}, recorded AS (
          INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
          SELECT id, state, state_changed_at, reason, NULL FROM moved
