@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::PostgresStorage;
 use super::decode::{decode_batch_state, decode_state, limit, millis};
+use super::jobs::final_states;
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
 
@@ -261,11 +262,7 @@ impl PostgresStorage {
             }
             decided += finished.len() as u64;
         }
-        let finals: Vec<&str> = State::ALL
-            .into_iter()
-            .filter(|state| state.is_final())
-            .map(State::as_str)
-            .collect();
+        let finals = final_states();
         // A continuation deleted here is a final parent for the next round.
         while decided < params.limit as u64 {
             let moved: i64 = self
@@ -297,11 +294,7 @@ impl PostgresStorage {
         older_than: std::time::Duration,
         limit_jobs: usize,
     ) -> Result<u64> {
-        let finals: Vec<&str> = State::ALL
-            .into_iter()
-            .filter(|state| state.is_final())
-            .map(State::as_str)
-            .collect();
+        let finals = final_states();
         let expired: i64 = self
             .run(
                 "expiring finished batches",
