@@ -2,9 +2,10 @@
 #![warn(missing_docs)]
 
 pub use jobs_core::{
-    Backoff, BatchId, BatchRecord, BatchState, ContinueOn, Error, Job, JobContext, JobError, JobId,
-    JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT, ParentOf, Registry, Result,
-    RetryPolicy, State, StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId, storable_text,
+    Backoff, BatchId, BatchRecord, BatchState, CancelReason, ContinueOn, Error, Job, JobContext,
+    JobError, JobId, JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT, ParentOf,
+    PauseTarget, Paused, Registry, Result, RetryPolicy, State, StateChange, StateCounts,
+    TRUNCATION_MARKER, TypedJobId, duration_text, storable_text,
 };
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{
@@ -48,8 +49,8 @@ pub mod server {
 /// What most programs need: `use jobs::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Batch, Client, ContinueOn, EnqueueOptions, Job, JobContext, JobId, RecurringOptions,
-        Server, State, Storage, TypedJobId, job, recurring,
+        Batch, CancelReason, Client, ContinueOn, EnqueueOptions, Job, JobContext, JobError, JobId,
+        RecurringOptions, Server, State, Storage, TypedJobId, job, recurring,
     };
     pub use std::time::Duration;
 }

@@ -72,6 +72,9 @@ impl JobStorage for Refusing {
     async fn cancel_batch(&self, id: BatchId) -> jobs::Result<Vec<JobId>> {
         self.inner.cancel_batch(id).await
     }
+    async fn set_paused(&self, p: SetPausedParams) -> jobs::Result<bool> {
+        self.inner.set_paused(p).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -143,6 +146,9 @@ impl MonitoringStorage for Refusing {
     async fn batch(&self, id: &BatchId) -> jobs::Result<Option<BatchRecord>> {
         self.inner.batch(id).await
     }
+    async fn paused(&self) -> jobs::Result<Vec<Paused>> {
+        self.inner.paused().await
+    }
 }
 
 #[async_trait::async_trait]
@@ -166,8 +172,8 @@ impl ServerStorage for Refusing {
 
 #[async_trait::async_trait]
 impl NotificationStorage for Refusing {
-    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> jobs::Result<()> {
-        self.inner.watch_for_jobs(wake).await
+    async fn listen(&self, notify: &(dyn Fn(Notification) + Send + Sync)) -> jobs::Result<()> {
+        self.inner.listen(notify).await
     }
 }
 

@@ -514,6 +514,7 @@ async fn an_attempt_that_lost_its_lease_is_stopped(fx: &Fixture) {
     let client = Client::new(storage.clone());
     let server = fast_server(&storage)
         .lease(Duration::from_secs(1))
+        .cancel_grace(Duration::from_millis(100))
         .start()
         .unwrap();
     let key = fx.key("stolen");

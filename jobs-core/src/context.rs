@@ -3,7 +3,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::{JobError, JobId};
+use crate::{CancelReason, Cancellation, JobError, JobId};
 
 /// What a running job may know about itself.
 ///
@@ -26,6 +26,7 @@ pub struct JobContext {
     max_attempts: u32,
     enqueued_at: DateTime<Utc>,
     parent_result: Option<Arc<str>>,
+    cancellation: Cancellation,
 }
 
 impl JobContext {
@@ -46,7 +47,56 @@ impl JobContext {
             max_attempts,
             enqueued_at,
             parent_result: None,
+            cancellation: Cancellation::new(),
         }
+    }
+
+    /// The context with the attempt's stop signal; the server sets the
+    /// one it fires on a cancel, a timeout or a shutdown.
+    #[must_use]
+    pub fn with_cancellation(mut self, cancellation: Cancellation) -> Self {
+        self.cancellation = cancellation;
+        self
+    }
+
+    /// The token that fires when this attempt is asked to stop: the job
+    /// was cancelled ([`CancelReason::Cancelled`]), it ran past its
+    /// timeout ([`CancelReason::TimedOut`]), or the server is shutting
+    /// down ([`CancelReason::Shutdown`]). A long job watches it to stop
+    /// cleanly, or hands it to code that takes a token:
+    ///
+    /// ```ignore
+    /// #[job(timeout = "10m")]
+    /// async fn export(ctx: JobContext, rows: u64) -> Result<(), std::io::Error> {
+    ///     for chunk in 0..rows / 1000 {
+    ///         if ctx.is_cancelled() {
+    ///             return Err(std::io::Error::other(format!("stopped at chunk {chunk}")));
+    ///         }
+    ///         /* export a chunk */
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// A job that ignores it is stopped anyway (its future dropped) after
+    /// the server's cancel grace, or at the end of the shutdown timeout.
+    pub fn cancellation_token(&self) -> &tokio_util::sync::CancellationToken {
+        self.cancellation.token()
+    }
+
+    /// Whether this attempt was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
+
+    /// Completes when this attempt is asked to stop.
+    pub async fn cancelled(&self) {
+        self.cancellation.cancelled().await;
+    }
+
+    /// Why this attempt was asked to stop; `None` while it was not.
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        self.cancellation.reason()
     }
 
     /// The context with the parent's result (JSON) of a continuation; the

@@ -2,7 +2,7 @@
 //! made here once for the server and every storage (which bind the
 //! results as parameters), never in a storage's SQL.
 
-use crate::{Error, ExpiredLease, Outcome, Parent, Result, RetryPolicy, State};
+use crate::{Error, ExpiredLease, JobError, Outcome, Parent, Result, RetryPolicy, State};
 
 /// The history's reason when a `Scheduled` job's time came.
 pub const SCHEDULED_TIME_REACHED: &str = "scheduled time reached";
@@ -12,6 +12,9 @@ pub const REQUEUED_BY_OPERATOR: &str = "requeued by an operator";
 
 /// The history's reason when an operator deletes a job.
 pub const DELETED_BY_OPERATOR: &str = "deleted by an operator";
+
+/// The history's reason when a job is cancelled (`Client::cancel`).
+pub const CANCELLED: &str = "cancelled";
 
 /// The history's reason when a continuation's parent (a job or a batch)
 /// reached a final state it awaits: it is enqueued.
@@ -82,27 +85,41 @@ pub const fn has_attempts_left(attempt: u32, max_attempts: u32) -> bool {
     attempt < max_attempts
 }
 
-/// What follows a failed attempt: a retry after the policy's backoff while
-/// attempts are left and running again can help (`retryable`), as
-/// Hangfire's `AutomaticRetry` does (reason `"retry attempt 2 of 10"`);
-/// otherwise `Failed` with the error as the reason. A job this server
-/// cannot run has no policy here (`None`): it fails.
+/// What follows a failed attempt, as the job's error chose
+/// ([`JobError`]):
+/// - a snooze: `Scheduled` after its delay, the attempt forgiven (its
+///   `max_attempts` grows by one), with the reason "snoozed for 5m";
+/// - a retryable failure while attempts are left: a retry after the
+///   delay the error chose ([`JobError::retry_after`]) or else the
+///   policy's backoff, as Hangfire's `AutomaticRetry` does (reason
+///   `"retry attempt 2 of 10"`);
+/// - otherwise `Failed` with the error as the reason. A job this server
+///   cannot run has no policy here (`None`): it fails.
 pub fn failed_attempt(
     policy: Option<RetryPolicy>,
     attempt: u32,
     max_attempts: u32,
-    error: &str,
-    retryable: bool,
+    error: &JobError,
 ) -> Outcome {
+    if let Some(delay) = error.snoozed_for() {
+        return Outcome::Retry {
+            delay,
+            reason: error.message().to_owned(),
+            error: error.message().to_owned(),
+            forgive: true,
+        };
+    }
     match policy {
-        Some(policy) if retryable && has_attempts_left(attempt, max_attempts) => Outcome::Retry {
-            delay: policy.delay(attempt),
-            reason: format!("retry attempt {attempt} of {}", max_attempts - 1),
-            error: error.to_owned(),
-            forgive: false,
-        },
+        Some(policy) if error.is_retryable() && has_attempts_left(attempt, max_attempts) => {
+            Outcome::Retry {
+                delay: error.retry_delay().unwrap_or_else(|| policy.delay(attempt)),
+                reason: format!("retry attempt {attempt} of {}", max_attempts - 1),
+                error: error.message().to_owned(),
+                forgive: false,
+            }
+        }
         _ => Outcome::Failed {
-            reason: error.to_owned(),
+            reason: error.message().to_owned(),
         },
     }
 }
@@ -150,7 +167,8 @@ mod tests {
     #[test]
     fn a_failed_attempt_is_retried_while_attempts_are_left() {
         let policy = RetryPolicy::retries(2).with_backoff(Backoff::Fixed(Duration::from_secs(7)));
-        let retry = failed_attempt(Some(policy), 1, 3, "boom", true);
+        let boom = JobError::new("boom");
+        let retry = failed_attempt(Some(policy), 1, 3, &boom);
         assert_eq!(
             retry,
             Outcome::Retry {
@@ -160,19 +178,44 @@ mod tests {
                 forgive: false
             }
         );
-        let last = failed_attempt(Some(policy), 3, 3, "boom", true);
+        let last = failed_attempt(Some(policy), 3, 3, &boom);
         assert_eq!(
             last,
             Outcome::Failed {
                 reason: "boom".into()
             }
         );
-        let hopeless = failed_attempt(Some(policy), 1, 3, "bad args", false);
+        let hopeless = failed_attempt(Some(policy), 1, 3, &JobError::permanent("bad args"));
         assert_eq!(hopeless.stored().state, State::Failed);
         assert_eq!(
-            failed_attempt(None, 1, 3, "?", true).stored().state,
+            failed_attempt(None, 1, 3, &boom).stored().state,
             State::Failed
         );
+    }
+
+    #[test]
+    fn the_job_may_choose_its_retry_delay_or_snooze() {
+        let policy = RetryPolicy::retries(2).with_backoff(Backoff::Fixed(Duration::from_secs(7)));
+        let soon = JobError::new("busy").retry_after(Duration::from_secs(2));
+        match failed_attempt(Some(policy), 1, 3, &soon) {
+            Outcome::Retry { delay, forgive, .. } => {
+                assert_eq!(delay, Duration::from_secs(2));
+                assert!(!forgive, "a chosen delay still counts the attempt");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            failed_attempt(Some(policy), 3, 3, &soon).stored().state,
+            State::Failed,
+            "no attempt left"
+        );
+        let snooze = JobError::snooze(Duration::from_secs(300));
+        // Even on the last attempt: a snooze is not a failure.
+        let stored = failed_attempt(Some(policy), 3, 3, &snooze).stored();
+        assert_eq!(stored.state, State::Scheduled);
+        assert!(stored.grant_attempt, "a snooze does not count the attempt");
+        assert_eq!(stored.run_after, Some(Duration::from_secs(300)));
+        assert_eq!(stored.reason.as_deref(), Some("snoozed for 5m"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -63,42 +65,131 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     const QUEUE: &'static str;
     /// How failed attempts are retried.
     const RETRY_POLICY: RetryPolicy;
+    /// The longest one attempt may run (`#[job(timeout = "30s")]`): past
+    /// it, the attempt is cancelled and fails with "timed out after 30s",
+    /// then follows the retry policy. `None` (the default) leaves it to
+    /// the server's default timeout, if it has one.
+    const TIMEOUT: Option<Duration> = None;
+    /// Its priority within its queue (`#[job(priority = -5)]`) unless the
+    /// caller picks another: a job of lower priority number is fetched
+    /// before the jobs of higher numbers waiting in the same queue (as in
+    /// graphile_worker and Oban), whatever their enqueue order. 0 unless
+    /// given; negative numbers run sooner.
+    const PRIORITY: i16 = 0;
 
     /// Runs one attempt of the job.
     fn perform(self, ctx: JobContext) -> impl Future<Output = JobResult> + Send;
 }
 
-/// The failure of one attempt: the text recorded on the job's history, and
-/// whether another attempt may help.
+/// The failure of one attempt: the text recorded on the job's history,
+/// and what follows it: a retry by the job's policy (the default), a
+/// retry after a delay of the job's choosing, no retry at all, or a
+/// snooze.
+///
+/// A job chooses its outcome by returning `Result<T, JobError>`; `?` turns
+/// any `std::error::Error` into a `JobError` that retries by the policy
+/// (which is why `JobError` itself does not implement `std::error::Error`,
+/// as `anyhow::Error` does not):
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs_core::JobError;
+///
+/// fn charge(card: &str, attempts_left: bool) -> Result<(), JobError> {
+///     if card.is_empty() {
+///         return Err(JobError::permanent("no card on file"));  // no retry
+///     }
+///     if !attempts_left {
+///         return Err(JobError::snooze(Duration::from_secs(300)));  // later, uncounted
+///     }
+///     let _amount: u32 = "12".parse()?;  // a ParseIntError retries by the policy
+///     Err(JobError::new("gateway busy").retry_after(Duration::from_secs(10)))
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobError {
     message: String,
-    retryable: bool,
+    next: AfterFailure,
+}
+
+/// What follows a [`JobError`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum AfterFailure {
+    /// A retry while attempts are left, after `after` or else the policy's
+    /// backoff.
+    Retry { after: Option<Duration> },
+    /// `Failed` at once.
+    Fail,
+    /// `Scheduled` again after the delay, the attempt not counted.
+    Snooze(Duration),
 }
 
 impl JobError {
     /// A failure with this message (a job's error, formatted with
-    /// `Display`); the job's retry policy decides whether it runs again.
+    /// `Display`); the job's retry policy decides whether it runs again,
+    /// and when.
     pub fn new(message: impl Into<String>) -> Self {
         JobError {
             message: message.into(),
-            retryable: true,
+            next: AfterFailure::Retry { after: None },
         }
     }
 
-    /// A failure that no retry can mend (a result that cannot be stored,
-    /// a parent's result that does not decode): the job moves to `Failed`
-    /// whatever attempts it has left.
+    /// A failure that no retry can mend (a card declined for good, a
+    /// result that cannot be stored, a parent's result that does not
+    /// decode): the job moves to `Failed` whatever attempts it has left.
     pub fn permanent(message: impl Into<String>) -> Self {
         JobError {
             message: message.into(),
-            retryable: false,
+            next: AfterFailure::Fail,
         }
     }
 
-    /// Whether the retry policy may run the job again after this failure.
+    /// Not a failure: the job runs again once `delay` has passed, and this
+    /// attempt does not count against its retries (Oban's and River's
+    /// snooze). Recorded as a move to `Scheduled` with the reason
+    /// "snoozed for 5m". A snoozing job may snooze for ever; the delay is
+    /// shortened to [`MAX_RETRY_DELAY`](crate::MAX_RETRY_DELAY).
+    pub fn snooze(delay: Duration) -> Self {
+        JobError {
+            message: format!("snoozed for {}", crate::duration_text(delay)),
+            next: AfterFailure::Snooze(delay),
+        }
+    }
+
+    /// This failure, retried after `delay` instead of the policy's
+    /// backoff (a `Retry-After` header's wait). It still counts as an
+    /// attempt: when none is left, the job fails. No effect on a
+    /// permanent failure or a snooze.
+    #[must_use]
+    pub fn retry_after(mut self, delay: Duration) -> Self {
+        if let AfterFailure::Retry { after } = &mut self.next {
+            *after = Some(delay);
+        }
+        self
+    }
+
+    /// Whether the retry policy may run the job again after this failure
+    /// (true for a snooze, which is not a failure).
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        !matches!(self.next, AfterFailure::Fail)
+    }
+
+    /// The delay the job chose for its retry ([`retry_after`](Self::retry_after));
+    /// `None` for the policy's backoff.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        match self.next {
+            AfterFailure::Retry { after } => after,
+            _ => None,
+        }
+    }
+
+    /// For a [`snooze`](Self::snooze): its delay.
+    pub fn snoozed_for(&self) -> Option<Duration> {
+        match self.next {
+            AfterFailure::Snooze(delay) => Some(delay),
+            _ => None,
+        }
     }
 
     /// The recorded text.
@@ -113,15 +204,21 @@ impl fmt::Display for JobError {
     }
 }
 
-impl std::error::Error for JobError {}
+/// Any error converts with `?`: its `Display` text, retried by the policy.
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for JobError {
+    fn from(error: E) -> Self {
+        JobError::new(error.to_string())
+    }
+}
 
 /// What a `#[job]` function may return: `()`, or `Result<T, E>` with
-/// `E: Display` (an `anyhow::Error`, an `std::io::Error`, a `String`, your
-/// own error type...) and `T` a value stored as the job's result (JSON, at
+/// `E: Display + 'static` (an `anyhow::Error`, an `std::io::Error`, a
+/// `String`, your own error type, or a [`JobError`] to choose what
+/// follows a failure) and `T` a value stored as the job's result (JSON, at
 /// most [`MAX_RESULT_LEN`]) that its continuations receive. The error's
 /// `Display` text is recorded on the attempt.
 #[diagnostic::on_unimplemented(
-    message = "a #[job] function must return `()` or `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: Display`, not `{Self}`",
+    message = "a #[job] function must return `()` or `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: Display + 'static`, not `{Self}`",
     label = "unsupported job return type"
 )]
 pub trait IntoJobResult {
@@ -147,12 +244,25 @@ impl IntoJobResult for () {
 impl<T, E> IntoJobResult for Result<T, E>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
-    E: fmt::Display,
+    E: fmt::Display + 'static,
 {
     type Output = T;
 
+    /// A [`JobError`] is kept as it is (its permanence, snooze or retry
+    /// delay); any other error becomes a retryable `JobError` with its
+    /// `Display` text.
     fn into_job_result(self) -> Result<T, JobError> {
-        self.map_err(|error| JobError::new(error.to_string()))
+        self.map_err(|error| {
+            let error: Box<dyn Any> = Box::new(error);
+            match error.downcast::<JobError>() {
+                Ok(job_error) => *job_error,
+                Err(other) => JobError::new(
+                    other
+                        .downcast::<E>()
+                        .map_or_else(|_| String::new(), |error| error.to_string()),
+                ),
+            }
+        })
     }
 }
 

@@ -13,8 +13,10 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod cancellation;
 mod context;
 pub mod decide;
+mod duration;
 mod error;
 mod history;
 mod id;
@@ -30,12 +32,15 @@ pub use backend::{
     EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
     FetchParams, FetchedJob, FinishParams, FireRecurringParams, JobOutcome, JobQuery, JobRecord,
     JobStorage, LeadParams, MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage,
-    MonitoringStorage, MoveParams, NewBatch, NewJob, NotificationStorage, Outcome, Parent,
-    PauseRecurringParams, PromoteParams, PruneServersParams, RecurringDefinition, RecurringJob,
-    ResolveAwaitingParams, SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage,
-    StateCounts, StorageBackend, StoredOutcome, SyncRecurringParams,
+    MonitoringStorage, MoveParams, NewBatch, NewJob, Notification, NotificationStorage, Outcome,
+    Parent, PauseRecurringParams, PauseTarget, Paused, PromoteParams, PruneServersParams,
+    RecurringDefinition, RecurringJob, ResolveAwaitingParams, SaveRecurringParams, Schedule,
+    ServerInfo, ServerRecord, ServerStorage, SetPausedParams, StateCounts, StorageBackend,
+    StoredOutcome, SyncRecurringParams,
 };
+pub use cancellation::{CancelReason, Cancellation};
 pub use context::JobContext;
+pub use duration::duration_text;
 pub use error::{Error, Result};
 pub use history::StateChange;
 pub use id::{BatchId, JobId, ParentOf, TypedJobId};

@@ -16,6 +16,8 @@ pub struct JobRegistration {
     pub queue: &'static str,
     /// Its retry policy ([`Job::RETRY_POLICY`]).
     pub retry_policy: RetryPolicy,
+    /// Its longest attempt ([`Job::TIMEOUT`]).
+    pub timeout: Option<std::time::Duration>,
     /// The source file that defines it, for error messages.
     pub file: &'static str,
     /// The line in [`file`](Self::file).
@@ -31,6 +33,7 @@ impl JobRegistration {
             name: J::NAME,
             queue: J::QUEUE,
             retry_policy: J::RETRY_POLICY,
+            timeout: J::TIMEOUT,
             file,
             line,
             decode: decode::<J>,
@@ -49,6 +52,7 @@ impl fmt::Debug for JobRegistration {
             .field("name", &self.name)
             .field("queue", &self.queue)
             .field("retry_policy", &self.retry_policy)
+            .field("timeout", &self.timeout)
             .field("location", &self.location())
             .finish()
     }
@@ -133,6 +137,7 @@ mod tests {
             name,
             queue: "default",
             retry_policy: RetryPolicy::DEFAULT,
+            timeout: None,
             file: "src/jobs.rs",
             line,
             decode: never,

@@ -14,15 +14,38 @@ pub struct RetryPolicy {
 }
 
 /// The delay before a retry.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug)]
 pub enum Backoff {
     /// Hangfire's `AutomaticRetry` delay: for retry `n` (1-based),
     /// `(n-1)^4 + 15 + rand(0..30) * n` seconds, so about 15-44 s, 16-74 s,
     /// 31-104 s, ... and about 1.8 hours before the 10th retry.
     Hangfire,
-    /// The same delay before every retry.
+    /// The same delay before every retry (`#[job(backoff = "30s")]`).
     Fixed(Duration),
+    /// One delay per retry, the last one repeated for the retries past
+    /// the list (`#[job(backoff = ["1s", "30s", "5m"])]`, Sidekiq's and
+    /// Hangfire's `DelaysInSeconds`). An empty list retries at once.
+    Steps(&'static [Duration]),
+    /// The delay a function of the job's gives for retry `n` (1-based)
+    /// (`#[job(backoff = my_backoff)]` with `fn my_backoff(retry: u32) ->
+    /// Duration`): an exponential backoff with its own base and cap, or
+    /// one that reads a time of day.
+    Custom(fn(u32) -> Duration),
 }
+
+impl PartialEq for Backoff {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Backoff::Hangfire, Backoff::Hangfire) => true,
+            (Backoff::Fixed(a), Backoff::Fixed(b)) => a == b,
+            (Backoff::Steps(a), Backoff::Steps(b)) => a == b,
+            (Backoff::Custom(a), Backoff::Custom(b)) => std::ptr::fn_addr_eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Backoff {}
 
 impl RetryPolicy {
     /// Hangfire's default number of retries.
@@ -60,6 +83,15 @@ impl RetryPolicy {
     pub fn delay(self, retry: u32) -> Duration {
         match self.backoff {
             Backoff::Fixed(delay) => delay,
+            Backoff::Steps(delays) => {
+                let index = usize::try_from(retry.max(1) - 1).unwrap_or(usize::MAX);
+                delays
+                    .get(index)
+                    .or(delays.last())
+                    .copied()
+                    .unwrap_or_default()
+            }
+            Backoff::Custom(delay) => delay(retry.max(1)),
             Backoff::Hangfire => {
                 let n = u64::from(retry.max(1));
                 let jitter = fastrand::u64(0..30);
@@ -121,5 +153,27 @@ mod tests {
         assert_eq!(policy.delay(1), Duration::from_millis(20));
         assert_eq!(policy.delay(3), Duration::from_millis(20));
         assert_eq!(policy.max_attempts(), 4);
+    }
+
+    #[test]
+    fn steps_repeat_their_last_delay() {
+        const STEPS: &[Duration] = &[Duration::from_secs(1), Duration::from_secs(30)];
+        let policy = RetryPolicy::retries(5).with_backoff(Backoff::Steps(STEPS));
+        let delays: Vec<_> = (1..=4).map(|n| policy.delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 30, 30, 30]);
+        let none = RetryPolicy::retries(1).with_backoff(Backoff::Steps(&[]));
+        assert_eq!(none.delay(1), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_custom_backoff_is_called_with_the_retry_number() {
+        fn doubling(retry: u32) -> Duration {
+            Duration::from_secs(1 << retry.min(20))
+        }
+        let policy = RetryPolicy::retries(3).with_backoff(Backoff::Custom(doubling));
+        assert_eq!(policy.delay(1), Duration::from_secs(2));
+        assert_eq!(policy.delay(3), Duration::from_secs(8));
+        assert_eq!(policy.backoff, Backoff::Custom(doubling));
+        assert_ne!(policy.backoff, Backoff::Hangfire);
     }
 }

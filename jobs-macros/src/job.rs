@@ -4,6 +4,8 @@
 //! assertions, the `Job` impl, the enqueue helpers and the registration.
 //! Each part is one function that reads only the model.
 
+use std::time::Duration;
+
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
@@ -251,8 +253,9 @@ fn argument_assertions(job: &Job) -> TokenStream {
     }
 }
 
-/// `impl Job`: the stored name, the queue, the retry policy, and `perform`,
-/// which calls the function with the stored arguments.
+/// `impl Job`: the stored name, the queue, the retry policy, the timeout
+/// and the priority when given, and `perform`, which calls the function
+/// with the stored arguments.
 fn job_impl(job: &Job) -> TokenStream {
     let private = private(job);
     let struct_ident = &job.struct_ident;
@@ -268,11 +271,38 @@ fn job_impl(job: &Job) -> TokenStream {
     };
     let backoff = match &job.attrs.backoff {
         Backoff::Fixed(delay) => {
-            let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-            quote!(#private::Backoff::Fixed(#private::Duration::from_millis(#millis)))
+            let delay = duration(job, *delay);
+            quote!(#private::Backoff::Fixed(#delay))
+        }
+        Backoff::Steps(delays) => {
+            let delays = delays.iter().map(|delay| duration(job, *delay));
+            quote!(#private::Backoff::Steps(&[#(#delays),*]))
+        }
+        // Coerced to the fn pointer by a `let` spanned on the path, so that
+        // a function of another signature is reported there, as the
+        // mismatch of the two types (a fn item coerces in a `const`).
+        Backoff::Custom(path) => {
+            quote_spanned! {syn::spanned::Spanned::span(path)=>
+                {
+                    let backoff: fn(::core::primitive::u32) -> #private::Duration = #path;
+                    #private::Backoff::Custom(backoff)
+                }
+            }
         }
         Backoff::Hangfire => quote!(#private::Backoff::Hangfire),
     };
+    // Given only when the key is: the trait's defaults hold otherwise.
+    let timeout = job.attrs.timeout.as_ref().map(|timeout| {
+        let delay = duration(job, timeout.value);
+        quote! {
+            const TIMEOUT: ::core::option::Option<#private::Duration> = ::core::option::Option::Some(#delay);
+        }
+    });
+    let priority = job.attrs.priority.as_ref().map(|priority| {
+        let value = priority.value;
+        let value = quote_spanned!(priority.span=> #value);
+        quote!(const PRIORITY: i16 = #value;)
+    });
 
     let fn_ident = &job.func.ident;
     let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
@@ -305,6 +335,8 @@ fn job_impl(job: &Job) -> TokenStream {
             const NAME: &'static str = #name;
             const QUEUE: &'static str = #queue;
             const RETRY_POLICY: #private::RetryPolicy = #private::RetryPolicy::retries(#retries).with_backoff(#backoff);
+            #timeout
+            #priority
 
             fn perform(self, #context: #private::JobContext) -> impl #private::Future<Output = #private::JobResult> + ::core::marker::Send {
                 async move {
@@ -316,6 +348,13 @@ fn job_impl(job: &Job) -> TokenStream {
             }
         }
     }
+}
+
+/// `Duration::from_millis(N)`, the runtime's value of a parsed duration.
+fn duration(job: &Job, delay: Duration) -> TokenStream {
+    let private = private(job);
+    let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    quote!(#private::Duration::from_millis(#millis))
 }
 
 /// `enqueue`, `schedule_in` and `schedule_at` on the argument struct, each
@@ -379,6 +418,7 @@ fn registration(job: &Job) -> TokenStream {
                     name: "",
                     queue: "",
                     retry_policy: #private::RetryPolicy::retries(0),
+                    timeout: ::core::option::Option::None,
                     file: ::core::file!(),
                     line: ::core::line!(),
                     decode: |_, _| ::core::unreachable!(),
@@ -698,6 +738,35 @@ mod tests {
         );
         let out = expand_str(r#"backoff = "2m""#, "async fn f() {}");
         assert!(out.contains("Duration :: from_millis (120000u64)"), "{out}");
+    }
+
+    #[test]
+    fn timeout_and_priority_are_emitted_only_when_given() {
+        let out = expand_str("", "async fn f() {}");
+        assert!(!out.contains("TIMEOUT"), "{out}");
+        assert!(!out.contains("PRIORITY"), "{out}");
+        let out = expand_str(r#"timeout = "30s", priority = -5"#, "async fn f() {}");
+        assert!(
+            out.contains("const TIMEOUT : :: core :: option :: Option < :: jobs :: __private :: Duration > = :: core :: option :: Option :: Some (:: jobs :: __private :: Duration :: from_millis (30000u64)) ;"),
+            "{out}"
+        );
+        assert!(out.contains("const PRIORITY : i16 = - 5i16 ;"), "{out}");
+        let out = expand_str("priority = 7", "async fn f() {}");
+        assert!(out.contains("const PRIORITY : i16 = 7i16 ;"), "{out}");
+    }
+
+    #[test]
+    fn backoff_lists_and_functions() {
+        let out = expand_str(r#"backoff = ["1s", "5m"]"#, "async fn f() {}");
+        assert!(
+            out.contains("with_backoff (:: jobs :: __private :: Backoff :: Steps (& [:: jobs :: __private :: Duration :: from_millis (1000u64) , :: jobs :: __private :: Duration :: from_millis (300000u64)]))"),
+            "{out}"
+        );
+        let out = expand_str("backoff = crate::retry::doubling", "async fn f() {}");
+        assert!(
+            out.contains("let backoff : fn (:: core :: primitive :: u32) -> :: jobs :: __private :: Duration = crate :: retry :: doubling ; :: jobs :: __private :: Backoff :: Custom (backoff)"),
+            "{out}"
+        );
     }
 
     #[test]

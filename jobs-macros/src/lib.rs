@@ -42,8 +42,19 @@ use proc_macro::TokenStream;
 /// - `name = "..."`: the stable stored name (default: the function's name);
 /// - `queue = "..."`: the default queue (default `"default"`);
 /// - `retries = N`: retries after a failed attempt (default 10, as Hangfire);
-/// - `backoff = "30s"`: a fixed delay before each retry, in `ms`, `s`, `m`,
-///   `h` or `d` (default: Hangfire's growing delay);
+/// - `backoff = ...`: the delay before each retry (default: Hangfire's
+///   growing delay), one of
+///   - `"30s"`: the same delay before every retry, in `ms`, `s`, `m`, `h`
+///     or `d`;
+///   - `["1s", "30s", "5m"]`: one delay per retry, the last one repeated
+///     for the retries past the list;
+///   - `my_backoff` (a path): a function `fn(u32) -> Duration` that gives
+///     the delay before retry `n` (1-based);
+/// - `timeout = "30s"`: the longest one attempt may run, longer than zero;
+///   past it, the attempt is cancelled, fails and follows the retry policy
+///   (default: the server's default timeout, if it has one);
+/// - `priority = N`: the job's priority within its queue, from -32768 to
+///   32767; lower numbers are fetched first (default 0);
 /// - `crate = "path"`: where the `jobs` facade is, when re-exported.
 ///
 /// The function may take a `JobContext` as its first parameter; every other
@@ -84,7 +95,7 @@ pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `skip_if_running = true`: skip a tick while the previous run has not
 ///   finished;
 /// - every key of `#[job]` (`name`, `queue`, `retries`, `backoff`,
-///   `crate`). The recurring job's id is its job name.
+///   `timeout`, `priority`, `crate`). The recurring job's id is its job name.
 ///
 /// A recurring job that disappears from the code stops firing and is shown
 /// as missing from code, with its history kept, until removed.

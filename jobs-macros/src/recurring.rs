@@ -68,8 +68,10 @@ impl ScheduleAttrs {
         let parser = syn::meta::parser(|meta| {
             let key = key_of(&meta);
             if JOB_KEYS.contains(&key.as_str()) {
+                // Passed on as written (a literal, `-5`, a list, a path),
+                // for `#[job]`'s parser to check.
                 let path = meta.path.clone();
-                let value: Lit = meta.value()?.parse()?;
+                let value: syn::Expr = meta.value()?.parse()?;
                 job_args.push(quote!(#path = #value));
                 return Ok(());
             }

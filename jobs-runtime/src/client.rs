@@ -117,6 +117,25 @@ impl Client {
         self.store(jobs).await
     }
 
+    /// Cancels a job that has not finished; see [`Storage::cancel`]: a
+    /// waiting job never runs, a running one sees its cancellation token
+    /// fire, and both end `Deleted` with the reason "cancelled". Returns
+    /// `false` when the job had finished already.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: jobs_runtime::Client, id: jobs_core::JobId) -> jobs_core::Result<()> {
+    /// if !client.cancel(id).await? {
+    ///     println!("job {id} had finished already");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Storage::cancel`]: [`Error::JobNotFound`] for an unknown id.
+    pub async fn cancel(&self, id: impl Into<JobId>) -> Result<bool> {
+        self.storage.cancel(id).await
+    }
+
     async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
         self.storage.enqueue(EnqueueParams::jobs(jobs)).await
     }
@@ -151,6 +170,7 @@ pub struct EnqueueOptions {
     queue: Option<String>,
     schedule: Schedule,
     max_attempts: Option<u32>,
+    priority: Option<i16>,
     parent: Option<Parent>,
     continue_on: ContinueOn,
     batch: Option<BatchId>,
@@ -206,6 +226,19 @@ impl EnqueueOptions {
     #[must_use]
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// Its priority within its queue, instead of the job's
+    /// ([`Job::PRIORITY`], `#[job(priority = N)]`, 0 unless given): a job
+    /// with a lower number is fetched before the jobs with higher numbers
+    /// waiting in the same queue, whatever their enqueue order; jobs of one
+    /// priority keep their enqueue order. Queues keep their own order
+    /// ([`ServerBuilder::queues`](crate::ServerBuilder::queues)): priority
+    /// orders jobs within a queue only.
+    #[must_use]
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = Some(priority);
         self
     }
 
@@ -272,6 +305,7 @@ pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob
             .max_attempts
             .unwrap_or(J::RETRY_POLICY.max_attempts()),
         schedule: options.schedule,
+        priority: options.priority.unwrap_or(J::PRIORITY),
         reason: None,
         data: None,
         continuation: options.parent.map(|parent| Continuation {

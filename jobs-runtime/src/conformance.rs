@@ -60,7 +60,7 @@
 //! PostgreSQL tests do.
 //!
 //! A storage without notifications (its
-//! [`watch_for_jobs`](jobs_core::NotificationStorage::watch_for_jobs) stays
+//! [`listen`](jobs_core::NotificationStorage::listen) stays
 //! pending, so servers poll) says so with
 //! `storage_conformance_tests!(fresh, notifications = false)`; the
 //! notification case then checks that it indeed stays pending and never
@@ -76,8 +76,8 @@ use chrono::{DateTime, Utc};
 use jobs_core::{
     Attempt, EnqueueParams, Error, ExpireParams, ExpiredLease, ExpiredLeasesParams,
     ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId, JobOutcome, JobQuery,
-    JobRecord, LeadParams, MAINTENANCE_LEADERSHIP, MoveParams, NewJob, Outcome, PromoteParams,
-    PruneServersParams, Schedule, ServerInfo, State, StateChange, decide,
+    JobRecord, LeadParams, MAINTENANCE_LEADERSHIP, MoveParams, NewJob, Notification, Outcome,
+    PromoteParams, PruneServersParams, Schedule, ServerInfo, State, StateChange, decide,
 };
 use jobs_core::{Continuation, ContinueOn, Parent};
 
@@ -85,9 +85,11 @@ use crate::Storage;
 
 mod batches;
 mod continuations;
+mod control;
 mod recurring;
 pub use batches::*;
 pub use continuations::*;
+pub use control::*;
 pub use recurring::*;
 
 /// Generates one test per conformance case, each run on a Tokio runtime of
@@ -100,7 +102,7 @@ pub use recurring::*;
 /// skip the test (say why on stderr). See the [module](crate::conformance)
 /// for an example.
 ///
-/// `notifications = false` declares a storage whose `watch_for_jobs` stays
+/// `notifications = false` declares a storage whose `listen` stays
 /// pending (polling alone); by default the suite expects notifications.
 #[macro_export]
 macro_rules! storage_conformance_tests {
@@ -163,13 +165,16 @@ macro_rules! storage_conformance_tests {
             cancel_deletes_a_batchs_waiting_members,
             batches_expire_with_their_members,
             a_batch_never_finishes_over_a_member_joining,
+            fetch_orders_a_queue_by_priority_then_enqueue_order,
+            paused_queues_and_job_names_are_not_fetched,
+            move_jobs_takes_only_the_states_it_names,
         );
 
         #[test]
-        fn watch_for_jobs_wakes_on_enqueue() {
+        fn listen_notifies_enqueued_jobs() {
             $crate::conformance::run(async {
                 let Some(storage) = $make().await else { return };
-                $crate::conformance::watch_for_jobs_wakes_on_enqueue(&storage, $notifies).await;
+                $crate::conformance::listen_notifies_enqueued_jobs(&storage, $notifies).await;
             });
         }
     };
@@ -992,11 +997,10 @@ pub async fn operator_moves_follow_can_move_to(storage: &Storage) {
         }
         let moved = storage
             .backend()
-            .move_jobs(MoveParams {
-                ids: jobs.iter().map(|(_, id, _)| *id).collect(),
-                to,
-                reason: reason.clone(),
-            })
+            .move_jobs(
+                MoveParams::new(jobs.iter().map(|(_, id, _)| *id).collect(), to, &reason)
+                    .expect("an operator's move"),
+            )
             .await
             .expect("move_jobs");
         let allowed: Vec<JobId> = jobs
@@ -1126,6 +1130,7 @@ pub async fn move_jobs_elsewhere_is_a_config_error(storage: &Storage) {
             .move_jobs(MoveParams {
                 ids: vec![waiting, running],
                 to,
+                from: State::ALL.to_vec(),
                 reason: "nowhere".into(),
             })
             .await;
@@ -1702,29 +1707,31 @@ pub async fn expire_deletes_only_old_finished_jobs(storage: &Storage) {
 
 // ---- notifications -------------------------------------------------------
 
-/// A storage with notifications (`notifies`): its `watch_for_jobs` calls
-/// `wake` once it listens, and again, within the deadline, after a job is
-/// enqueued through another handle; it runs until it fails, so it must not
-/// return meanwhile. The watcher is the backend's own, so the handle's
-/// in-process wake-up of servers cannot make this pass: only the storage's
-/// notification path (PostgreSQL's `NOTIFY` on commit, SQLite's
-/// `data_version` read on a connection of its own), the same path another
-/// process's enqueue takes.
+/// A storage with notifications (`notifies`): its `listen` calls
+/// `notify` with [`Notification::JobsAvailable`] once it listens, and
+/// again, within the deadline, after a job is enqueued through another
+/// handle; it runs until it fails, so it must not return meanwhile. The
+/// listener is the backend's own, so the handle's in-process wake-up of
+/// servers cannot make this pass: only the storage's notification path
+/// (PostgreSQL's `NOTIFY` on commit, SQLite's `data_version` read on a
+/// connection of its own), the same path another process's enqueue takes.
 ///
 /// A storage without notifications (`!notifies`, e.g. an in-memory
-/// SQLite, which no other process can write): `watch_for_jobs` stays
-/// pending and never wakes, even after an enqueue.
-pub async fn watch_for_jobs_wakes_on_enqueue(storage: &Storage, notifies: bool) {
+/// SQLite, which no other process can write): `listen` stays pending and
+/// never notifies, even after an enqueue.
+pub async fn listen_notifies_enqueued_jobs(storage: &Storage, notifies: bool) {
     let wakes = AtomicUsize::new(0);
-    let wake = || {
-        wakes.fetch_add(1, Ordering::SeqCst);
+    let notify = |notification: Notification| {
+        if notification == Notification::JobsAvailable {
+            wakes.fetch_add(1, Ordering::SeqCst);
+        }
     };
-    let watch = storage.backend().watch_for_jobs(&wake);
+    let listen = storage.backend().listen(&notify);
     let other = storage.clone();
     let check = async {
         if notifies {
             eventually(
-                "watch_for_jobs calls wake once it listens (for a storage without \
+                "listen notifies once it listens (for a storage without \
                  notifications, pass `notifications = false` to the macro)",
                 || wakes.load(Ordering::SeqCst) >= 1,
             )
@@ -1732,33 +1739,72 @@ pub async fn watch_for_jobs_wakes_on_enqueue(storage: &Storage, notifies: bool) 
             let seen = wakes.load(Ordering::SeqCst);
             enqueue(&other, vec![new_job("wake", "q")]).await;
             eventually(
-                "an enqueue through another handle wakes the watcher",
+                "an enqueue through another handle notifies the listener",
                 || wakes.load(Ordering::SeqCst) > seen,
             )
             .await;
             let seen = wakes.load(Ordering::SeqCst);
             recurring::fire_one_tick(&other).await;
             eventually(
-                "a recurring tick fired through another handle wakes the watcher",
+                "a recurring tick fired through another handle notifies the listener",
                 || wakes.load(Ordering::SeqCst) > seen,
             )
             .await;
         } else {
             enqueue(&other, vec![new_job("wake", "q")]).await;
             // Absence can only be checked for a while: long enough for a
-            // polling watcher (SQLite's checks every 10 ms) to have woken.
+            // polling listener (SQLite's checks every 10 ms) to have woken.
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert_eq!(
                 wakes.load(Ordering::SeqCst),
                 0,
-                "a storage declared without notifications never wakes"
+                "a storage declared without notifications never notifies"
             );
         }
     };
     tokio::select! {
-        result = watch => panic!(
-            "watch_for_jobs returned {result:?}: it runs until it fails, or stays pending without notifications"
+        result = listen => panic!(
+            "listen returned {result:?}: it runs until it fails, or stays pending without notifications"
         ),
+        () = check => {}
+    }
+}
+
+/// A storage that tells servers of revoked leases (PostgreSQL): after an
+/// operator's move that may take running jobs (a delete, a cancel), its
+/// `listen` calls `notify` with [`Notification::LeasesRevoked`] within
+/// the deadline, so that the job's server stops it at once. Not in the
+/// macro: a storage may leave it to the lease renewal (SQLite's does).
+pub async fn listen_notifies_revoked_leases(storage: &Storage) {
+    let revoked = AtomicUsize::new(0);
+    let notify = |notification: Notification| {
+        if notification == Notification::LeasesRevoked {
+            revoked.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    let listen = storage.backend().listen(&notify);
+    let other = storage.clone();
+    let check = async {
+        eventually("listen notifies once it listens", || {
+            revoked.load(Ordering::SeqCst) >= 1
+        })
+        .await;
+        let id = enqueue(&other, vec![new_job("revoke", "q")]).await[0];
+        let fetched = fetch(&other, &["q"], 1).await;
+        assert_eq!(fetched.len(), 1);
+        let seen = revoked.load(Ordering::SeqCst);
+        let params = MoveParams::new(vec![id], State::Deleted, decide::DELETED_BY_OPERATOR)
+            .expect("an operator's move");
+        let moved = other.backend().move_jobs(params).await.expect("move");
+        assert_eq!(moved, [id]);
+        eventually(
+            "deleting a running job through another handle notifies LeasesRevoked",
+            || revoked.load(Ordering::SeqCst) > seen,
+        )
+        .await;
+    };
+    tokio::select! {
+        result = listen => panic!("listen returned {result:?}: it runs until it fails"),
         () = check => {}
     }
 }

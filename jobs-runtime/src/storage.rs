@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
-use jobs_core::{BatchId, BatchRecord, TypedJobId};
+use jobs_core::{BatchId, BatchRecord, PauseTarget, Paused, SetPausedParams, TypedJobId};
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
     RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
@@ -15,7 +15,7 @@ use jobs_core::{
 };
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::ConnectOptions;
 use crate::postgres::PostgresStorage;
@@ -37,6 +37,7 @@ pub struct Storage {
     wakeup: Arc<Notify>,
     recurring_changed: Arc<Notify>,
     awaiting_changed: Arc<Notify>,
+    leases_revoked: Arc<watch::Sender<()>>,
 }
 
 impl Storage {
@@ -105,6 +106,7 @@ impl Storage {
             wakeup: Arc::new(Notify::new()),
             recurring_changed: Arc::new(Notify::new()),
             awaiting_changed: Arc::new(Notify::new()),
+            leases_revoked: Arc::new(watch::Sender::new(())),
         }
     }
 
@@ -245,6 +247,115 @@ impl Storage {
             .await
     }
 
+    /// Pauses a queue: its jobs stay `Enqueued` and no server fetches them
+    /// until [`resume_queue`](Self::resume_queue); running jobs go on, and
+    /// jobs may still be enqueued to it. Persisted, so it holds for every
+    /// server and across restarts; listed by [`paused`](Self::paused).
+    /// Returns `false` when it was paused already.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database fails.
+    pub async fn pause_queue(&self, queue: &str) -> Result<bool> {
+        self.pause_or_resume(PauseTarget::Queue(queue.to_owned()), true)
+            .await
+    }
+
+    /// Resumes a paused queue: servers fetch its jobs again at once.
+    /// Returns `false` when it was not paused.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database fails.
+    pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        self.pause_or_resume(PauseTarget::Queue(queue.to_owned()), false)
+            .await
+    }
+
+    /// Pauses a job name ([`Job::NAME`](jobs_core::Job::NAME)) in every
+    /// queue, as [`pause_queue`](Self::pause_queue) does a queue. The
+    /// fetch reads past its waiting jobs, so a long backlog of a paused
+    /// job slows the fetches of its queue a little. Returns `false` when
+    /// it was paused already.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database fails.
+    pub async fn pause_job(&self, name: &str) -> Result<bool> {
+        self.pause_or_resume(PauseTarget::Job(name.to_owned()), true)
+            .await
+    }
+
+    /// Resumes a paused job name. Returns `false` when it was not paused.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database fails.
+    pub async fn resume_job(&self, name: &str) -> Result<bool> {
+        self.pause_or_resume(PauseTarget::Job(name.to_owned()), false)
+            .await
+    }
+
+    /// The paused queues, then the paused job names, each sorted by name,
+    /// with when they were paused (UTC).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database fails.
+    pub async fn paused(&self) -> Result<Vec<Paused>> {
+        self.backend.paused().await
+    }
+
+    async fn pause_or_resume(&self, target: PauseTarget, paused: bool) -> Result<bool> {
+        if target.name().trim().is_empty() {
+            return Err(Error::Config(format!(
+                "cannot pause or resume {target}: the name is empty"
+            )));
+        }
+        let changed = self
+            .backend
+            .set_paused(SetPausedParams { target, paused })
+            .await?;
+        self.wake_servers_if(changed && !paused);
+        Ok(changed)
+    }
+
+    /// Cancels a job that has not finished: one that waits (`Scheduled`,
+    /// `Enqueued`, `Awaiting`) moves to `Deleted` and never runs; a
+    /// running one moves to `Deleted` at once, with the reason
+    /// [`CANCELLED`](jobs_core::decide::CANCELLED), and its server stops
+    /// it: the attempt's cancellation token fires
+    /// ([`CancelReason::Cancelled`](jobs_core::CancelReason::Cancelled)),
+    /// and whatever the attempt returns is not recorded. The servers of
+    /// this process hear of it at once, those of other processes on
+    /// PostgreSQL within moments (`NOTIFY`), on SQLite at their next lease
+    /// renewal (a third of the lease). Its continuations that await
+    /// `Deleted` (or any final state) are enqueued.
+    ///
+    /// Returns `false`, changing nothing, when the job had finished
+    /// already (`Succeeded`, `Failed` or `Deleted`).
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`] when no job has this id;
+    /// [`Error::Storage`] when the database fails.
+    pub async fn cancel(&self, id: impl Into<JobId>) -> Result<bool> {
+        let id = id.into();
+        let unfinished: Vec<State> = State::ALL
+            .into_iter()
+            .filter(|state| !state.is_final())
+            .collect();
+        let params = MoveParams {
+            ids: vec![id],
+            to: State::Deleted,
+            from: unfinished,
+            reason: decide::CANCELLED.to_owned(),
+        };
+        // A job moves only onward, and every unfinished state is a source:
+        // when nothing moved, the job had finished.
+        if !self.move_jobs(params).await?.is_empty() {
+            return Ok(true);
+        }
+        match self.backend.job(id).await? {
+            None => Err(Error::JobNotFound(id)),
+            Some(_) => Ok(false),
+        }
+    }
+
     /// Moves one job for an operator. When the move is refused, the job's
     /// state is read to say why; if that state allows the move after all
     /// (the job moved on between the two calls), the move is tried again,
@@ -254,11 +365,7 @@ impl Storage {
         loop {
             tries += 1;
             let moved = self
-                .move_jobs(MoveParams {
-                    ids: vec![id],
-                    to,
-                    reason: reason.to_owned(),
-                })
+                .move_jobs(MoveParams::new(vec![id], to, reason)?)
                 .await?;
             if !moved.is_empty() {
                 return Ok(());
@@ -547,12 +654,31 @@ impl Storage {
         Ok(moved)
     }
 
-    /// [`JobStorage::move_jobs`], waking when jobs were requeued.
+    /// [`JobStorage::move_jobs`], waking when jobs were requeued, and
+    /// telling the servers of this process to renew their leases at once
+    /// when running jobs may have moved (so that they stop them).
     pub(crate) async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
         let to = params.to;
+        let stops_running = params.stops_running();
         let moved = self.backend.move_jobs(params).await?;
         self.wake_servers_if(to == State::Enqueued && !moved.is_empty());
+        if stops_running && !moved.is_empty() {
+            self.revoke_leases();
+        }
         Ok(moved)
+    }
+
+    /// Tells the servers of this process (sharing this handle or a clone)
+    /// that running jobs may have been moved away: each renews its leases
+    /// at once and stops the attempts it no longer holds.
+    pub(crate) fn revoke_leases(&self) {
+        self.leases_revoked.send_replace(());
+    }
+
+    /// Marked changed by [`revoke_leases`](Self::revoke_leases); a
+    /// receiver never misses one.
+    pub(crate) fn leases_revoked(&self) -> watch::Receiver<()> {
+        self.leases_revoked.subscribe()
     }
 
     fn requeues(params: &FinishParams) -> bool {

@@ -6,7 +6,9 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use jobs_core::{BatchId, BatchRecord, ResolveAwaitingParams};
+use jobs_core::{
+    BatchId, BatchRecord, Notification, Paused, ResolveAwaitingParams, SetPausedParams,
+};
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams, RecurringJob,
     SaveRecurringParams, SyncRecurringParams,
@@ -72,6 +74,12 @@ impl<B: JobStorage> JobStorage for Traced<B> {
     async fn cancel_batch(&self, id: BatchId) -> Result<Vec<JobId>> {
         let span = debug_span!("storage.cancel_batch", batch = %id);
         traced(span, self.inner.cancel_batch(id)).await
+    }
+
+    async fn set_paused(&self, params: SetPausedParams) -> Result<bool> {
+        let span =
+            debug_span!("storage.set_paused", target = %params.target, paused = params.paused);
+        traced(span, self.inner.set_paused(params)).await
     }
 }
 
@@ -187,6 +195,10 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
         let span = debug_span!("storage.batch", batch = %id);
         traced(span, self.inner.batch(id)).await
     }
+
+    async fn paused(&self) -> Result<Vec<Paused>> {
+        traced(debug_span!("storage.paused"), self.inner.paused()).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -221,11 +233,7 @@ impl<B: ServerStorage> ServerStorage for Traced<B> {
 
 #[async_trait::async_trait]
 impl<B: NotificationStorage> NotificationStorage for Traced<B> {
-    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
-        traced(
-            debug_span!("storage.watch_for_jobs"),
-            self.inner.watch_for_jobs(wake),
-        )
-        .await
+    async fn listen(&self, notify: &(dyn Fn(Notification) + Send + Sync)) -> Result<()> {
+        traced(debug_span!("storage.listen"), self.inner.listen(notify)).await
     }
 }

@@ -55,3 +55,14 @@ async fn everything_lives_in_the_configured_schema() {
         "{tables:?}"
     );
 }
+
+/// An operator's delete of a running job tells every listening server at
+/// once (`NOTIFY`), so that its server stops it without waiting for its
+/// next lease renewal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_notifies_revoked_leases() {
+    let Some(storage) = fresh().await else {
+        return;
+    };
+    jobs_runtime::conformance::listen_notifies_revoked_leases(&storage).await;
+}

@@ -59,6 +59,11 @@ impl Fixture {
         })
     }
 
+    /// `"sqlite"` or `"postgres"`.
+    pub fn storage_kind(&self) -> &'static str {
+        self.kind
+    }
+
     /// `name`, made unique to this storage kind, for side effects recorded
     /// in statics that both kinds' tests share.
     pub fn key(&self, name: &str) -> String {

@@ -1,6 +1,6 @@
 use jobs::prelude::*;
 
-#[job(timeout = "30s")]
+#[job(retry = 5)]
 async fn send_welcome_email(user_id: i64) {
     let _ = user_id;
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::batches::NewBatch;
 use super::continuations::Continuation;
 use super::outcome::FinishParams;
+use super::paused::SetPausedParams;
 use crate::{BatchId, JobId, Result, State};
 
 /// When a new job becomes `Enqueued`.
@@ -72,6 +73,9 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// When it becomes `Enqueued`.
     pub schedule: Schedule,
+    /// Its priority within its queue: lower numbers are fetched first
+    /// ([`Job::PRIORITY`](crate::Job::PRIORITY)); 0 by default.
+    pub priority: i16,
     /// Why it was created, recorded with its first state: `None` for a
     /// plain enqueue; a recurring job's tick says which job and tick.
     pub reason: Option<String>,
@@ -101,6 +105,7 @@ impl NewJob {
             args: args.into(),
             max_attempts,
             schedule: Schedule::Now,
+            priority: 0,
             reason: None,
             data: None,
             continuation: None,
@@ -139,7 +144,9 @@ impl EnqueueParams {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchParams {
     /// Queues in priority order: a job of `queues[0]` is taken before any job
-    /// of `queues[1]`. Within a queue, jobs are taken in enqueue order.
+    /// of `queues[1]`. Within a queue, jobs are taken by their priority
+    /// (lower numbers first), then in enqueue order. A paused queue, and
+    /// the jobs of a paused job name, are skipped.
     pub queues: Vec<String>,
     /// The most jobs to take.
     pub limit: usize,
@@ -166,6 +173,8 @@ pub struct FetchedJob {
     pub attempt: u32,
     /// The most attempts the job gets.
     pub max_attempts: u32,
+    /// Its priority within its queue (lower numbers first).
+    pub priority: i16,
     /// When it was first enqueued or scheduled (UTC).
     pub enqueued_at: DateTime<Utc>,
     /// For a continuation: its parent's result (JSON), copied when the
@@ -174,6 +183,13 @@ pub struct FetchedJob {
 }
 
 impl FetchedJob {
+    /// Sorts a fetch's jobs in the order [`JobStorage::fetch`] takes them:
+    /// by the rank of their queue in `queues`, then priority, then id.
+    pub fn sort_for(jobs: &mut [FetchedJob], queues: &[String]) {
+        let rank = |queue: &str| queues.iter().position(|q| q == queue);
+        jobs.sort_unstable_by_key(|job| (rank(&job.queue), job.priority, job.id));
+    }
+
     /// The attempt this fetch holds.
     pub fn held(&self) -> Attempt {
         Attempt {
@@ -206,15 +222,68 @@ pub struct ExtendLeasesParams {
 }
 
 /// The arguments of [`JobStorage::move_jobs`]: an operator's move (the
-/// dashboard's or an application's requeue and delete).
+/// dashboard's or an application's requeue, delete and cancel).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MoveParams {
     /// The jobs to move.
     pub ids: Vec<JobId>,
     /// Where to: [`State::Enqueued`] (requeue) or [`State::Deleted`].
     pub to: State,
+    /// The states jobs are moved from; a job in another state is left
+    /// alone. [`MoveParams::new`] takes every state an operator moves
+    /// from ([`decide::operator_sources`](crate::decide::operator_sources));
+    /// a cancel takes the unfinished ones only.
+    pub from: Vec<State>,
     /// The history's reason, e.g. `"requeued by an operator"`.
     pub reason: String,
+}
+
+impl MoveParams {
+    /// An operator's move of `ids` to `to`, from every state that allows
+    /// it.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) when `to` is neither
+    /// `Enqueued` nor `Deleted`.
+    pub fn new(ids: Vec<JobId>, to: State, reason: impl Into<String>) -> Result<Self> {
+        Ok(MoveParams {
+            ids,
+            to,
+            from: crate::decide::operator_sources(to)?,
+            reason: reason.into(),
+        })
+    }
+
+    /// The states to bind: [`from`](Self::from), each checked against the
+    /// moves an operator may make.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) when `to` is neither
+    /// `Enqueued` nor `Deleted`, or `from` names a state that may not move
+    /// to `to`.
+    pub fn sources(&self) -> Result<Vec<&'static str>> {
+        let allowed = crate::decide::operator_sources(self.to)?;
+        self.from
+            .iter()
+            .map(|from| {
+                if allowed.contains(from) {
+                    Ok(from.as_str())
+                } else {
+                    Err(crate::Error::Config(format!(
+                        "an operator cannot move a job from {from} to {}",
+                        self.to
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the move may take running jobs (`Processing`): their
+    /// servers must then stop them, so a storage with notifications tells
+    /// every server at once.
+    pub fn stops_running(&self) -> bool {
+        self.from.contains(&State::Processing)
+    }
 }
 
 /// The jobs part of the contract: the moves of a job's life.
@@ -285,6 +354,14 @@ pub trait JobStorage: Send + Sync + 'static {
     /// [`Error::Config`](crate::Error::Config) when `to` is neither
     /// `Enqueued` nor `Deleted` (as `operator_sources` says).
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>>;
+
+    /// Pauses or resumes a queue or a job name: while paused, its jobs
+    /// stay `Enqueued` and [`fetch`](Self::fetch) takes none of them;
+    /// running jobs are not stopped. Persisted (in `jobs_paused`), so it
+    /// holds across restarts and for every server. Resuming wakes the
+    /// listening servers. Returns whether anything changed (`false` when
+    /// it was paused, or resumed, already).
+    async fn set_paused(&self, params: SetPausedParams) -> Result<bool>;
 
     /// Cancels a `Started` batch and its nested batches: they become
     /// `Deleted`, and their members that wait (`Scheduled`, `Enqueued`,

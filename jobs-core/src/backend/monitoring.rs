@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::batches::BatchRecord;
+use super::paused::Paused;
 use super::recurring::RecurringJob;
 use crate::{BatchId, JobId, Result, State, StateChange};
 
@@ -24,6 +25,8 @@ pub struct JobRecord {
     pub attempt: u32,
     /// The most attempts it gets.
     pub max_attempts: u32,
+    /// Its priority within its queue (lower numbers are fetched first).
+    pub priority: i16,
     /// When it was enqueued or scheduled (UTC).
     pub created_at: DateTime<Utc>,
     /// When its state last changed (UTC).
@@ -168,4 +171,7 @@ pub trait MonitoringStorage: Send + Sync + 'static {
     /// The batch `id` with its progress (its member jobs counted by
     /// state, its nested batches), if stored.
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>>;
+
+    /// The paused queues, then the paused job names, each sorted by name.
+    async fn paused(&self) -> Result<Vec<Paused>>;
 }

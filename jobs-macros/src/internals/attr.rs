@@ -7,13 +7,15 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
-use syn::{Ident, Lit, LitStr};
+use syn::{Expr, Ident, Lit, LitStr};
 
 use super::ctxt::Ctxt;
 use super::duration;
 
 /// The keys `#[job]` accepts, in the order the error message lists them.
-pub const JOB_KEYS: &[&str] = &["name", "queue", "retries", "backoff", "crate"];
+pub const JOB_KEYS: &[&str] = &[
+    "name", "queue", "retries", "backoff", "timeout", "priority", "crate",
+];
 
 /// The queue of a job whose `#[job]` names none: the one queue a server
 /// serves unless told otherwise (`ServerBuilder::queues`' default).
@@ -35,10 +37,17 @@ pub enum Retries {
     Default,
 }
 
-/// The delay before each retry.
+/// The delay before each retry: the runtime's `Backoff`, as written.
 pub enum Backoff {
     /// `backoff = "30s"`: always this delay.
     Fixed(Duration),
+    /// `backoff = ["1s", "30s", "5m"]`: one delay per retry, the last one
+    /// repeated (never empty).
+    Steps(Vec<Duration>),
+    /// `backoff = my_backoff`: the delay the function gives for each retry.
+    /// Its type, `fn(u32) -> Duration`, is the compiler's to check, on the
+    /// path's span.
+    Custom(syn::ExprPath),
     /// No key: Hangfire's growing delay (`Backoff::Hangfire`).
     Hangfire,
 }
@@ -52,6 +61,14 @@ pub struct JobAttrs {
     pub queue: String,
     pub retries: Retries,
     pub backoff: Backoff,
+    /// The longest one attempt may run: `timeout = "30s"` (never zero).
+    /// `None` when not given: the `Job` trait's default (`None`, left to
+    /// the server) applies, and the generated impl leaves the constant out.
+    pub timeout: Option<Spanned<Duration>>,
+    /// The job's priority within its queue, lower first: `priority = -5`.
+    /// `None` when not given: the `Job` trait's default (`0`) applies, and
+    /// the generated impl leaves the constant out.
+    pub priority: Option<Spanned<i16>>,
     /// The path of the `jobs` facade that generated code names:
     /// `crate = "..."`, else `::jobs`.
     pub crate_path: syn::Path,
@@ -76,9 +93,11 @@ impl JobAttrs {
                 None => Retries::Default,
             },
             backoff: match given.backoff {
-                Some(backoff) => Backoff::Fixed(backoff.value),
+                Some(backoff) => backoff.value,
                 None => Backoff::Hangfire,
             },
+            timeout: given.timeout,
+            priority: given.priority,
             crate_path: given
                 .crate_path
                 .unwrap_or_else(|| syn::parse_quote!(::jobs)),
@@ -101,7 +120,10 @@ struct GivenAttrs {
     name: Option<Spanned<String>>,
     queue: Option<Spanned<String>>,
     retries: Option<Spanned<u32>>,
-    backoff: Option<Spanned<Duration>>,
+    /// Never [`Backoff::Hangfire`], which is the default.
+    backoff: Option<Spanned<Backoff>>,
+    timeout: Option<Spanned<Duration>>,
+    priority: Option<Spanned<i16>>,
     crate_path: Option<syn::Path>,
 }
 
@@ -133,14 +155,20 @@ impl GivenAttrs {
             }
             seen.push(key.clone());
             // A value of the wrong kind is recorded and parsing goes on; only
-            // broken syntax (`retries =` with nothing after) stops it.
-            let lit: Lit = meta.value()?.parse()?;
+            // broken syntax (`retries =` with nothing after, or a value that
+            // is not a literal where only a literal goes) stops it. `backoff`
+            // and `priority` take an expression: a list, a path, `-5`.
+            let value = meta.value()?;
             match key.as_str() {
-                "name" => attrs.name = parse_text(cx, lit, "name", "\"send_welcome_email\""),
-                "queue" => attrs.queue = parse_text(cx, lit, "queue", "\"mail\""),
-                "retries" => attrs.retries = parse_retries(cx, lit),
-                "backoff" => attrs.backoff = parse_backoff(cx, lit),
-                "crate" => attrs.crate_path = parse_crate(cx, lit),
+                "name" => {
+                    attrs.name = parse_text(cx, value.parse()?, "name", "\"send_welcome_email\"");
+                }
+                "queue" => attrs.queue = parse_text(cx, value.parse()?, "queue", "\"mail\""),
+                "retries" => attrs.retries = parse_retries(cx, value.parse()?),
+                "backoff" => attrs.backoff = parse_backoff(cx, value.parse()?),
+                "timeout" => attrs.timeout = parse_timeout(cx, value.parse()?),
+                "priority" => attrs.priority = parse_priority(cx, value.parse()?),
+                "crate" => attrs.crate_path = parse_crate(cx, value.parse()?),
                 _ => unreachable!("checked against JOB_KEYS"),
             }
             Ok(())
@@ -225,15 +253,105 @@ fn parse_retries(cx: &mut Ctxt, lit: Lit) -> Option<Spanned<u32>> {
     }
 }
 
-fn parse_backoff(cx: &mut Ctxt, lit: Lit) -> Option<Spanned<Duration>> {
-    let lit = string_value(cx, lit, "backoff", "\"30s\"")?;
+/// `backoff = "30s"`, `backoff = ["1s", "30s", "5m"]` or `backoff = path`.
+fn parse_backoff(cx: &mut Ctxt, expr: Expr) -> Option<Spanned<Backoff>> {
+    let span = syn::spanned::Spanned::span(&expr);
+    let value = match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => Backoff::Fixed(parse_delay(cx, &text, "backoff")?),
+        Expr::Array(list) => {
+            if list.elems.is_empty() {
+                cx.error_spanned_by(&list, "`backoff` needs at least one delay");
+                return None;
+            }
+            // Every element is checked, so that each bad one is reported.
+            let delays: Vec<Option<Duration>> = list
+                .elems
+                .iter()
+                .map(|element| match element {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(text),
+                        ..
+                    }) => parse_delay(cx, text, "backoff"),
+                    other => {
+                        cx.error_spanned_by(
+                            other,
+                            "each delay of a `backoff` list is a string, like `backoff = [\"1s\", \"30s\", \"5m\"]`",
+                        );
+                        None
+                    }
+                })
+                .collect();
+            Backoff::Steps(delays.into_iter().collect::<Option<_>>()?)
+        }
+        Expr::Path(path) if path.attrs.is_empty() => Backoff::Custom(path),
+        other => {
+            cx.error_spanned_by(
+                other,
+                "`backoff` takes a delay (`backoff = \"30s\"`), a list of delays, one per retry (`backoff = [\"1s\", \"30s\", \"5m\"]`), or a function `fn(u32) -> Duration` giving the delay before retry n (`backoff = my_backoff`)",
+            );
+            return None;
+        }
+    };
+    Some(Spanned { value, span })
+}
+
+/// `timeout = "30s"`: a duration longer than zero.
+fn parse_timeout(cx: &mut Ctxt, lit: Lit) -> Option<Spanned<Duration>> {
+    let lit = string_value(cx, lit, "timeout", "\"30s\"")?;
+    let value = parse_delay(cx, &lit, "timeout")?;
+    if value.is_zero() {
+        cx.error_spanned_by(&lit, "`timeout` must be longer than zero");
+        return None;
+    }
+    Some(Spanned {
+        value,
+        span: lit.span(),
+    })
+}
+
+/// A duration string of `key`, parsed by [`duration::parse`]; an error on
+/// the literal when it does not parse.
+fn parse_delay(cx: &mut Ctxt, lit: &LitStr, key: &str) -> Option<Duration> {
     match duration::parse(&lit.value()) {
-        Ok(value) => Some(Spanned {
-            value,
-            span: lit.span(),
-        }),
+        Ok(value) => Some(value),
         Err(message) => {
-            cx.error_spanned_by(&lit, format!("invalid `backoff`: {message}"));
+            cx.error_spanned_by(lit, format!("invalid `{key}`: {message}"));
+            None
+        }
+    }
+}
+
+/// `priority = N` or `priority = -N`, in `i16`'s range.
+fn parse_priority(cx: &mut Ctxt, expr: Expr) -> Option<Spanned<i16>> {
+    let value = match &expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<i64>().ok(),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr: operand,
+            ..
+        }) => match &**operand {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(int), ..
+            }) => int.base10_parse::<i64>().ok().map(|value| -value),
+            _ => None,
+        },
+        _ => None,
+    };
+    match value.and_then(|value| i16::try_from(value).ok()) {
+        Some(value) => Some(Spanned {
+            value,
+            span: syn::spanned::Spanned::span(&expr),
+        }),
+        None => {
+            cx.error_spanned_by(
+                &expr,
+                "`priority` takes a whole number from -32768 to 32767, like `priority = -5`; lower numbers run first",
+            );
             None
         }
     }
@@ -272,6 +390,8 @@ mod tests {
         assert_eq!(attrs.queue, DEFAULT_QUEUE);
         assert!(matches!(attrs.retries, Retries::Default));
         assert!(matches!(attrs.backoff, Backoff::Hangfire));
+        assert!(attrs.timeout.is_none());
+        assert!(attrs.priority.is_none());
         let path = &attrs.crate_path;
         assert_eq!(quote::quote!(#path).to_string(), ":: jobs");
     }
@@ -291,5 +411,92 @@ mod tests {
         assert!(matches!(attrs.backoff, Backoff::Fixed(delay) if delay == Duration::from_secs(30)));
         let path = &attrs.crate_path;
         assert_eq!(quote::quote!(#path).to_string(), "my :: jobs");
+    }
+
+    #[test]
+    fn timeout_and_priority_given_replace_the_defaults() {
+        let attrs = resolve(r#"timeout = "90s", priority = -5"#, "f");
+        assert!(matches!(
+            attrs.timeout,
+            Some(Spanned { value, .. }) if value == Duration::from_secs(90)
+        ));
+        assert!(matches!(attrs.priority, Some(Spanned { value: -5, .. })));
+        for (given, expected) in [("0", 0), ("32767", i16::MAX), ("-32768", i16::MIN)] {
+            let attrs = resolve(&format!("priority = {given}"), "f");
+            assert!(matches!(attrs.priority, Some(Spanned { value, .. }) if value == expected));
+        }
+    }
+
+    #[test]
+    fn backoff_takes_a_delay_a_list_or_a_function() {
+        let attrs = resolve(r#"backoff = ["1s", "30s", "5m"]"#, "f");
+        let Backoff::Steps(delays) = attrs.backoff else {
+            panic!("not steps");
+        };
+        let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 30, 300]);
+        for path in ["my_backoff", "crate::retry::doubling"] {
+            let attrs = resolve(&format!("backoff = {path}"), "f");
+            let Backoff::Custom(given) = attrs.backoff else {
+                panic!("not custom");
+            };
+            let expected: syn::ExprPath = syn::parse_str(path).unwrap();
+            assert_eq!(given, expected);
+        }
+    }
+
+    /// The errors of `#[job(args)]`, one message each.
+    fn errors(args: &str) -> Vec<String> {
+        let mut cx = Ctxt::default();
+        let fn_ident: Ident = syn::parse_str("f").unwrap();
+        JobAttrs::from_args(&mut cx, args.parse().unwrap(), &fn_ident);
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_each_an_error() {
+        let priority = "`priority` takes a whole number from -32768 to 32767, like `priority = -5`; lower numbers run first";
+        for (args, expected) in [
+            (r#"timeout = "0s""#, "`timeout` must be longer than zero"),
+            (
+                r#"timeout = "soon""#,
+                "invalid `timeout`: `soon` does not start",
+            ),
+            (
+                "timeout = 30",
+                "`timeout` takes a string, like `timeout = \"30s\"`",
+            ),
+            ("priority = 40000", priority),
+            ("priority = -32769", priority),
+            (r#"priority = "high""#, priority),
+            ("priority = -x", priority),
+            ("priority = 1.5", priority),
+            ("backoff = []", "`backoff` needs at least one delay"),
+            (
+                r#"backoff = ["1s", "1 week"]"#,
+                "invalid `backoff`: unknown unit `week`",
+            ),
+            (
+                r#"backoff = ["1s", 30]"#,
+                "each delay of a `backoff` list is a string",
+            ),
+            (
+                "backoff = 30",
+                "`backoff` takes a delay (`backoff = \"30s\"`), a list of delays",
+            ),
+            ("backoff = || 1", "`backoff` takes a delay"),
+        ] {
+            let errors = errors(args);
+            assert_eq!(errors.len(), 1, "{args}: {errors:?}");
+            assert!(errors[0].starts_with(expected), "{args}: {errors:?}");
+        }
+        // Every bad element of a list is reported, and the other keys
+        // parsed still.
+        let errors =
+            errors(r#"backoff = ["x", "1s", "2 weeks"], priority = "high", timeout = "0ms""#);
+        assert_eq!(errors.len(), 4, "{errors:?}");
     }
 }

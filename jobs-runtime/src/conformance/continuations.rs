@@ -229,11 +229,14 @@ pub async fn resolve_awaiting_decides_chains_of_continuations(storage: &Storage)
     )
     .await[0];
     let moved = storage
-        .move_jobs(jobs_core::MoveParams {
-            ids: vec![child, parent],
-            to: State::Deleted,
-            reason: decide::DELETED_BY_OPERATOR.to_owned(),
-        })
+        .move_jobs(
+            jobs_core::MoveParams::new(
+                vec![child, parent],
+                State::Deleted,
+                decide::DELETED_BY_OPERATOR,
+            )
+            .expect("an operator's move"),
+        )
         .await
         .expect("move");
     assert_eq!(moved.len(), 2);

@@ -34,6 +34,7 @@ pub(super) fn fetched(row: &PgRow) -> std::result::Result<FetchedJob, sqlx::Erro
         args: row.try_get("args")?,
         attempt: count(row, "attempt")?,
         max_attempts: count(row, "max_attempts")?,
+        priority: row.try_get("priority")?,
         enqueued_at: row.try_get("created_at")?,
         parent_result: row.try_get("parent_result")?,
     })
@@ -48,6 +49,7 @@ pub(super) fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error>
         state: decode_state(row.try_get("state")?)?,
         attempt: count(row, "attempt")?,
         max_attempts: count(row, "max_attempts")?,
+        priority: row.try_get("priority")?,
         created_at: row.try_get("created_at")?,
         state_changed_at: row.try_get("state_changed_at")?,
         run_at: row.try_get("run_at")?,

@@ -5,7 +5,7 @@
 
 use jobs_core::{
     Attempt, BatchId, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobOutcome, JobStorage, MoveParams, NewJob, Result, State, decide,
+    JobId, JobOutcome, JobStorage, MoveParams, NewJob, Result, SetPausedParams, State, decide,
 };
 use sqlx::postgres::PgRow;
 
@@ -23,12 +23,18 @@ fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
 
 /// Takes up to `$2` enqueued jobs of the queues `$1` (in priority order) for
 /// server `$3` with a lease of `$4` ms: queues in priority order, each read
-/// through its partial index; rows another server holds are skipped, never
-/// waited for.
+/// through its partial index by job priority then id; rows another server
+/// holds are skipped, never waited for. Paused queues are left out, and
+/// the jobs of paused job names are read past (each fetch skips them
+/// again: a long backlog of a paused job name slows every fetch of its
+/// queue). The paused names are an anti-join, not `name <> ALL(ARRAY(...))`:
+/// the planner estimates the latter from the names' statistics as if
+/// every job were paused, and once a backlog of one name was analyzed it
+/// sorted a sequential scan instead of reading the index (the plan test).
 ///
-/// `queue = ANY(ARRAY[q.name])` and `ORDER BY queue, id` (rather than
-/// `queue = q.name` and `ORDER BY id`) leave only the partial index
-/// `(queue, id)` able to give the order: with `queue = q.name`, the primary
+/// `queue = ANY(ARRAY[q.name])` and `ORDER BY queue, priority, id`
+/// (rather than `queue = q.name` and `ORDER BY priority, id`) leave only
+/// the partial index `(queue, priority, id)` able to give the order: with `queue = q.name`, the primary
 /// key gives it too, and once statistics were taken while a backlog was
 /// enqueued the planner walks the primary key past every job already done
 /// (measured: 62 ms a fetch after 60,000 of 100,000 were drained, 3 ms
@@ -36,14 +42,20 @@ fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
 /// attempt as its data (kept in the history only, not on the job's row).
 pub(super) const FETCH: &str = "WITH picked AS (
          SELECT job.id
-         FROM unnest($1::text[]) WITH ORDINALITY AS q(name, priority)
+         FROM (
+             SELECT name, rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
+             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'queue' AND p.name = q.name)
+         ) AS q
          CROSS JOIN LATERAL (
-             SELECT id FROM {s}.jobs_job
+             SELECT id, priority FROM {s}.jobs_job AS j
              WHERE state = 'Enqueued' AND queue = ANY(ARRAY[q.name])
-             ORDER BY queue, id LIMIT $2
+               AND NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'job' AND p.name = j.name)
+             ORDER BY queue, priority, id LIMIT $2
              FOR UPDATE SKIP LOCKED
          ) AS job
-         ORDER BY q.priority, job.id
+         ORDER BY q.rank, job.priority, job.id
          LIMIT $2
      )
      , moved AS (
@@ -52,19 +64,20 @@ pub(super) const FETCH: &str = "WITH picked AS (
              lease_expires_at = now() + $4 * interval '1 millisecond',
              state_changed_at = now(), run_at = NULL, reason = NULL, state_data = NULL
          FROM picked WHERE j.id = picked.id
-         RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.created_at,
-                   j.state, j.state_changed_at, j.parent_result
+         RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.priority,
+                   j.created_at, j.state, j.state_changed_at, j.parent_result
      ), recorded AS (
          INSERT INTO {s}.jobs_job_state (job_id, state, at, data)
          SELECT id, state, state_changed_at,
                 jsonb_build_object('server', $3::text, 'attempt', attempt)
          FROM moved
      )
-     SELECT id, name, queue, args, attempt, max_attempts, created_at, parent_result FROM moved";
+     SELECT id, name, queue, args, attempt, max_attempts, priority, created_at, parent_result
+     FROM moved";
 
 /// The CTEs `inserted`, `recorded` and `notified` that store new jobs
-/// (bound by [`NewJobColumns::bind`] as `$1` to `$11`, and with `related`
-/// their parents' and batches' columns as `$12` to `$16`) with their first
+/// (bound by [`NewJobColumns::bind`] as `$1` to `$12`, and with `related`
+/// their parents' and batches' columns as `$13` to `$17`) with their first
 /// history entry, and wake the listening servers on commit when one is
 /// `Enqueued`. A delay is added to the database's clock, not the client's.
 /// `condition` (empty, or `AND ...`) gates the insert: a recurring tick
@@ -74,7 +87,7 @@ pub(super) fn insert_jobs(condition: &str, related: bool) -> String {
         (
             ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
             ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
-            ", $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[]",
+            ", $13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[]",
             ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
         )
     } else {
@@ -83,14 +96,16 @@ pub(super) fn insert_jobs(condition: &str, related: bool) -> String {
     format!(
         "inserted AS (
              INSERT INTO {{s}}.jobs_job (name, queue, args, state, max_attempts, created_at,
-                                        state_changed_at, run_at, reason, state_data{columns})
+                                        state_changed_at, run_at, reason, state_data,
+                                        priority{columns})
              SELECT name, queue, args, state, max_attempts, now(), now(),
                     coalesce(run_at, now() + run_in_ms * interval '1 millisecond'),
-                    reason, data::jsonb{values}
+                    reason, data::jsonb, priority{values}
              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
-                         $6::timestamptz[], $7::float8[], $8::text[], $9::text[]{arrays})
+                         $6::timestamptz[], $7::float8[], $8::text[], $9::text[],
+                         $10::smallint[]{arrays})
                   WITH ORDINALITY AS new(name, queue, args, max_attempts, state, run_at,
-                                         run_in_ms, reason, data{names}, n)
+                                         run_in_ms, reason, data, priority{names}, n)
              WHERE true {condition}
              ORDER BY n
              RETURNING id, state, state_changed_at, reason, state_data
@@ -98,7 +113,7 @@ pub(super) fn insert_jobs(condition: &str, related: bool) -> String {
              INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
              SELECT id, state, state_changed_at, reason, state_data FROM inserted
          ), notified AS (
-             SELECT pg_notify($10, '') WHERE $11 AND EXISTS (SELECT FROM inserted)
+             SELECT pg_notify($11, '') WHERE $12 AND EXISTS (SELECT FROM inserted)
          )"
     )
 }
@@ -114,6 +129,7 @@ pub(super) struct NewJobColumns<'a> {
     run_in_ms: Vec<Option<f64>>,
     reasons: Vec<Option<&'a str>>,
     data: Vec<Option<&'a str>>,
+    priorities: Vec<i16>,
     notify: bool,
     related: Option<RelatedColumns<'a>>,
 }
@@ -149,6 +165,7 @@ impl<'a> NewJobColumns<'a> {
                 .collect(),
             reasons: jobs.iter().map(|job| job.reason.as_deref()).collect(),
             data: jobs.iter().map(|job| job.data.as_deref()).collect(),
+            priorities: jobs.iter().map(|job| job.priority).collect(),
             notify: jobs.iter().any(|job| job.schedule.is_now()),
             related: None,
         }
@@ -177,6 +194,7 @@ impl<'a> NewJobColumns<'a> {
                 .collect(),
             reasons: rows.iter().map(|row| row.reason.as_deref()).collect(),
             data: rows.iter().map(|row| row.data.as_deref()).collect(),
+            priorities: rows.iter().map(|row| row.job.priority).collect(),
             notify: rows.iter().any(|row| row.state == State::Enqueued),
             related: Some(RelatedColumns {
                 parent_ids: rows.iter().map(JobRow::parent_id).collect(),
@@ -191,7 +209,7 @@ impl<'a> NewJobColumns<'a> {
         }
     }
 
-    /// Binds `$1` to `$11` of [`insert_jobs`], and `$12` to `$16` for
+    /// Binds `$1` to `$12` of [`insert_jobs`], and `$13` to `$17` for
     /// [`planned`](Self::planned) jobs; `channel` is the one the servers
     /// listen on.
     pub(super) fn bind<'q, O>(
@@ -212,6 +230,7 @@ impl<'a> NewJobColumns<'a> {
             .bind(self.run_in_ms)
             .bind(self.reasons)
             .bind(self.data)
+            .bind(self.priorities)
             .bind(channel)
             .bind(self.notify);
         match self.related {
@@ -353,7 +372,10 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
 /// gets at least one attempt more than it used, and loses the result of
 /// its earlier run.
 /// `$6` to `$9` are those of [`continue_awaiting`]: a deleted job's
-/// continuations are decided in the same statement.
+/// continuations are decided in the same statement. `$10`: whether the
+/// move may take running jobs; then, when a job moved, the servers are
+/// told to renew their leases at once ([`REVOKED`](super::notifications::REVOKED)),
+/// which stops the attempts they no longer hold.
 fn move_sql() -> String {
     format!(
         "WITH moved AS (
@@ -374,9 +396,12 @@ fn move_sql() -> String {
          SELECT pg_notify($5, '')
          WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
             OR EXISTS (SELECT FROM continued WHERE state = 'Enqueued')
+     ), revoked AS (
+         SELECT pg_notify($5, '{revoked}') WHERE $10 AND EXISTS (SELECT FROM moved)
      )
-     SELECT id FROM moved LEFT JOIN notified ON true",
-        continued = continue_awaiting(6)
+     SELECT id FROM moved LEFT JOIN notified ON true LEFT JOIN revoked ON true",
+        continued = continue_awaiting(6),
+        revoked = super::notifications::REVOKED,
     )
 }
 
@@ -487,8 +512,7 @@ impl JobStorage for PostgresStorage {
                     .fetch_all(&self.pool),
             )
             .await?;
-        let priority = |queue: &str| params.queues.iter().position(|q| q == queue);
-        jobs.sort_unstable_by_key(|job| (priority(&job.queue), job.id));
+        FetchedJob::sort_for(&mut jobs, &params.queues);
         Ok(jobs)
     }
 
@@ -520,11 +544,12 @@ impl JobStorage for PostgresStorage {
         self.batch_cancel(id).await
     }
 
+    async fn set_paused(&self, params: SetPausedParams) -> Result<bool> {
+        self.paused_set(params).await
+    }
+
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
-        let sources: Vec<&str> = decide::operator_sources(params.to)?
-            .into_iter()
-            .map(State::as_str)
-            .collect();
+        let sources = params.sources()?;
         let ids: Vec<i64> = params.ids.iter().map(|id| id.0).collect();
         let moved: Vec<i64> = self
             .run(
@@ -539,6 +564,7 @@ impl JobStorage for PostgresStorage {
                     .bind(decide::PARENT_AS_AWAITED)
                     .bind(decide::PARENT_NOT_AS_AWAITED)
                     .bind(State::Awaiting.as_str())
+                    .bind(params.stops_running())
                     .fetch_all(&self.pool),
             )
             .await?;

@@ -16,6 +16,7 @@ mod jobs;
 mod maintenance;
 mod monitoring;
 mod notifications;
+mod paused;
 #[cfg(test)]
 mod plan_tests;
 mod recurring;

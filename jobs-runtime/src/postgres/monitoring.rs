@@ -1,8 +1,8 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
 use jobs_core::{
-    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob,
-    Result, State, StateChange, StateCounts,
+    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, Paused,
+    RecurringJob, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -19,7 +19,7 @@ use super::decode::{decode_state, limit, record};
 /// key back through every retained job instead (see the plan tests).
 pub(super) fn list_sql(state: Option<State>, by_queue: bool) -> String {
     let mut sql = String::from(
-        "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+        "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                 state_changed_at, run_at, reason, result, parent_id, parent_batch_id, batch_id
          FROM {s}.jobs_job WHERE id < $1",
     );
@@ -40,7 +40,7 @@ impl MonitoringStorage for PostgresStorage {
         self.run(
             "reading a job",
             sqlx::query(self.sql(
-                "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+                "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                     state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
                     batch_id
              FROM {s}.jobs_job WHERE id = $1",
@@ -112,5 +112,9 @@ impl MonitoringStorage for PostgresStorage {
 
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
         self.batch_read(id).await
+    }
+
+    async fn paused(&self) -> Result<Vec<Paused>> {
+        self.paused_list().await
     }
 }

@@ -1,15 +1,19 @@
 //! [`NotificationStorage`] for PostgreSQL: `LISTEN`/`NOTIFY`.
 
-use jobs_core::{NotificationStorage, Result};
+use jobs_core::{Notification, NotificationStorage, Result};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
 use super::PostgresStorage;
 use crate::sql_error::storage_error;
 
+/// The payload of a [`Notification::LeasesRevoked`] on the storage's
+/// channel; every other payload (the empty one) says jobs are available.
+pub(super) const REVOKED: &str = "revoked";
+
 #[async_trait::async_trait]
 impl NotificationStorage for PostgresStorage {
-    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
-        const OP: &str = "listening for enqueued jobs";
+    async fn listen(&self, notify: &(dyn Fn(Notification) + Send + Sync)) -> Result<()> {
+        const OP: &str = "listening for notifications";
         // A connection of its own, so that listening never takes one of
         // the pool's (which may be the application's, and small).
         let own = PgPoolOptions::new()
@@ -24,16 +28,26 @@ impl NotificationStorage for PostgresStorage {
             .listen(&self.channel)
             .await
             .map_err(|e| storage_error(OP, e))?;
-        // Jobs may have come while nobody listened.
-        wake();
+        // Jobs may have come, and leases gone, while nobody listened.
+        notify(Notification::JobsAvailable);
+        notify(Notification::LeasesRevoked);
         loop {
             // `None`: the connection was lost and is being re-established;
-            // notifications may have been missed meanwhile, so wake anyway.
-            listener
+            // notifications may have been missed meanwhile: both, anyway.
+            let received = listener
                 .try_recv()
                 .await
                 .map_err(|e| storage_error(OP, e))?;
-            wake();
+            match received {
+                Some(message) if message.payload() == REVOKED => {
+                    notify(Notification::LeasesRevoked);
+                }
+                Some(_) => notify(Notification::JobsAvailable),
+                None => {
+                    notify(Notification::JobsAvailable);
+                    notify(Notification::LeasesRevoked);
+                }
+            }
         }
     }
 }

@@ -45,6 +45,12 @@ pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(15);
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often expired jobs and silent servers are deleted.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long an attempt asked to stop (cancelled, timed out, its lease
+/// lost) may take to return before its future is dropped: long enough for
+/// a job watching its token to finish a step cleanly, short enough that a
+/// job ignoring it does little more work that another server may be
+/// doing again.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// The default for [`ServerConfig::prefetch`]: eight jobs per worker at
 /// most, fetched ahead so that a worker finds its next job in memory while
@@ -115,6 +121,10 @@ pub struct ServerConfig {
     pub(crate) retention: Duration,
     /// Period of the expirer ([`DEFAULT_CLEANUP_INTERVAL`]).
     pub(crate) cleanup_interval: Duration,
+    /// Longest attempt of a job that sets no timeout (none by default).
+    pub(crate) job_timeout: Option<Duration>,
+    /// Time an attempt asked to stop gets to return ([`DEFAULT_CANCEL_GRACE`]).
+    pub(crate) cancel_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +147,8 @@ impl Default for ServerConfig {
             leader_ttl: DEFAULT_LEADER_TTL,
             retention: DEFAULT_RETENTION,
             cleanup_interval: DEFAULT_CLEANUP_INTERVAL,
+            job_timeout: None,
+            cancel_grace: DEFAULT_CANCEL_GRACE,
         }
     }
 }
@@ -263,6 +275,28 @@ impl ServerConfig {
     /// How often expired jobs are deleted ([`DEFAULT_CLEANUP_INTERVAL`]).
     pub fn cleanup_interval(mut self, interval: Duration) -> Self {
         self.cleanup_interval = interval;
+        self
+    }
+
+    /// The longest one attempt of a job may run when the job sets no
+    /// timeout of its own (`#[job(timeout = "30s")]` wins); none unless
+    /// set. Past it, the attempt's cancellation token fires
+    /// ([`CancelReason::TimedOut`](jobs_core::CancelReason::TimedOut));
+    /// after the [`cancel_grace`](Self::cancel_grace) the attempt fails
+    /// with "timed out after 30s" and follows the job's retry policy.
+    pub fn job_timeout(mut self, timeout: Duration) -> Self {
+        self.job_timeout = Some(timeout);
+        self
+    }
+
+    /// How long an attempt asked to stop (cancelled, timed out, or its
+    /// lease lost) gets to see its cancellation token and return, before
+    /// its future is dropped ([`DEFAULT_CANCEL_GRACE`]); zero drops it
+    /// after one more poll. What it returns then is not its outcome: a
+    /// cancelled job stays `Deleted`, a timed out one fails. At shutdown
+    /// the shutdown timeout applies instead.
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 
@@ -397,6 +431,18 @@ impl ServerBuilder {
     /// [`ServerConfig::cleanup_interval`].
     pub fn cleanup_interval(mut self, interval: Duration) -> Self {
         self.config = self.config.cleanup_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::job_timeout`].
+    pub fn job_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.job_timeout(timeout);
+        self
+    }
+
+    /// [`ServerConfig::cancel_grace`].
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.config = self.config.cancel_grace(grace);
         self
     }
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use jobs_core::{
-    Attempt, Error, FetchedJob, FinishParams, JobId, JobOutcome, Outcome, Result, RetryPolicy,
-    ServerRecord, decide,
+    Attempt, Error, FetchedJob, FinishParams, JobError, JobId, JobOutcome, Outcome, Result,
+    RetryPolicy, ServerRecord, decide,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{error, warn};
@@ -59,9 +59,9 @@ const MAX_WRITE_BACKOFF: Duration = Duration::from_secs(5);
 pub(crate) enum AttemptEnd {
     /// With the job's result, JSON.
     Succeeded { result: Option<String> },
-    /// `retryable` is false when running it again cannot help (arguments
-    /// that do not decode).
-    Failed { error: String, retryable: bool },
+    /// With the job's error, which says what follows: a retry, a
+    /// permanent failure (arguments that do not decode), a snooze.
+    Failed(JobError),
     /// No job of this name is registered on this server.
     Unknown { name: String },
     /// Stopped by the server at shutdown; requeued without counting.
@@ -201,7 +201,7 @@ fn decide(
         AttemptEnd::LeaseLost => return None,
         AttemptEnd::Interrupted => Outcome::Requeue {
             reason: format!(
-                "server {} stopped before the job finished (shutdown timeout)",
+                "server {} stopped before the job finished (it was shutting down)",
                 shared.id
             ),
             forgive: true,
@@ -213,12 +213,11 @@ fn decide(
             ),
             forgive: true,
         },
-        AttemptEnd::Failed { error, retryable } => decide::failed_attempt(
+        AttemptEnd::Failed(error) => decide::failed_attempt(
             finished.retry_policy,
             job.attempt,
             finished.max_attempts,
             error,
-            *retryable,
         ),
         AttemptEnd::Unknown { name } => unknown(shared, name, servers),
     };

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use jobs_core::FetchedJob;
+use jobs_core::{CancelReason, Cancellation, FetchedJob};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,8 +19,8 @@ use super::{Shared, executor};
 /// A job fetched and held, waiting for a worker.
 pub(crate) struct Queued {
     pub job: FetchedJob,
-    /// Fires when the job's lease was lost (or at shutdown, for running jobs).
-    pub cancel: CancellationToken,
+    /// Fires when the job's lease was lost, or at shutdown.
+    pub cancel: Cancellation,
     /// Held from the fetch until the outcome is recorded.
     pub capacity: OwnedSemaphorePermit,
 }
@@ -62,9 +62,16 @@ pub(crate) async fn run(
             },
         };
         shared.local.take();
-        if queued.cancel.is_cancelled() {
-            queued.report(AttemptEnd::LeaseLost, &outcomes);
-            continue;
+        match queued.cancel.reason() {
+            None => {}
+            Some(CancelReason::Cancelled) => {
+                queued.report(AttemptEnd::LeaseLost, &outcomes);
+                continue;
+            }
+            Some(CancelReason::Shutdown | CancelReason::TimedOut) => {
+                queued.give_back(&outcomes);
+                continue;
+            }
         }
         let shared = shared.clone();
         let outcomes = outcomes.clone();

@@ -1,60 +1,144 @@
 //! Runs one attempt of a job: find its code, decode its arguments, run it
 //! inside its own tracing span, and turn a panic anywhere in that (a
 //! `Deserialize` impl too) into that job's failure (River's `jobexecutor`).
+//!
+//! An attempt asked to stop sees its `JobContext` cancellation token fire
+//! and gets a grace to return: the server's cancel grace after a cancel, a
+//! lost lease or its timeout; the rest of the shutdown timeout at
+//! shutdown. Then its future is dropped.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use futures_util::FutureExt;
-use jobs_core::{Attempt, FetchedJob, JobContext, JobRegistration};
+use jobs_core::{
+    Attempt, CancelReason, Cancellation, FetchedJob, JobContext, JobError, JobRegistration,
+    JobResult, duration_text,
+};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, info_span, warn};
 
 use super::Shared;
 use super::completer::{AttemptEnd, Finished};
 
-/// Runs the attempt until it ends or `cancel` fires: at shutdown
-/// (`interrupt` fired too) it is requeued, otherwise its lease was lost and
-/// another server has the job now.
+/// Runs the attempt until it ends, or until `cancel` fires (a cancel, a
+/// lost lease, a shutdown) or its timeout passes and it does not return
+/// within its grace. `interrupt` fires when the shutdown timeout is over.
 pub(crate) async fn execute(
     shared: &Shared,
     job: FetchedJob,
-    cancel: &CancellationToken,
+    cancel: &Cancellation,
     interrupt: &CancellationToken,
 ) -> Finished {
-    let registration = shared.registry.get(&job.name);
-    let span = info_span!("job", job.id = %job.id, job.name = %job.name, attempt = job.attempt);
-    let attempt = AssertUnwindSafe(attempt(&job, registration))
-        .catch_unwind()
-        .instrument(span);
-    let outcome = tokio::select! {
-        outcome = attempt => outcome.unwrap_or_else(|panic| AttemptEnd::Failed {
-            error: format!("the job panicked: {}", panic_message(&*panic)),
-            retryable: true,
-        }),
-        _ = cancel.cancelled() => if interrupt.is_cancelled() {
-            AttemptEnd::Interrupted
-        } else {
-            AttemptEnd::LeaseLost
-        },
+    let held = Attempt {
+        id: job.id,
+        attempt: job.attempt,
     };
+    let Some(registration) = shared.registry.get(&job.name) else {
+        return Finished {
+            job: held,
+            max_attempts: job.max_attempts,
+            retry_policy: None,
+            end: AttemptEnd::Unknown { name: job.name },
+        };
+    };
+    let timeout = registration.timeout.or(shared.config.job_timeout);
+    let span = info_span!("job", job.id = %job.id, job.name = %job.name, attempt = job.attempt);
+    let attempt = AssertUnwindSafe(attempt(&job, registration, cancel))
+        .catch_unwind()
+        .map(|run| {
+            run.unwrap_or_else(|panic| {
+                Err(JobError::new(format!(
+                    "the job panicked: {}",
+                    panic_message(&*panic)
+                )))
+            })
+        })
+        .instrument(span);
     Finished {
-        job: Attempt {
-            id: job.id,
-            attempt: job.attempt,
-        },
+        job: held,
         max_attempts: job.max_attempts,
-        retry_policy: registration.map(|registration| registration.retry_policy),
-        end: outcome,
+        retry_policy: Some(registration.retry_policy),
+        end: run(shared, attempt, cancel, interrupt, timeout).await,
     }
 }
 
-async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> AttemptEnd {
-    let Some(registration) = registration else {
-        return AttemptEnd::Unknown {
-            name: job.name.clone(),
-        };
+/// Drives a registered job's attempt to its end.
+async fn run(
+    shared: &Shared,
+    attempt: impl Future<Output = JobResult>,
+    cancel: &Cancellation,
+    interrupt: &CancellationToken,
+    timeout: Option<Duration>,
+) -> AttemptEnd {
+    tokio::pin!(attempt);
+    let timed_out = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
     };
+    let early = tokio::select! {
+        result = &mut attempt => Some(result),
+        () = cancel.cancelled() => None,
+        () = timed_out => {
+            cancel.cancel(CancelReason::TimedOut);
+            None
+        }
+    };
+    // An attempt that returned as its token fired (it saw the token)
+    // ends as the token says, not as it returned.
+    let Some(reason) = cancel.reason() else {
+        return ended(early.expect("the attempt ended: its token has not fired"));
+    };
+    let returned = match early {
+        Some(result) => Some(result),
+        // The token fired: the job may see it and return within its grace.
+        None => {
+            let grace = async {
+                match reason {
+                    CancelReason::Shutdown => interrupt.cancelled().await,
+                    _ => tokio::time::sleep(shared.config.cancel_grace).await,
+                }
+            };
+            tokio::select! {
+                biased;
+                result = &mut attempt => Some(result),
+                () = grace => None,
+            }
+        }
+    };
+    if returned.is_none() {
+        warn!(%reason, "the job did not return within its grace after its cancellation token fired; dropping it");
+    }
+    match (reason, returned) {
+        // Another server holds the job now, or an operator moved it.
+        (CancelReason::Cancelled, _) => AttemptEnd::LeaseLost,
+        (CancelReason::TimedOut, _) => AttemptEnd::Failed(JobError::new(format!(
+            "timed out after {}",
+            duration_text(timeout.unwrap_or_default())
+        ))),
+        // Done in spite of the shutdown: a success stands.
+        (CancelReason::Shutdown, Some(Ok(result))) => AttemptEnd::Succeeded { result },
+        // Most likely the shutdown's doing: requeued, uncounted.
+        (CancelReason::Shutdown, _) => AttemptEnd::Interrupted,
+    }
+}
+
+fn ended(result: JobResult) -> AttemptEnd {
+    match result {
+        Ok(result) => AttemptEnd::Succeeded { result },
+        Err(error) => AttemptEnd::Failed(error),
+    }
+}
+
+/// The attempt's future, with a context whose token is `cancel`.
+async fn attempt(
+    job: &FetchedJob,
+    registration: &JobRegistration,
+    cancel: &Cancellation,
+) -> JobResult {
     let ctx = JobContext::new(
         job.id,
         registration.name,
@@ -63,22 +147,14 @@ async fn attempt(job: &FetchedJob, registration: Option<&JobRegistration>) -> At
         job.max_attempts,
         job.enqueued_at,
     )
-    .with_parent_result(job.parent_result.clone());
+    .with_parent_result(job.parent_result.clone())
+    .with_cancellation(cancel.clone());
     match (registration.decode)(ctx, &job.args) {
-        Err(error) => AttemptEnd::Failed {
-            error: format!(
-                "the stored arguments of job `{}` no longer decode: {error}",
-                job.name
-            ),
-            retryable: false,
-        },
-        Ok(run) => match run.await {
-            Ok(result) => AttemptEnd::Succeeded { result },
-            Err(error) => AttemptEnd::Failed {
-                error: error.to_string(),
-                retryable: error.is_retryable(),
-            },
-        },
+        Err(error) => Err(JobError::permanent(format!(
+            "the stored arguments of job `{}` no longer decode: {error}",
+            job.name
+        ))),
+        Ok(run) => run.await,
     }
 }
 

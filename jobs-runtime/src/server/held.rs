@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use jobs_core::{Attempt, FetchedJob, JobId};
-use tokio_util::sync::CancellationToken;
+use jobs_core::{Attempt, CancelReason, Cancellation, FetchedJob, JobId};
 
 /// The attempts held, by job.
 #[derive(Default)]
@@ -17,9 +16,10 @@ pub(crate) struct Held {
 /// An attempt this server holds.
 struct HeldAttempt {
     attempt: u32,
-    /// Cancelled to stop the attempt: at shutdown (see [`Held::interrupt`])
-    /// or when its lease was lost.
-    cancel: CancellationToken,
+    /// Fired to ask the attempt to stop: at shutdown (see
+    /// [`Held::cancel_all`]), or when its lease was lost (see
+    /// [`Held::lose`]); the job sees it through its `JobContext`.
+    cancel: Cancellation,
     /// Set when the attempt ended and the completer is recording its
     /// outcome: a renewal that no longer finds the job `Processing` then
     /// saw the outcome, not a lost lease.
@@ -27,22 +27,22 @@ struct HeldAttempt {
 }
 
 impl Held {
-    /// Holds fetched jobs; returns the token that stops each. A job fetched
-    /// again while an older attempt of it is still held here stops that
-    /// attempt: its lease is gone.
-    pub fn hold(&self, fetched: &[FetchedJob]) -> Vec<CancellationToken> {
+    /// Holds fetched jobs; returns the signal that stops each. A job
+    /// fetched again while an older attempt of it is still held here stops
+    /// that attempt: its lease is gone.
+    pub fn hold(&self, fetched: &[FetchedJob]) -> Vec<Cancellation> {
         let mut attempts = self.attempts.lock().expect("held lock");
         fetched
             .iter()
             .map(|job| {
-                let cancel = CancellationToken::new();
+                let cancel = Cancellation::new();
                 let held = HeldAttempt {
                     attempt: job.attempt,
                     cancel: cancel.clone(),
                     recording: false,
                 };
                 if let Some(older) = attempts.insert(job.id, held) {
-                    older.cancel.cancel();
+                    older.cancel.cancel(CancelReason::Cancelled);
                 }
                 cancel
             })
@@ -64,13 +64,11 @@ impl Held {
         held
     }
 
-    /// Stops every attempt held (shutdown: `interrupt` is cancelled first,
-    /// so that they are requeued rather than dropped).
-    pub fn interrupt(&self, interrupt: &CancellationToken) {
-        interrupt.cancel();
+    /// Asks every attempt held to stop, for `reason` (a shutdown).
+    pub fn cancel_all(&self, reason: CancelReason) {
         let attempts = self.attempts.lock().expect("held lock");
         for held in attempts.values() {
-            held.cancel.cancel();
+            held.cancel.cancel(reason);
         }
     }
 
@@ -100,10 +98,10 @@ impl Held {
     }
 
     /// Forgets an attempt whose lease the storage no longer holds for this
-    /// server, and returns its cancel token to stop it; `None` when the
-    /// attempt is gone already or its outcome is being recorded (then the
-    /// storage saw the outcome: no lease was lost).
-    pub fn lose(&self, job: Attempt) -> Option<CancellationToken> {
+    /// server, and returns its signal to stop it; `None` when the attempt
+    /// is gone already or its outcome is being recorded (then the storage
+    /// saw the outcome: no lease was lost).
+    pub fn lose(&self, job: Attempt) -> Option<Cancellation> {
         let mut attempts = self.attempts.lock().expect("held lock");
         match attempts.get(&job.id) {
             Some(held) if held.attempt == job.attempt && !held.recording => {

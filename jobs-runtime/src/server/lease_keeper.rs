@@ -1,18 +1,17 @@
 //! Renews the lease of every job this server holds, every third of the
-//! lease, so that a job running for hours is never rescued while its
-//! server lives. An attempt whose lease was lost anyway (the storage was
+//! lease and whenever an operator moved running jobs, so that a job
+//! running for hours is never rescued while its server lives. An attempt whose lease was lost anyway (the storage was
 //! away longer than the lease and the job was rescued, or an operator
 //! requeued or deleted it) is stopped: it is no longer this server's.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_core::{ExtendLeasesParams, Result};
+use jobs_core::{CancelReason, ExtendLeasesParams, Result};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::held::Held;
-use super::periodic::sleep_or_cancel;
 use crate::Storage;
 
 /// The wait before trying again after a failed renewal.
@@ -28,9 +27,15 @@ pub(crate) async fn run(
 ) {
     let period = lease / 3;
     let mut wait = period;
+    let mut revoked = storage.leases_revoked();
+    revoked.mark_unchanged();
     loop {
-        if sleep_or_cancel(wait, &cancel).await {
-            return;
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+            // An operator moved running jobs: renew now, so that the
+            // attempts this server no longer holds stop at once.
+            Ok(()) = revoked.changed() => {}
         }
         wait = match run_once(&storage, &held, lease).await {
             Ok(_) => period,
@@ -63,8 +68,8 @@ pub(crate) async fn run_once(storage: &Storage, held: &Held, lease: Duration) ->
         .filter(|job| renewed.binary_search(&job.id).is_err())
     {
         if let Some(cancel) = held.lose(job) {
-            warn!(job.id = %job.id, attempt = job.attempt, "lost the lease of a running job (it was rescued, requeued or deleted); stopping this attempt");
-            cancel.cancel();
+            warn!(job.id = %job.id, attempt = job.attempt, "lost the lease of a running job (it was cancelled, requeued or deleted, or rescued); stopping this attempt");
+            cancel.cancel(CancelReason::Cancelled);
         }
     }
     Ok(renewed.len())

@@ -34,8 +34,9 @@
 //! fetching instead of piling up leases the server cannot renew in time.
 //!
 //! Shutdown is graceful: stop fetching, give back the jobs fetched ahead
-//! that did not start, let running jobs finish within the shutdown timeout,
-//! requeue those that did not, record every outcome.
+//! that did not start, fire the running jobs' cancellation tokens and let
+//! them finish within the shutdown timeout, requeue those that did not,
+//! record every outcome.
 
 mod builder;
 mod completer;
@@ -61,7 +62,7 @@ mod server_pruner;
 use std::future::Future;
 use std::sync::Arc;
 
-use jobs_core::{Registry, Result, ServerInfo};
+use jobs_core::{CancelReason, Registry, Result, ServerInfo};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -69,11 +70,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use builder::{
-    DEFAULT_CLEANUP_INTERVAL, DEFAULT_CONTINUATION_CHECK_INTERVAL, DEFAULT_FETCH_BATCH,
-    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEADER_TTL, DEFAULT_LEASE, DEFAULT_POLL_INTERVAL,
-    DEFAULT_RECURRING_CHECK_INTERVAL, DEFAULT_RESCUE_INTERVAL, DEFAULT_RETENTION,
-    DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerBuilder,
-    ServerConfig, default_prefetch, default_workers,
+    DEFAULT_CANCEL_GRACE, DEFAULT_CLEANUP_INTERVAL, DEFAULT_CONTINUATION_CHECK_INTERVAL,
+    DEFAULT_FETCH_BATCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEADER_TTL, DEFAULT_LEASE,
+    DEFAULT_POLL_INTERVAL, DEFAULT_RECURRING_CHECK_INTERVAL, DEFAULT_RESCUE_INTERVAL,
+    DEFAULT_RETENTION, DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    ServerBuilder, ServerConfig, default_prefetch, default_workers,
 };
 pub use completer::UNKNOWN_JOB_DELAY;
 pub use local_queue::PREFETCH_HORIZON;
@@ -241,6 +242,9 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     );
 
     jobs.close();
+    // Graceful shutdown fires every attempt's cancellation token, so
+    // that a job watching it can stop cleanly and be requeued.
+    shared.held.cancel_all(CancelReason::Shutdown);
     let timeout = shared.config.shutdown_timeout;
     if tokio::time::timeout(timeout, jobs.wait()).await.is_err() {
         warn!(
@@ -248,7 +252,7 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             ?timeout,
             "jobs did not finish within the shutdown timeout; interrupting and requeueing them"
         );
-        shared.held.interrupt(&interrupt);
+        interrupt.cancel();
         if tokio::time::timeout(timeout, jobs.wait()).await.is_err() {
             warn!(
                 running = jobs.len(),

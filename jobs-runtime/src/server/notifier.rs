@@ -1,9 +1,12 @@
 //! Wakes the fetcher as soon as the storage says jobs arrived from another
-//! process (PostgreSQL `LISTEN`/`NOTIFY`). Polling goes on beside it, so a
-//! lost notification or a broken listener only delays a job.
+//! process, and the lease keeper when an operator moved running jobs
+//! (PostgreSQL `LISTEN`/`NOTIFY`). Polling and lease renewal go on beside
+//! it, so a lost notification or a broken listener only delays a job or a
+//! stop.
 
 use std::time::Duration;
 
+use jobs_core::Notification;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -16,14 +19,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Listens until `cancel`, listening again after each failure.
 pub(crate) async fn run(storage: Storage, cancel: CancellationToken) {
     let waker = storage.clone();
-    let wake = move || waker.wake_servers_if(true);
+    let notify = move |notification: Notification| match notification {
+        Notification::JobsAvailable => waker.wake_servers_if(true),
+        Notification::LeasesRevoked => waker.revoke_leases(),
+    };
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = tokio::time::Instant::now();
         tokio::select! {
-            result = storage.backend().watch_for_jobs(&wake) => {
+            result = storage.backend().listen(&notify) => {
                 if let Err(error) = result {
-                    warn!(%error, retry_in = ?backoff, "listening for enqueued jobs failed; polling meanwhile");
+                    warn!(%error, retry_in = ?backoff, "listening for notifications failed; polling meanwhile");
                 }
             }
             _ = cancel.cancelled() => return,

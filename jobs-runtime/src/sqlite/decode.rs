@@ -16,12 +16,32 @@ pub(super) fn time(ms: i64) -> DateTime<Utc> {
 
 /// The jobs [`TAKEN`](super::jobs::TAKEN) returns.
 pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
-    type Taken = (i64, String, String, String, u32, u32, i64, Option<String>);
+    type Taken = (
+        i64,
+        String,
+        String,
+        String,
+        u32,
+        u32,
+        i16,
+        i64,
+        Option<String>,
+    );
     let rows: Vec<Taken> = serde_json::from_str(json)?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, name, queue, args, attempt, max_attempts, created_at, parent_result)| {
+            |(
+                id,
+                name,
+                queue,
+                args,
+                attempt,
+                max_attempts,
+                priority,
+                created_at,
+                parent_result,
+            )| {
                 FetchedJob {
                     id: JobId(id),
                     name,
@@ -29,6 +49,7 @@ pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
                     args,
                     attempt,
                     max_attempts,
+                    priority,
                     enqueued_at: time(created_at),
                     parent_result,
                 }
@@ -49,6 +70,7 @@ pub(super) fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Er
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         attempt: row.try_get("attempt")?,
         max_attempts: row.try_get("max_attempts")?,
+        priority: row.try_get("priority")?,
         created_at: time(row.try_get("created_at")?),
         state_changed_at: time(row.try_get("state_changed_at")?),
         run_at: row.try_get::<Option<i64>, _>("run_at")?.map(time),

@@ -3,7 +3,7 @@
 
 use jobs_core::{
     Attempt, BatchId, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob,
-    FinishParams, JobId, JobStorage, MoveParams, NewJob, Result, State, decide,
+    FinishParams, JobId, JobStorage, MoveParams, NewJob, Result, SetPausedParams, State, decide,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
@@ -22,10 +22,17 @@ pub(super) fn attempts_json(jobs: &[Attempt]) -> String {
     serde_json::to_string(&rows).expect("integers and strings serialize")
 }
 
-/// The ids of up to `?2` enqueued jobs of queue `?1`, oldest first, through
-/// the partial index of enqueued jobs, as one JSON array.
+/// The ids of up to `?2` enqueued jobs of queue `?1`, by priority (lower
+/// first) then oldest first, through the partial index of enqueued jobs,
+/// as one JSON array; none while the queue is paused, and none of a
+/// paused job name (read past: a long backlog of a paused job name slows
+/// every fetch of its queue).
 pub(super) const PICK: &str = "SELECT json_group_array(id) FROM (
-         SELECT id FROM jobs_job WHERE state = 'Enqueued' AND queue = ?1 ORDER BY id LIMIT ?2)";
+         SELECT id FROM jobs_job
+         WHERE state = 'Enqueued' AND queue = ?1
+           AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
+           AND NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)
+         ORDER BY priority, id LIMIT ?2)";
 
 /// Moves the jobs of the JSON array `?4` to `Processing` for server `?1` at
 /// time `?2` with a lease of `?3` ms.
@@ -36,11 +43,11 @@ const TAKE: &str = "UPDATE jobs_job
      WHERE id IN (SELECT value FROM json_each(?4))";
 
 /// The jobs of the JSON array `?1` as one JSON array of `[id, name, queue,
-/// args, attempt, max_attempts, created_at, parent_result]`: one row from
-/// SQLite's thread for the whole batch rather than one per job.
+/// args, attempt, max_attempts, priority, created_at, parent_result]`: one
+/// row from SQLite's thread for the whole batch rather than one per job.
 const TAKEN: &str =
     "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts,
-                                                 created_at, parent_result))
+                                                 priority, created_at, parent_result))
      FROM jobs_job WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// Records outcomes at time `?1`: `?2` is a JSON array of `[id, attempt,
@@ -263,6 +270,7 @@ pub(super) async fn insert_jobs(
                 job.schedule.delay().map(millis),
                 job.reason,
                 job.data,
+                job.priority,
             ])
         })
         .collect();
@@ -294,6 +302,7 @@ pub(super) async fn insert_planned(
                 row.job.schedule.delay().filter(|_| waits).map(millis),
                 row.reason,
                 row.data,
+                row.job.priority,
                 row.parent_id(),
                 row.parent_batch(),
                 row.continue_on(),
@@ -306,8 +315,9 @@ pub(super) async fn insert_planned(
 }
 
 /// Inserts JSON rows of `[name, queue, args, max_attempts, state, run_at,
-/// run_in_ms, reason, data, parent_id, parent_batch_id, continue_on,
-/// parent_result, batch_id]`; the last five may be left out (`NULL`).
+/// run_in_ms, reason, data, priority, parent_id, parent_batch_id,
+/// continue_on, parent_result, batch_id]`; the last five may be left out
+/// (`NULL`).
 async fn insert_rows(
     conn: &mut SqliteConnection,
     now: i64,
@@ -316,11 +326,13 @@ async fn insert_rows(
     let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query_scalar(
         "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at,
-                               state_changed_at, run_at, reason, state_data, parent_id,
-                               parent_batch_id, continue_on, parent_result, batch_id)
+                               state_changed_at, run_at, reason, state_data, priority,
+                               parent_id, parent_batch_id, continue_on, parent_result,
+                               batch_id)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
                 coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
-                value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13
+                value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13,
+                value ->> 14
          FROM json_each(?2)
          RETURNING id",
     )
@@ -343,6 +355,10 @@ impl JobStorage for SqliteStorage {
 
     async fn cancel_batch(&self, id: BatchId) -> Result<Vec<JobId>> {
         self.batch_cancel(id).await
+    }
+
+    async fn set_paused(&self, params: SetPausedParams) -> Result<bool> {
+        self.paused_set(params).await
     }
 
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {
@@ -380,7 +396,7 @@ impl JobStorage for SqliteStorage {
                 .await
                 .map_err(|e| storage_error(OP, e))?;
             let mut rows = taken_jobs(&taken).map_err(|e| Error::storage(OP, e))?;
-            rows.sort_unstable_by_key(|job| job.id);
+            FetchedJob::sort_for(&mut rows, &params.queues);
             jobs.extend(rows);
         }
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
@@ -412,10 +428,7 @@ impl JobStorage for SqliteStorage {
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {
         const OP: &str = "moving jobs";
         let ids: Vec<i64> = params.ids.iter().map(|id| id.0).collect();
-        let sources: Vec<&str> = decide::operator_sources(params.to)?
-            .into_iter()
-            .map(State::as_str)
-            .collect();
+        let sources = params.sources()?;
         let ids = serde_json::to_string(&ids).map_err(|e| Error::storage(OP, e))?;
         let sources = serde_json::to_string(&sources).map_err(|e| Error::storage(OP, e))?;
         let (mut tx, now) = self.write(OP).await?;

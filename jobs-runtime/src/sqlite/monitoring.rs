@@ -1,8 +1,8 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
 use jobs_core::{
-    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, RecurringJob,
-    Result, State, StateChange, StateCounts,
+    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, Paused,
+    RecurringJob, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -15,7 +15,7 @@ use crate::sql_error::storage_error;
 impl MonitoringStorage for SqliteStorage {
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
         sqlx::query(
-            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+            "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                     state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
                     batch_id
              FROM jobs_job WHERE id = ?1",
@@ -73,7 +73,7 @@ impl MonitoringStorage for SqliteStorage {
         // seven names, never user text). Without an index of states (see
         // migration 0004), a page walks the primary key back from `before`.
         let mut sql = String::from(
-            "SELECT id, name, queue, args, state, attempt, max_attempts, created_at,
+            "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                     state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
                     batch_id
              FROM jobs_job WHERE id < ?",
@@ -108,5 +108,9 @@ impl MonitoringStorage for SqliteStorage {
 
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
         self.batch_read(id).await
+    }
+
+    async fn paused(&self) -> Result<Vec<Paused>> {
+        self.paused_list().await
     }
 }

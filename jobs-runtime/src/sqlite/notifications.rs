@@ -1,6 +1,6 @@
 //! [`NotificationStorage`] for SQLite: `PRAGMA data_version`.
 
-use jobs_core::{NotificationStorage, Result};
+use jobs_core::{Notification, NotificationStorage, Result};
 use sqlx::{Connection, SqliteConnection};
 
 use super::{CHANGE_CHECK_INTERVAL, SqliteStorage};
@@ -8,7 +8,7 @@ use crate::sql_error::storage_error;
 
 #[async_trait::async_trait]
 impl NotificationStorage for SqliteStorage {
-    async fn watch_for_jobs(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<()> {
+    async fn listen(&self, notify: &(dyn Fn(Notification) + Send + Sync)) -> Result<()> {
         const OP: &str = "watching the SQLite file for changes";
         let Some(file) = &self.file else {
             return std::future::pending().await;
@@ -20,8 +20,10 @@ impl NotificationStorage for SqliteStorage {
             .fetch_one(&mut conn)
             .await
             .map_err(|e| storage_error(OP, e))?;
-        // Jobs may have come while nobody watched.
-        wake();
+        // Jobs may have come while nobody watched. (Leases revoked by
+        // another process are seen at the next renewal: a change of the
+        // file does not say what changed, and most are finishes.)
+        notify(Notification::JobsAvailable);
         let mut tick = tokio::time::interval(CHANGE_CHECK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -32,7 +34,7 @@ impl NotificationStorage for SqliteStorage {
                 .map_err(|e| storage_error(OP, e))?;
             if version != seen {
                 seen = version;
-                wake();
+                notify(Notification::JobsAvailable);
             }
         }
     }

@@ -21,4 +21,17 @@ pub async fn send_welcome_email(
 #[job]
 pub async fn nightly_cleanup() {}
 
+/// The delay before retry `retry`: 1s, 2s, 4s, ...
+pub fn doubling(retry: u32) -> Duration {
+    Duration::from_secs(1 << retry.min(10))
+}
+
+/// Every form of every key that takes an expression.
+#[job(timeout = "30s", priority = -5, backoff = doubling)]
+pub async fn with_custom_backoff() {}
+
+/// A list of delays.
+#[job(priority = 3, backoff = ["1s", "30s"])]
+pub async fn with_listed_backoff() {}
+
 fn main() {}
