@@ -2,10 +2,11 @@
 #![warn(missing_docs)]
 
 pub use jobs_core::{
-    Backoff, BatchId, BatchRecord, BatchState, CancelReason, ContinueOn, Error, Job, JobContext,
-    JobError, JobId, JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT, ParentOf,
-    PauseTarget, Paused, Registry, Result, RetryPolicy, State, StateChange, StateCounts,
-    TRUNCATION_MARKER, TypedJobId, duration_text, storable_text,
+    Backoff, BatchId, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn, Error, Job,
+    JobContext, JobError, JobId, JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN,
+    NUL_REPLACEMENT, ParentOf, PauseTarget, Paused, Registry, Result, RetryPolicy, State,
+    StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId, Uniqueness, duration_text,
+    storable_text,
 };
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{
@@ -61,12 +62,14 @@ pub mod __private {
     pub use ::core::future::Future;
     pub use ::core::time::Duration;
     pub use ::serde;
+    pub use ::serde_json;
     pub use chrono::{DateTime, Utc};
     pub use jobs_core::inventory;
     pub use jobs_core::recurring::{Misfire, RecurringRegistration};
     pub use jobs_core::{
-        Backoff, BatchId, BoxFuture, IntoJobResult, Job, JobArgument, JobContext, JobError, JobId,
-        JobRegistration, JobResult, ParentOf, Result, RetryPolicy, TypedJobId, encode_result,
+        Backoff, BatchId, BoxFuture, Concurrency, IntoJobResult, Job, JobArgument, JobContext,
+        JobError, JobId, JobRegistration, JobResult, ParentOf, Result, RetryPolicy, State,
+        TypedJobId, Uniqueness, encode_result,
     };
     pub use jobs_runtime::{
         Batch, Client, EnqueueInTransaction, EnqueueOptions, RecurringOptions, enqueue_in_tx,

@@ -2,7 +2,7 @@
 //! [`JobContext::cancellation_token`](crate::JobContext::cancellation_token).
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
@@ -15,12 +15,15 @@ pub enum CancelReason {
     /// job's history holds the reason of the move.
     Cancelled,
     /// The attempt ran past the job's timeout (`#[job(timeout = "30s")]`,
-    /// or the server's default): it fails with "timed out after 30s" and
-    /// follows the retry policy.
+    /// or the server's default): unless it returns `Ok` (it succeeded) or
+    /// an outcome it chose ([`JobError::permanent`](crate::JobError::permanent),
+    /// a snooze), it fails with "timed out after 30s" and follows the
+    /// retry policy.
     TimedOut,
-    /// The server is shutting down gracefully. A job that returns an
+    /// The server is shutting down gracefully. A job that returns a plain
     /// error now is requeued without counting the attempt (as Hangfire
-    /// does with its shutdown token); one that returns `Ok` succeeded.
+    /// does with its shutdown token); one that returns `Ok` succeeded,
+    /// and one that returns an outcome it chose keeps it.
     Shutdown,
 }
 
@@ -38,12 +41,16 @@ impl fmt::Display for CancelReason {
 /// reason it fired. Cheap to clone; every clone sees the same signal.
 ///
 /// The server holds one per running attempt and fires it; the job sees it
-/// through its [`JobContext`](crate::JobContext). The first reason given
-/// is kept: a timeout that fires after a shutdown began stays a shutdown.
+/// through its [`JobContext`](crate::JobContext), as a child token that it
+/// may cancel itself without stopping the attempt. The first reason given
+/// is kept, except that [`CancelReason::Cancelled`] replaces any other:
+/// an attempt that is no longer this server's must stop whatever else
+/// asked it to first (a cancel during a shutdown).
 #[derive(Clone, Debug, Default)]
 pub struct Cancellation {
     token: CancellationToken,
-    reason: Arc<OnceLock<CancelReason>>,
+    revoked: CancellationToken,
+    reason: Arc<Mutex<Option<CancelReason>>>,
 }
 
 impl Cancellation {
@@ -52,16 +59,24 @@ impl Cancellation {
         Self::default()
     }
 
-    /// Fires the signal for `reason`; a signal fired already keeps its
-    /// first reason.
+    /// Fires the signal for `reason` (see the type's docs for which
+    /// reason is kept).
     pub fn cancel(&self, reason: CancelReason) {
-        let _ = self.reason.set(reason);
+        {
+            let mut kept = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+            if kept.is_none() || reason == CancelReason::Cancelled {
+                *kept = Some(reason);
+            }
+        }
+        if reason == CancelReason::Cancelled {
+            self.revoked.cancel();
+        }
         self.token.cancel();
     }
 
     /// Why the signal fired; `None` while it has not.
     pub fn reason(&self) -> Option<CancelReason> {
-        self.reason.get().copied()
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the signal fired.
@@ -80,11 +95,49 @@ impl Cancellation {
     pub async fn cancelled(&self) {
         self.token.cancelled().await;
     }
+
+    /// Completes when the signal fires for [`CancelReason::Cancelled`].
+    pub async fn revoked(&self) {
+        self.revoked.cancelled().await;
+    }
+
+    /// The signal as the job sees it: the same reason, and child tokens,
+    /// which fire with these but which the job may cancel (to stop work
+    /// of its own) without firing the server's signal.
+    pub fn for_job(&self) -> Self {
+        Cancellation {
+            token: self.token.child_token(),
+            revoked: self.revoked.child_token(),
+            reason: self.reason.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancel_replaces_an_earlier_reason() {
+        let signal = Cancellation::new();
+        signal.cancel(CancelReason::Shutdown);
+        signal.cancel(CancelReason::Cancelled);
+        signal.cancel(CancelReason::TimedOut);
+        assert_eq!(signal.reason(), Some(CancelReason::Cancelled));
+    }
+
+    #[test]
+    fn the_job_cancelling_its_token_does_not_fire_the_signal() {
+        let signal = Cancellation::new();
+        let seen_by_the_job = signal.for_job();
+        seen_by_the_job.token().cancel();
+        assert!(!signal.is_cancelled());
+        assert_eq!(signal.reason(), None);
+        let again = signal.for_job();
+        signal.cancel(CancelReason::TimedOut);
+        assert!(again.is_cancelled());
+        assert_eq!(again.reason(), Some(CancelReason::TimedOut));
+    }
 
     #[test]
     fn the_first_reason_is_kept() {

@@ -94,7 +94,8 @@ pub const fn has_attempts_left(attempt: u32, max_attempts: u32) -> bool {
 ///   policy's backoff, as Hangfire's `AutomaticRetry` does (reason
 ///   `"retry attempt 2 of 10"`);
 /// - otherwise `Failed` with the error as the reason. A job this server
-///   cannot run has no policy here (`None`): it fails.
+///   cannot run has no policy here (`None`): it fails (a snooze is not a
+///   failure: it is kept).
 pub fn failed_attempt(
     policy: Option<RetryPolicy>,
     attempt: u32,

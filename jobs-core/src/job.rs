@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{JobContext, RetryPolicy};
+use crate::{Concurrency, JobContext, RetryPolicy, Uniqueness};
 
 /// A boxed, sendable future, as the registry hands out to run a job.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -76,6 +76,29 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
     /// graphile_worker and Oban), whatever their enqueue order. 0 unless
     /// given; negative numbers run sooner.
     const PRIORITY: i16 = 0;
+    /// Whether, and how, the job is unique (`#[job(unique)]`): at most one
+    /// job of its key in the chosen states; an enqueue that would make a
+    /// second returns the existing job's id. `None` (the default): every
+    /// enqueue makes a job.
+    const UNIQUE: Option<Uniqueness> = None;
+    /// Its concurrency limit (`#[job(concurrency = 2)]`): at most this
+    /// many of its jobs (of one key, for a limit per key) run at once
+    /// across every server. `None` (the default): no limit.
+    const CONCURRENCY: Option<Concurrency> = None;
+
+    /// The key text of this job's uniqueness: `None` (the default) for
+    /// its arguments, as canonical JSON; `#[job(unique(by = [a, b]))]`
+    /// gives the JSON of the arguments it names.
+    fn unique_key(&self) -> Option<String> {
+        None
+    }
+
+    /// The key text of a concurrency limit per key
+    /// (`#[job(concurrency(limit = 1, by = [customer_id]))]`): the JSON of
+    /// the arguments it names; `None` (the default) for a limit per name.
+    fn concurrency_key(&self) -> Option<String> {
+        None
+    }
 
     /// Runs one attempt of the job.
     fn perform(self, ctx: JobContext) -> impl Future<Output = JobResult> + Send;

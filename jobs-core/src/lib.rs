@@ -15,6 +15,7 @@
 pub mod backend;
 mod cancellation;
 mod context;
+mod control;
 pub mod decide;
 mod duration;
 mod error;
@@ -40,6 +41,10 @@ pub use backend::{
 };
 pub use cancellation::{CancelReason, Cancellation};
 pub use context::JobContext;
+pub use control::{
+    Concurrency, ConcurrencyKey, UNIQUE_WHILE_UNFINISHED, UNIQUE_WITHIN_PERIOD, UniqueKey,
+    Uniqueness, canonical_json,
+};
 pub use duration::duration_text;
 pub use error::{Error, Result};
 pub use history::StateChange;

@@ -29,7 +29,8 @@ pub enum Backoff {
     /// The delay a function of the job's gives for retry `n` (1-based)
     /// (`#[job(backoff = my_backoff)]` with `fn my_backoff(retry: u32) ->
     /// Duration`): an exponential backoff with its own base and cap, or
-    /// one that reads a time of day.
+    /// one that reads a time of day. A function that panics (an overflow
+    /// of `2u32.pow(n)`) gets Hangfire's delay for that retry instead.
     Custom(fn(u32) -> Duration),
 }
 
@@ -91,7 +92,11 @@ impl RetryPolicy {
                     .copied()
                     .unwrap_or_default()
             }
-            Backoff::Custom(delay) => delay(retry.max(1)),
+            // A panicking function (an overflow) must not take down the
+            // server's completer, which asks for the delay: Hangfire's
+            // delay then.
+            Backoff::Custom(delay) => std::panic::catch_unwind(|| delay(retry.max(1)))
+                .unwrap_or_else(|_| RetryPolicy::retries(0).delay(retry)),
             Backoff::Hangfire => {
                 let n = u64::from(retry.max(1));
                 let jitter = fastrand::u64(0..30);
@@ -175,5 +180,13 @@ mod tests {
         assert_eq!(policy.delay(3), Duration::from_secs(8));
         assert_eq!(policy.backoff, Backoff::Custom(doubling));
         assert_ne!(policy.backoff, Backoff::Hangfire);
+        fn overflowing(retry: u32) -> Duration {
+            Duration::from_secs(u64::from(2u32.pow(retry)))
+        }
+        let policy = RetryPolicy::retries(40).with_backoff(Backoff::Custom(overflowing));
+        assert!(
+            policy.delay(40) >= Duration::from_secs(15),
+            "Hangfire's delay"
+        );
     }
 }

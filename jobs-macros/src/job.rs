@@ -253,9 +253,10 @@ fn argument_assertions(job: &Job) -> TokenStream {
     }
 }
 
-/// `impl Job`: the stored name, the queue, the retry policy, the timeout
-/// and the priority when given, and `perform`, which calls the function
-/// with the stored arguments.
+/// `impl Job`: the stored name, the queue, the retry policy, the timeout,
+/// the priority, the uniqueness and the concurrency limit when given (with
+/// their key functions when `by` names the key's arguments), and
+/// `perform`, which calls the function with the stored arguments.
 fn job_impl(job: &Job) -> TokenStream {
     let private = private(job);
     let struct_ident = &job.struct_ident;
@@ -303,6 +304,8 @@ fn job_impl(job: &Job) -> TokenStream {
         let value = quote_spanned!(priority.span=> #value);
         quote!(const PRIORITY: i16 = #value;)
     });
+    let unique = unique_items(job);
+    let concurrency = concurrency_items(job);
 
     let fn_ident = &job.func.ident;
     let idents: Vec<_> = job.func.args.iter().map(|arg| &arg.ident).collect();
@@ -337,6 +340,8 @@ fn job_impl(job: &Job) -> TokenStream {
             const RETRY_POLICY: #private::RetryPolicy = #private::RetryPolicy::retries(#retries).with_backoff(#backoff);
             #timeout
             #priority
+            #unique
+            #concurrency
 
             fn perform(self, #context: #private::JobContext) -> impl #private::Future<Output = #private::JobResult> + ::core::marker::Send {
                 async move {
@@ -346,6 +351,72 @@ fn job_impl(job: &Job) -> TokenStream {
                     #private::encode_result({ #into_result })
                 }
             }
+        }
+    }
+}
+
+/// `const UNIQUE` when `unique` is given, and `unique_key` when its `by`
+/// names the key's arguments; nothing otherwise (the trait's defaults).
+fn unique_items(job: &Job) -> TokenStream {
+    let Some(unique) = &job.attrs.unique else {
+        return TokenStream::new();
+    };
+    let private = private(job);
+    let mut uniqueness = match &unique.within {
+        Some(within) => {
+            let period = duration(job, within.value);
+            quote!(#private::Uniqueness::within(#period))
+        }
+        None => quote!(#private::Uniqueness::new()),
+    };
+    if let Some(states) = &unique.states {
+        let states = states.value.iter().map(|state| {
+            let variant = format_ident!("{}", state.as_str());
+            quote!(#private::State::#variant)
+        });
+        uniqueness = quote!(#uniqueness.in_states(&[#(#states),*]));
+    }
+    let key = unique
+        .by
+        .as_ref()
+        .map(|by| key_fn(job, &format_ident!("unique_key"), by));
+    quote! {
+        const UNIQUE: ::core::option::Option<#private::Uniqueness> = ::core::option::Option::Some(#uniqueness);
+        #key
+    }
+}
+
+/// `const CONCURRENCY` when `concurrency` is given, and `concurrency_key`
+/// when its `by` names the key's arguments; nothing otherwise (the trait's
+/// defaults).
+fn concurrency_items(job: &Job) -> TokenStream {
+    let Some(concurrency) = &job.attrs.concurrency else {
+        return TokenStream::new();
+    };
+    let private = private(job);
+    let value = concurrency.limit.value;
+    let limit = quote_spanned!(concurrency.limit.span=> #value);
+    let (limit, key) = match &concurrency.by {
+        Some(by) => (
+            quote!(#private::Concurrency::per_key(#limit)),
+            Some(key_fn(job, &format_ident!("concurrency_key"), by)),
+        ),
+        None => (quote!(#private::Concurrency::per_name(#limit)), None),
+    };
+    quote! {
+        const CONCURRENCY: ::core::option::Option<#private::Concurrency> = ::core::option::Option::Some(#limit);
+        #key
+    }
+}
+
+/// `fn #method(&self) -> Option<String>`: the JSON of the arguments that
+/// `by` names, as a tuple of references in `by`'s order (`[7]` for one
+/// argument of value 7).
+fn key_fn(job: &Job, method: &syn::Ident, by: &[syn::Ident]) -> TokenStream {
+    let private = private(job);
+    quote! {
+        fn #method(&self) -> ::core::option::Option<::std::string::String> {
+            #private::serde_json::to_string(&(#(&self.#by,)*)).ok()
         }
     }
 }
@@ -767,6 +838,110 @@ mod tests {
             out.contains("let backoff : fn (:: core :: primitive :: u32) -> :: jobs :: __private :: Duration = crate :: retry :: doubling ; :: jobs :: __private :: Backoff :: Custom (backoff)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn unique_and_concurrency_are_emitted_only_when_given() {
+        let out = expand_str("", "async fn f(user_id: i64) {}");
+        for item in ["UNIQUE", "CONCURRENCY", "unique_key", "concurrency_key"] {
+            assert!(!out.contains(item), "{item} in {out}");
+        }
+        let out = expand_str("unique, concurrency = 2", "async fn f(user_id: i64) {}");
+        assert!(
+            out.contains("const UNIQUE : :: core :: option :: Option < :: jobs :: __private :: Uniqueness > = :: core :: option :: Option :: Some (:: jobs :: __private :: Uniqueness :: new ()) ;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("const CONCURRENCY : :: core :: option :: Option < :: jobs :: __private :: Concurrency > = :: core :: option :: Option :: Some (:: jobs :: __private :: Concurrency :: per_name (2u32)) ;"),
+            "{out}"
+        );
+        // Without `by`, the key functions keep the trait's defaults.
+        assert!(!out.contains("fn unique_key"), "{out}");
+        assert!(!out.contains("fn concurrency_key"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn unique_sub_keys_build_the_uniqueness_and_its_key() {
+        let out = expand_str(
+            r#"unique(by = [customer_id, region], within = "1h", states = ["Scheduled", "Enqueued"])"#,
+            "async fn f(ctx: JobContext, customer_id: i64, region: String, note: String) {}",
+        );
+        assert!(
+            out.contains("Some (:: jobs :: __private :: Uniqueness :: within (:: jobs :: __private :: Duration :: from_millis (3600000u64)) . in_states (& [:: jobs :: __private :: State :: Scheduled , :: jobs :: __private :: State :: Enqueued])) ;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn unique_key (& self) -> :: core :: option :: Option < :: std :: string :: String > { :: jobs :: __private :: serde_json :: to_string (& (& self . customer_id , & self . region ,)) . ok () }"),
+            "{out}"
+        );
+        let out = expand_str(
+            r#"unique(states = ["Succeeded"], by = [user_id])"#,
+            "async fn f(user_id: i64) {}",
+        );
+        assert!(
+            out.contains("Some (:: jobs :: __private :: Uniqueness :: new () . in_states (& [:: jobs :: __private :: State :: Succeeded])) ;"),
+            "{out}"
+        );
+        // One name is a 1-tuple: the key is the JSON array `[7]`.
+        assert!(out.contains("to_string (& (& self . user_id ,))"), "{out}");
+    }
+
+    #[test]
+    fn concurrency_by_is_a_limit_per_key() {
+        let out = expand_str(
+            "concurrency(limit = 1, by = [customer_id])",
+            "async fn f(customer_id: i64, items: Vec<i64>) {}",
+        );
+        assert!(
+            out.contains("Some (:: jobs :: __private :: Concurrency :: per_key (1u32)) ;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("fn concurrency_key (& self) -> :: core :: option :: Option < :: std :: string :: String > { :: jobs :: __private :: serde_json :: to_string (& (& self . customer_id ,)) . ok () }"),
+            "{out}"
+        );
+        assert!(!out.contains("fn unique_key"), "{out}");
+        let out = expand_str("concurrency(limit = 3)", "async fn f(customer_id: i64) {}");
+        assert!(out.contains("Concurrency :: per_name (3u32)"), "{out}");
+        assert!(!out.contains("fn concurrency_key"), "{out}");
+    }
+
+    #[test]
+    fn by_names_only_stored_arguments() {
+        let item = "async fn f(ctx: JobContext, #[parent] total: u64, customer_id: i64, region: String) {}";
+        for (args, name, what) in [
+            ("unique(by = [custmer_id])", "custmer_id", ""),
+            ("unique(by = [ctx])", "ctx", " but its `JobContext`"),
+            (
+                "concurrency(limit = 1, by = [total])",
+                "total",
+                " but its parent's result (`#[parent]`, not stored with the arguments)",
+            ),
+        ] {
+            let out = expand_str(args, item);
+            let expected = format!(
+                "`by` names `{name}`, which is not an argument of this job{what}; its arguments are `customer_id`, `region`"
+            );
+            assert!(out.contains(&expected), "missing {expected:?} in {out}");
+            assert!(!out.contains("impl :: jobs"), "{out}");
+        }
+        let out = expand_str("unique(by = [user_id])", "async fn f() {}");
+        assert!(
+            out.contains(
+                "`by` names `user_id`, which is not an argument of this job; it has no arguments"
+            ),
+            "{out}"
+        );
+        // Raw names match their argument, and one error per bad name of
+        // both lists, all at once.
+        let out = expand_str("unique(by = [r#type])", "async fn f(r#type: String) {}");
+        assert!(!out.contains("compile_error"), "{out}");
+        let out = expand_str(
+            "unique(by = [a, b]), concurrency(limit = 1, by = [c])",
+            "async fn f(x: i64) {}",
+        );
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
     }
 
     #[test]

@@ -55,6 +55,27 @@ use proc_macro::TokenStream;
 ///   (default: the server's default timeout, if it has one);
 /// - `priority = N`: the job's priority within its queue, from -32768 to
 ///   32767; lower numbers are fetched first (default 0);
+/// - `unique`: at most one job of a key while one waits or runs
+///   (`Scheduled`, `Enqueued`, `Processing`, `Awaiting`); an enqueue that
+///   would make a second returns the existing job's id instead. The key is
+///   the job's name and its arguments; `unique(...)` takes, in any
+///   combination:
+///   - `by = [customer_id, region]`: the key is made of these arguments
+///     only (each a stored argument of the function, not its `JobContext`
+///     nor its `#[parent]`);
+///   - `within = "1h"`: the key holds within periods of this length,
+///     longer than zero, counted from the Unix epoch on the storage's clock
+///     (hourly periods start on the hour), and a success counts too: at
+///     most one success per period;
+///   - `states = ["Scheduled", "Enqueued"]`: the states in which a job of
+///     the key blocks another, among `Scheduled`, `Enqueued`,
+///     `Processing`, `Succeeded`, `Failed`, `Deleted` and `Awaiting`
+///     (exact case);
+/// - `concurrency = N`: at most N (1 or more) jobs of this name run at
+///   once, across every server; the others stay `Enqueued` meanwhile;
+///   `concurrency(limit = N, by = [customer_id])`: at most N at once per
+///   value of these arguments (`by` as for `unique`; without it, per
+///   name);
 /// - `crate = "path"`: where the `jobs` facade is, when re-exported.
 ///
 /// The function may take a `JobContext` as its first parameter; every other
@@ -95,7 +116,9 @@ pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `skip_if_running = true`: skip a tick while the previous run has not
 ///   finished;
 /// - every key of `#[job]` (`name`, `queue`, `retries`, `backoff`,
-///   `timeout`, `priority`, `crate`). The recurring job's id is its job name.
+///   `timeout`, `priority`, `crate`) but `unique` (a recurring job fires
+///   once per tick already) and `concurrency` (use `skip_if_running`).
+///   The recurring job's id is its job name.
 ///
 /// A recurring job that disappears from the code stops firing and is shown
 /// as missing from code, with its history kept, until removed.

@@ -14,8 +14,22 @@ use crate::internals::attr::{JOB_KEYS, key_of, skip_value};
 use crate::internals::ctxt::Ctxt;
 use crate::job::{expand_with, private};
 
-/// The keys only `#[recurring]` takes; it also takes every `#[job]` key.
+/// The keys only `#[recurring]` takes; it also takes every `#[job]` key
+/// but those of [`REFUSED_JOB_KEYS`].
 const RECURRING_KEYS: &[&str] = &["cron", "tz", "misfire", "skip_if_running"];
+
+/// The `#[job]` keys `#[recurring]` refuses, each with the error that says
+/// why and what to use instead.
+const REFUSED_JOB_KEYS: &[(&str, &str)] = &[
+    (
+        "unique",
+        "`unique` is not supported on #[recurring] jobs: a recurring job fires once per tick already (use `skip_if_running = true` to skip a tick while a run is going)",
+    ),
+    (
+        "concurrency",
+        "`concurrency` is not supported on #[recurring] jobs yet: use `skip_if_running = true`",
+    ),
+];
 
 /// Expands `#[recurring(args)] item`.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -67,6 +81,11 @@ impl ScheduleAttrs {
         let mut seen: Vec<String> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             let key = key_of(&meta);
+            if let Some((_, refusal)) = REFUSED_JOB_KEYS.iter().find(|(refused, _)| *refused == key)
+            {
+                cx.error_spanned_by(&meta.path, refusal);
+                return skip_value(&meta);
+            }
             if JOB_KEYS.contains(&key.as_str()) {
                 // Passed on as written (a literal, `-5`, a list, a path),
                 // for `#[job]`'s parser to check.
@@ -79,6 +98,7 @@ impl ScheduleAttrs {
                 let all: Vec<String> = RECURRING_KEYS
                     .iter()
                     .chain(JOB_KEYS)
+                    .filter(|k| !REFUSED_JOB_KEYS.iter().any(|(refused, _)| refused == *k))
                     .map(|k| format!("`{k}`"))
                     .collect();
                 cx.error_spanned_by(
@@ -168,5 +188,34 @@ fn registration(job: &Job, schedule: &ScheduleAttrs) -> TokenStream {
                 #cron, #time_zone, #misfire, #skip_if_running, ::core::file!(), ::core::line!(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: &str, item: &str) -> String {
+        expand(args.parse().unwrap(), item.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn unique_and_concurrency_are_refused_with_their_reason() {
+        let out = expand_str(
+            r#"cron = "@hourly", unique(within = "1h"), concurrency = 1, queue = "x""#,
+            "async fn hourly() {}",
+        );
+        for (_, refusal) in REFUSED_JOB_KEYS {
+            assert!(out.contains(refusal), "missing {refusal:?} in {out}");
+        }
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        let out = expand_str(r#"cron = "@hourly", unique"#, "async fn hourly() {}");
+        assert!(
+            out.contains("`unique` is not supported on #[recurring] jobs"),
+            "{out}"
+        );
+        let out = expand_str(r#"cron = "@hourly", bogus = 1"#, "async fn hourly() {}");
+        assert!(out.contains("`priority`, `crate`"), "{out}");
+        assert!(!out.contains("`unique`"), "{out}");
     }
 }

@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jobs_core::{
-    BatchId, Continuation, ContinueOn, EnqueueParams, Error, Job, JobId, NewJob, Parent, Result,
-    Schedule,
+    BatchId, Concurrency, Continuation, ContinueOn, EnqueueParams, Error, Job, JobId, NewJob,
+    Parent, Result, Schedule, Uniqueness, canonical_json,
 };
 
 use crate::Storage;
@@ -171,6 +171,9 @@ pub struct EnqueueOptions {
     schedule: Schedule,
     max_attempts: Option<u32>,
     priority: Option<i16>,
+    unique: Option<Uniqueness>,
+    unique_key: Option<String>,
+    concurrency: Option<(Concurrency, Option<String>)>,
     parent: Option<Parent>,
     continue_on: ContinueOn,
     batch: Option<BatchId>,
@@ -242,6 +245,49 @@ impl EnqueueOptions {
         self
     }
 
+    /// Makes this job unique as `uniqueness` says, instead of as the job
+    /// declares (`#[job(unique)]`, [`Job::UNIQUE`]): while a job of its key
+    /// is in one of the states (within the period), the enqueue stores
+    /// nothing and returns that job's id. The key is the job's name and
+    /// its [`unique_key`](Self::unique_key), else its own (the arguments
+    /// `#[job(unique(by = [...]))]` names, else all its arguments).
+    ///
+    /// A unique job cannot be a continuation or join a batch: the enqueue
+    /// fails with [`Error::Config`].
+    #[must_use]
+    pub fn unique(mut self, uniqueness: Uniqueness) -> Self {
+        self.unique = Some(uniqueness);
+        self
+    }
+
+    /// The text of this job's unique key (with its name), instead of its
+    /// arguments: `"invoice-2024-17"`. Makes the job unique (as it
+    /// declares, else while a job of the key waits or runs) when it is
+    /// not.
+    #[must_use]
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    /// Puts this job under a concurrency limit of its name, instead of the
+    /// job's own (`#[job(concurrency = N)]`): at most `limit` jobs of its
+    /// name (with this limit) run at once, on every server.
+    #[must_use]
+    pub fn concurrency(mut self, limit: u32) -> Self {
+        self.concurrency = Some((Concurrency::per_name(limit), None));
+        self
+    }
+
+    /// Puts this job under a concurrency limit of its name and `key`
+    /// (a customer's id): at most `limit` jobs of the name and key run at
+    /// once, on every server; other keys are not held back.
+    #[must_use]
+    pub fn concurrency_per_key(mut self, limit: u32, key: impl Into<String>) -> Self {
+        self.concurrency = Some((Concurrency::per_key(limit), Some(key.into())));
+        self
+    }
+
     /// Makes the job a continuation of the job `parent`: stored
     /// `Awaiting`, it is enqueued when the parent reaches a final state it
     /// awaits ([`continue_on`](Self::continue_on), `Succeeded` unless set),
@@ -297,6 +343,22 @@ fn first(ids: Vec<JobId>) -> JobId {
 pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob> {
     let queue = options.queue_or(J::NAME, J::QUEUE)?;
     let args = arguments(job)?;
+    let uniqueness = options
+        .unique
+        .or(J::UNIQUE)
+        .or_else(|| options.unique_key.is_some().then(Uniqueness::new));
+    let unique = uniqueness.map(|uniqueness| {
+        let key = options
+            .unique_key
+            .clone()
+            .or_else(|| job.unique_key())
+            .unwrap_or_else(|| canonical_json(&args));
+        uniqueness.key(J::NAME, &key)
+    });
+    let concurrency = match &options.concurrency {
+        Some((limit, key)) => Some(limit.key(J::NAME, key.as_deref())),
+        None => J::CONCURRENCY.map(|limit| limit.key(J::NAME, job.concurrency_key().as_deref())),
+    };
     Ok(NewJob {
         name: J::NAME.to_owned(),
         queue,
@@ -313,6 +375,8 @@ pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob
             on: options.continue_on,
         }),
         batch: options.batch,
+        unique,
+        concurrency,
     })
 }
 

@@ -168,6 +168,11 @@ macro_rules! storage_conformance_tests {
             fetch_orders_a_queue_by_priority_then_enqueue_order,
             paused_queues_and_job_names_are_not_fetched,
             move_jobs_takes_only_the_states_it_names,
+            a_unique_job_returns_the_holder_of_its_key,
+            concurrent_enqueues_of_a_unique_key_store_one_job,
+            a_unique_continuation_is_refused,
+            a_fetch_keeps_each_key_within_its_limit,
+            concurrent_fetches_never_exceed_a_limit,
         );
 
         #[test]

@@ -25,6 +25,7 @@ mod storage;
 pub mod testing;
 mod traced;
 mod transaction;
+mod unique;
 
 pub use batch::Batch;
 pub use client::{Client, EnqueueOptions};

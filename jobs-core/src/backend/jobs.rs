@@ -9,7 +9,7 @@ use super::batches::NewBatch;
 use super::continuations::Continuation;
 use super::outcome::FinishParams;
 use super::paused::SetPausedParams;
-use crate::{BatchId, JobId, Result, State};
+use crate::{BatchId, ConcurrencyKey, JobId, Result, State, UniqueKey};
 
 /// When a new job becomes `Enqueued`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,6 +88,14 @@ pub struct NewJob {
     /// The batch it belongs to: one of the call's
     /// [`EnqueueParams::batches`], or an existing `Started` batch.
     pub batch: Option<BatchId>,
+    /// For a unique job: its key. While a job of the key is in one of the
+    /// key's states (within its period), this job is not stored, and
+    /// [`JobStorage::enqueue`] returns that job's id in its place.
+    pub unique: Option<UniqueKey>,
+    /// For a job under a concurrency limit: its key and limit.
+    /// [`JobStorage::fetch`] takes it only while fewer than `limit` jobs
+    /// of the key are `Processing`.
+    pub concurrency: Option<ConcurrencyKey>,
 }
 
 impl NewJob {
@@ -110,6 +118,8 @@ impl NewJob {
             data: None,
             continuation: None,
             batch: None,
+            unique: None,
+            concurrency: None,
         }
     }
 

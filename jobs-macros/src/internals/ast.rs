@@ -66,6 +66,9 @@ pub struct JobFn {
     pub docs: Vec<Attribute>,
     /// Whether the first parameter is a `JobContext`.
     pub takes_context: bool,
+    /// The name of the `JobContext` parameter, when it is a plain name: for
+    /// the error of a `by` list naming it.
+    pub context_ident: Option<Ident>,
     pub args: Vec<JobArg>,
     /// The `#[parent]` parameter of a continuation: its parent's result,
     /// not stored with the arguments; with its place among them.
@@ -111,6 +114,7 @@ impl JobFn {
         }
 
         let mut takes_context = false;
+        let mut context_ident = None;
         let mut args = Vec::new();
         let mut parent: Option<(usize, JobArg)> = None;
         for (index, input) in sig.inputs.iter().enumerate() {
@@ -130,6 +134,9 @@ impl JobFn {
                         attr,
                         "`#[parent]` goes on the parameter that takes the parent's result, not on the `JobContext`",
                     );
+                }
+                if let Pat::Ident(pat) = &*typed.pat {
+                    context_ident = Some(pat.ident.clone());
                 }
                 if index == 0 {
                     takes_context = true;
@@ -185,6 +192,7 @@ impl JobFn {
                 .cloned()
                 .collect(),
             takes_context,
+            context_ident,
             args,
             parent,
             output,

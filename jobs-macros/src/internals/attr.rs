@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use jobs_core::State;
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
@@ -14,8 +15,24 @@ use super::duration;
 
 /// The keys `#[job]` accepts, in the order the error message lists them.
 pub const JOB_KEYS: &[&str] = &[
-    "name", "queue", "retries", "backoff", "timeout", "priority", "crate",
+    "name",
+    "queue",
+    "retries",
+    "backoff",
+    "timeout",
+    "priority",
+    "unique",
+    "concurrency",
+    "crate",
 ];
+
+/// The keys `unique(...)` accepts, in the order the error message lists
+/// them.
+pub const UNIQUE_KEYS: &[&str] = &["by", "within", "states"];
+
+/// The keys `concurrency(...)` accepts, in the order the error message
+/// lists them.
+pub const CONCURRENCY_KEYS: &[&str] = &["limit", "by"];
 
 /// The queue of a job whose `#[job]` names none: the one queue a server
 /// serves unless told otherwise (`ServerBuilder::queues`' default).
@@ -52,6 +69,35 @@ pub enum Backoff {
     Hangfire,
 }
 
+/// `unique`: at most one job of a key in some states; the runtime's
+/// `Uniqueness`, as written.
+pub struct Unique {
+    /// `by = [customer_id, region]`: the arguments whose values make the
+    /// key, each an argument of the function (checked in `check.rs`), none
+    /// twice. `None`: every argument (the `Job` trait's `unique_key`
+    /// default), and the generated impl leaves `unique_key` out.
+    pub by: Option<Vec<Ident>>,
+    /// `within = "1h"`: the key holds within periods of this length (never
+    /// zero). `None`: while a job of the key is unfinished.
+    pub within: Option<Spanned<Duration>>,
+    /// `states = ["Scheduled", "Enqueued"]`: the states in which a job of
+    /// the key blocks another (never empty, none twice). `None`: the
+    /// runtime's default for `within` or its absence
+    /// (`Uniqueness::within`, `Uniqueness::new`).
+    pub states: Option<Spanned<Vec<State>>>,
+}
+
+/// `concurrency`: at most `limit` jobs of a key running at once; the
+/// runtime's `Concurrency`, as written.
+pub struct Concurrency {
+    /// `concurrency = N` or `concurrency(limit = N)`, at least 1.
+    pub limit: Spanned<u32>,
+    /// `concurrency(limit = N, by = [customer_id])`: a limit per value of
+    /// these arguments, each an argument of the function (checked in
+    /// `check.rs`), none twice. `None`: one limit for the job's name.
+    pub by: Option<Vec<Ident>>,
+}
+
 /// One `#[job(...)]` with every default resolved.
 pub struct JobAttrs {
     /// The stable stored name: `name = "..."`, else the function's name
@@ -69,6 +115,16 @@ pub struct JobAttrs {
     /// `None` when not given: the `Job` trait's default (`0`) applies, and
     /// the generated impl leaves the constant out.
     pub priority: Option<Spanned<i16>>,
+    /// Whether, and how, the job is unique: `unique`, `unique(...)`.
+    /// `None` when not given: the `Job` trait's default (`None`, every
+    /// enqueue makes a job) applies, and the generated impl leaves the
+    /// constant out.
+    pub unique: Option<Unique>,
+    /// The job's concurrency limit: `concurrency = 2`,
+    /// `concurrency(limit = 1, by = [customer_id])`. `None` when not given:
+    /// the `Job` trait's default (no limit) applies, and the generated impl
+    /// leaves the constant out.
+    pub concurrency: Option<Concurrency>,
     /// The path of the `jobs` facade that generated code names:
     /// `crate = "..."`, else `::jobs`.
     pub crate_path: syn::Path,
@@ -98,6 +154,8 @@ impl JobAttrs {
             },
             timeout: given.timeout,
             priority: given.priority,
+            unique: given.unique,
+            concurrency: given.concurrency,
             crate_path: given
                 .crate_path
                 .unwrap_or_else(|| syn::parse_quote!(::jobs)),
@@ -124,6 +182,8 @@ struct GivenAttrs {
     backoff: Option<Spanned<Backoff>>,
     timeout: Option<Spanned<Duration>>,
     priority: Option<Spanned<i16>>,
+    unique: Option<Unique>,
+    concurrency: Option<Concurrency>,
     crate_path: Option<syn::Path>,
 }
 
@@ -140,11 +200,7 @@ impl GivenAttrs {
                     format!(
                         "unknown #[job] key `{}`: expected one of {}",
                         path_text(&meta.path),
-                        JOB_KEYS
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        one_of(JOB_KEYS)
                     ),
                 );
                 return skip_value(&meta);
@@ -154,6 +210,18 @@ impl GivenAttrs {
                 return skip_value(&meta);
             }
             seen.push(key.clone());
+            // The two keys that are flags or take `(...)`.
+            match key.as_str() {
+                "unique" => {
+                    attrs.unique = parse_unique(cx, &meta)?;
+                    return Ok(());
+                }
+                "concurrency" => {
+                    attrs.concurrency = parse_concurrency(cx, &meta)?;
+                    return Ok(());
+                }
+                _ => {}
+            }
             // A value of the wrong kind is recorded and parsing goes on; only
             // broken syntax (`retries =` with nothing after, or a value that
             // is not a literal where only a literal goes) stops it. `backoff`
@@ -180,6 +248,14 @@ impl GivenAttrs {
     }
 }
 
+/// `keys` as `` `a`, `b`, `c` ``, for the error of an unknown key.
+fn one_of(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn path_text(path: &syn::Path) -> String {
     let segments: Vec<_> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     segments.join("::")
@@ -199,8 +275,10 @@ pub fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
         meta.value()?.parse::<syn::Expr>()?;
     } else if meta.input.peek(syn::token::Paren) {
-        let _content;
-        syn::parenthesized!(_content in meta.input);
+        let content;
+        syn::parenthesized!(content in meta.input);
+        // Left unread, the tokens would be an "unexpected token" error.
+        content.parse::<TokenStream>()?;
     }
     Ok(())
 }
@@ -300,10 +378,16 @@ fn parse_backoff(cx: &mut Ctxt, expr: Expr) -> Option<Spanned<Backoff>> {
 
 /// `timeout = "30s"`: a duration longer than zero.
 fn parse_timeout(cx: &mut Ctxt, lit: Lit) -> Option<Spanned<Duration>> {
-    let lit = string_value(cx, lit, "timeout", "\"30s\"")?;
-    let value = parse_delay(cx, &lit, "timeout")?;
+    parse_period(cx, lit, "timeout", "\"30s\"")
+}
+
+/// A duration string of `key` longer than zero (`timeout = "30s"`,
+/// `within = "1h"`); `example` is a value for the error message.
+fn parse_period(cx: &mut Ctxt, lit: Lit, key: &str, example: &str) -> Option<Spanned<Duration>> {
+    let lit = string_value(cx, lit, key, example)?;
+    let value = parse_delay(cx, &lit, key)?;
     if value.is_zero() {
-        cx.error_spanned_by(&lit, "`timeout` must be longer than zero");
+        cx.error_spanned_by(&lit, format!("`{key}` must be longer than zero"));
         return None;
     }
     Some(Spanned {
@@ -357,6 +441,248 @@ fn parse_priority(cx: &mut Ctxt, expr: Expr) -> Option<Spanned<i16>> {
     }
 }
 
+/// Parses the `(...)` after `key` (`unique`, `concurrency`): each key
+/// one of `accepted`, none twice, its value read by `each`. An unknown or
+/// repeated key is recorded and parsing goes on.
+fn parse_sub_keys(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta,
+    key: &str,
+    accepted: &[&str],
+    mut each: impl FnMut(&mut Ctxt, &str, &ParseNestedMeta) -> syn::Result<()>,
+) -> syn::Result<()> {
+    // `unique()`: nothing to read, which `parse_nested_meta` refuses.
+    let fork = meta.input.fork();
+    let content;
+    syn::parenthesized!(content in fork);
+    if content.is_empty() {
+        return skip_value(meta);
+    }
+    let mut seen: Vec<String> = Vec::new();
+    meta.parse_nested_meta(|sub| {
+        let sub_key = key_of(&sub);
+        if !accepted.contains(&sub_key.as_str()) {
+            cx.error_spanned_by(
+                &sub.path,
+                format!(
+                    "unknown `{key}` key `{}`: expected one of {}",
+                    path_text(&sub.path),
+                    one_of(accepted)
+                ),
+            );
+            return skip_value(&sub);
+        }
+        if seen.contains(&sub_key) {
+            cx.error_spanned_by(&sub.path, format!("duplicate `{key}` key `{sub_key}`"));
+            return skip_value(&sub);
+        }
+        seen.push(sub_key.clone());
+        each(cx, &sub_key, &sub)
+    })
+}
+
+/// `unique`, or `unique(by = [a, b], within = "1h", states = [...])`.
+fn parse_unique(cx: &mut Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Unique>> {
+    if meta.input.peek(syn::Token![=]) {
+        cx.error_spanned_by(
+            &meta.path,
+            "`unique` takes no value: write `unique`, or `unique(by = [customer_id], within = \"1h\", states = [\"Enqueued\"])` with the parts you need",
+        );
+        skip_value(meta)?;
+        return Ok(None);
+    }
+    let mut unique = Unique {
+        by: None,
+        within: None,
+        states: None,
+    };
+    if meta.input.peek(syn::token::Paren) {
+        parse_sub_keys(cx, meta, "unique", UNIQUE_KEYS, |cx, key, sub| {
+            let value = sub.value()?;
+            match key {
+                "by" => unique.by = parse_by(cx, value.parse()?),
+                "within" => unique.within = parse_period(cx, value.parse()?, "within", "\"1h\""),
+                "states" => unique.states = parse_states(cx, value.parse()?),
+                _ => unreachable!("checked against UNIQUE_KEYS"),
+            }
+            Ok(())
+        })?;
+    }
+    Ok(Some(unique))
+}
+
+/// `concurrency = N`, or `concurrency(limit = N, by = [a])`.
+fn parse_concurrency(cx: &mut Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<Concurrency>> {
+    if meta.input.peek(syn::Token![=]) {
+        let limit = parse_limit(cx, meta.value()?.parse()?, "concurrency");
+        return Ok(limit.map(|limit| Concurrency { limit, by: None }));
+    }
+    if !meta.input.peek(syn::token::Paren) {
+        cx.error_spanned_by(
+            &meta.path,
+            "`concurrency` takes a limit, like `concurrency = 2`, or a limit per key, like `concurrency(limit = 1, by = [customer_id])`",
+        );
+        return Ok(None);
+    }
+    let mut limit = None;
+    let mut limit_given = false;
+    let mut by = None;
+    parse_sub_keys(cx, meta, "concurrency", CONCURRENCY_KEYS, |cx, key, sub| {
+        let value = sub.value()?;
+        match key {
+            "limit" => {
+                limit_given = true;
+                limit = parse_limit(cx, value.parse()?, "limit");
+            }
+            "by" => by = parse_by(cx, value.parse()?),
+            _ => unreachable!("checked against CONCURRENCY_KEYS"),
+        }
+        Ok(())
+    })?;
+    if !limit_given {
+        cx.error_spanned_by(
+            &meta.path,
+            "`concurrency(...)` needs a `limit`, like `concurrency(limit = 1, by = [customer_id])`",
+        );
+    }
+    // A limit missing or refused is recorded above, so this one is never
+    // expanded: the key is kept for `check.rs` to check `by` too.
+    let limit = limit.unwrap_or(Spanned {
+        value: 1,
+        span: syn::spanned::Spanned::span(&meta.path),
+    });
+    Ok(Some(Concurrency { limit, by }))
+}
+
+/// `concurrency = N` or `limit = N`: a whole number from 1 to `u32::MAX`.
+fn parse_limit(cx: &mut Ctxt, expr: Expr, key: &str) -> Option<Spanned<u32>> {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(int), ..
+    }) = &expr
+    else {
+        let example = if key == "concurrency" {
+            "`concurrency = 2`, or a limit per key, like `concurrency(limit = 1, by = [customer_id])`"
+        } else {
+            "`limit = 1`"
+        };
+        cx.error_spanned_by(
+            &expr,
+            format!("`{key}` takes a whole number, like {example}"),
+        );
+        return None;
+    };
+    match int.base10_parse::<u32>() {
+        Ok(0) => {
+            cx.error_spanned_by(int, format!("`{key}` must be at least 1"));
+            None
+        }
+        Ok(value) => Some(Spanned {
+            value,
+            span: int.span(),
+        }),
+        Err(_) => {
+            cx.error_spanned_by(
+                int,
+                format!("`{key}` must be a whole number from 1 to 4294967295"),
+            );
+            None
+        }
+    }
+}
+
+/// `by = [customer_id, region]`: names, none twice, at least one. Whether
+/// each is an argument of the function is `check.rs`'s to say. After an
+/// error on a name, the others are kept, so that they are checked too.
+fn parse_by(cx: &mut Ctxt, expr: Expr) -> Option<Vec<Ident>> {
+    let Expr::Array(list) = expr else {
+        cx.error_spanned_by(
+            &expr,
+            "`by` takes a list of the job's arguments, like `by = [customer_id]`",
+        );
+        return None;
+    };
+    if list.elems.is_empty() {
+        cx.error_spanned_by(
+            &list,
+            "`by` needs at least one of the job's arguments, like `by = [customer_id]`",
+        );
+        return None;
+    }
+    let mut idents: Vec<Ident> = Vec::new();
+    for element in &list.elems {
+        let ident = match element {
+            Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => {
+                path.path.get_ident()
+            }
+            _ => None,
+        };
+        let Some(ident) = ident else {
+            cx.error_spanned_by(
+                element,
+                "each name of a `by` list is one of the job's arguments, like `by = [customer_id, region]`",
+            );
+            continue;
+        };
+        if idents.iter().any(|other| unraw(other) == unraw(ident)) {
+            cx.error_spanned_by(ident, format!("`by` names `{}` twice", unraw(ident)));
+            continue;
+        }
+        idents.push(ident.clone());
+    }
+    Some(idents)
+}
+
+/// `states = ["Scheduled", "Enqueued"]`: names of job states, parsed by
+/// the runtime's own `State::from_str`, none twice, at least one.
+fn parse_states(cx: &mut Ctxt, expr: Expr) -> Option<Spanned<Vec<State>>> {
+    let span = syn::spanned::Spanned::span(&expr);
+    let Expr::Array(list) = expr else {
+        cx.error_spanned_by(
+            &expr,
+            "`states` takes a list of job states, like `states = [\"Scheduled\", \"Enqueued\"]`",
+        );
+        return None;
+    };
+    if list.elems.is_empty() {
+        cx.error_spanned_by(
+            &list,
+            "`states` needs at least one job state, like `states = [\"Scheduled\", \"Enqueued\"]`",
+        );
+        return None;
+    }
+    // Every element is checked, so that each bad one is reported.
+    let mut states: Vec<Option<State>> = Vec::new();
+    for element in &list.elems {
+        let Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) = element
+        else {
+            cx.error_spanned_by(
+                element,
+                "each state of a `states` list is a string, like `states = [\"Scheduled\", \"Enqueued\"]`",
+            );
+            states.push(None);
+            continue;
+        };
+        match text.value().parse::<State>() {
+            Ok(state) if states.contains(&Some(state)) => {
+                cx.error_spanned_by(text, format!("`states` names `{state}` twice"));
+                states.push(None);
+            }
+            Ok(state) => states.push(Some(state)),
+            Err(error) => {
+                cx.error_spanned_by(text, error);
+                states.push(None);
+            }
+        }
+    }
+    Some(Spanned {
+        value: states.into_iter().collect::<Option<_>>()?,
+        span,
+    })
+}
+
 fn parse_crate(cx: &mut Ctxt, lit: Lit) -> Option<syn::Path> {
     let lit = string_value(cx, lit, "crate", "\"::jobs\"")?;
     match lit.parse::<syn::Path>() {
@@ -392,6 +718,8 @@ mod tests {
         assert!(matches!(attrs.backoff, Backoff::Hangfire));
         assert!(attrs.timeout.is_none());
         assert!(attrs.priority.is_none());
+        assert!(attrs.unique.is_none());
+        assert!(attrs.concurrency.is_none());
         let path = &attrs.crate_path;
         assert_eq!(quote::quote!(#path).to_string(), ":: jobs");
     }
@@ -443,6 +771,186 @@ mod tests {
             let expected: syn::ExprPath = syn::parse_str(path).unwrap();
             assert_eq!(given, expected);
         }
+    }
+
+    fn names(idents: Option<&Vec<Ident>>) -> Option<Vec<String>> {
+        idents.map(|idents| idents.iter().map(unraw).collect())
+    }
+
+    #[test]
+    fn unique_is_a_flag_or_takes_sub_keys() {
+        for args in ["unique", "unique()"] {
+            let unique = resolve(args, "f").unique.expect("unique");
+            assert!(unique.by.is_none() && unique.within.is_none() && unique.states.is_none());
+        }
+        let unique = resolve(r#"unique(within = "1h")"#, "f").unique.unwrap();
+        assert!(matches!(
+            unique.within,
+            Some(Spanned { value, .. }) if value == Duration::from_secs(3600)
+        ));
+        let unique = resolve("unique(by = [customer_id, r#type])", "f")
+            .unique
+            .unwrap();
+        assert_eq!(
+            names(unique.by.as_ref()),
+            Some(vec!["customer_id".into(), "type".into()])
+        );
+        let unique = resolve(r#"unique(states = ["Scheduled", "Enqueued"])"#, "f")
+            .unique
+            .unwrap();
+        assert_eq!(
+            unique.states.map(|states| states.value),
+            Some(vec![State::Scheduled, State::Enqueued])
+        );
+        let attrs = resolve(
+            r#"queue = "mail", unique(by = [user_id], within = "30m", states = ["Enqueued", "Succeeded"]), retries = 1"#,
+            "f",
+        );
+        let unique = attrs.unique.unwrap();
+        assert_eq!(names(unique.by.as_ref()), Some(vec!["user_id".into()]));
+        assert_eq!(
+            unique.within.map(|within| within.value),
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(
+            unique.states.map(|states| states.value),
+            Some(vec![State::Enqueued, State::Succeeded])
+        );
+        assert_eq!(attrs.queue, "mail");
+        assert!(matches!(
+            attrs.retries,
+            Retries::Given(Spanned { value: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn concurrency_is_a_limit_per_name_or_per_key() {
+        let concurrency = resolve("concurrency = 2", "f").concurrency.unwrap();
+        assert_eq!(concurrency.limit.value, 2);
+        assert!(concurrency.by.is_none());
+        let concurrency = resolve("concurrency = 4294967295", "f")
+            .concurrency
+            .unwrap();
+        assert_eq!(concurrency.limit.value, u32::MAX);
+        let concurrency = resolve("concurrency(limit = 3)", "f").concurrency.unwrap();
+        assert_eq!(concurrency.limit.value, 3);
+        assert!(concurrency.by.is_none());
+        let concurrency = resolve("concurrency(by = [customer_id, region], limit = 1)", "f")
+            .concurrency
+            .unwrap();
+        assert_eq!(concurrency.limit.value, 1);
+        assert_eq!(
+            names(concurrency.by.as_ref()),
+            Some(vec!["customer_id".into(), "region".into()])
+        );
+        let attrs = resolve("unique, concurrency = 1", "f");
+        assert!(attrs.unique.is_some() && attrs.concurrency.is_some());
+    }
+
+    #[test]
+    fn bad_unique_and_concurrency_are_each_an_error() {
+        for (args, expected) in [
+            ("unique = true", "`unique` takes no value"),
+            ("unique, unique(by = [a])", "duplicate #[job] key `unique`"),
+            (
+                "unique(bye = [a])",
+                "unknown `unique` key `bye`: expected one of `by`, `within`, `states`",
+            ),
+            (
+                r#"unique(within = "1h", within = "2h")"#,
+                "duplicate `unique` key `within`",
+            ),
+            (
+                "unique(by = [])",
+                "`by` needs at least one of the job's arguments",
+            ),
+            ("unique(by = [a, b, a])", "`by` names `a` twice"),
+            (
+                "unique(by = [a, self.b])",
+                "each name of a `by` list is one of the job's arguments",
+            ),
+            ("unique(by = a)", "`by` takes a list of the job's arguments"),
+            (
+                r#"unique(within = "0s")"#,
+                "`within` must be longer than zero",
+            ),
+            (
+                r#"unique(within = "soon")"#,
+                "invalid `within`: `soon` does not start",
+            ),
+            (
+                "unique(within = 60)",
+                "`within` takes a string, like `within = \"1h\"`",
+            ),
+            (
+                r#"unique(states = ["Queued"])"#,
+                "unknown job state `Queued`: expected one of Scheduled, Enqueued, Processing, Succeeded, Failed, Deleted, Awaiting",
+            ),
+            (
+                r#"unique(states = ["enqueued"])"#,
+                "unknown job state `enqueued`",
+            ),
+            (
+                "unique(states = [])",
+                "`states` needs at least one job state",
+            ),
+            (
+                r#"unique(states = ["Enqueued", "Enqueued"])"#,
+                "`states` names `Enqueued` twice",
+            ),
+            (
+                "unique(states = [Enqueued])",
+                "each state of a `states` list is a string",
+            ),
+            ("concurrency = 0", "`concurrency` must be at least 1"),
+            (
+                "concurrency = 4294967296",
+                "`concurrency` must be a whole number from 1 to 4294967295",
+            ),
+            (
+                r#"concurrency = "2""#,
+                "`concurrency` takes a whole number, like `concurrency = 2`, or a limit per key",
+            ),
+            ("concurrency = -1", "`concurrency` takes a whole number"),
+            ("concurrency", "`concurrency` takes a limit"),
+            (
+                "concurrency(by = [a])",
+                "`concurrency(...)` needs a `limit`, like `concurrency(limit = 1, by = [customer_id])`",
+            ),
+            ("concurrency(limit = 0)", "`limit` must be at least 1"),
+            (
+                "concurrency(limit = 1.5)",
+                "`limit` takes a whole number, like `limit = 1`",
+            ),
+            (
+                "concurrency(limit = 1, within = \"1h\")",
+                "unknown `concurrency` key `within`: expected one of `limit`, `by`",
+            ),
+            (
+                "concurrency(limit = 1, limit = 2)",
+                "duplicate `concurrency` key `limit`",
+            ),
+        ] {
+            let errors = errors(args);
+            assert_eq!(errors.len(), 1, "{args}: {errors:?}");
+            assert!(errors[0].starts_with(expected), "{args}: {errors:?}");
+        }
+        // Every bad part is reported, and the keys after them parsed still.
+        let errors = errors(
+            r#"unique(by = [], bogus = 1, states = ["x", "Enqueued", "y"]), concurrency(by = [a, a]), timeout = "0s""#,
+        );
+        assert_eq!(errors.len(), 7, "{errors:?}");
+    }
+
+    #[test]
+    fn unknown_key_lists_the_new_keys() {
+        let errors = errors("uniq");
+        assert_eq!(
+            errors,
+            [
+                "unknown #[job] key `uniq`: expected one of `name`, `queue`, `retries`, `backoff`, `timeout`, `priority`, `unique`, `concurrency`, `crate`"
+            ]
+        );
     }
 
     /// The errors of `#[job(args)]`, one message each.

@@ -132,3 +132,139 @@ pub async fn move_jobs_takes_only_the_states_it_names(storage: &Storage) {
         Err(jobs_core::Error::Config(_))
     ));
 }
+
+fn unique(name: &str, queue: &str, key: &str) -> jobs_core::NewJob {
+    let mut job = new_job(name, queue);
+    job.unique = Some(jobs_core::Uniqueness::new().key(name, key));
+    job
+}
+
+fn limited(name: &str, queue: &str, key: &str, limit: u32) -> jobs_core::NewJob {
+    let mut job = new_job(name, queue);
+    job.concurrency = Some(jobs_core::ConcurrencyKey {
+        key: key.to_owned(),
+        limit,
+    });
+    job
+}
+
+/// A unique job whose key another job holds (in the key's states) is not
+/// stored: the enqueue returns the holder's id, in the call's order,
+/// also for two jobs of one key in one call. Once the holder finished
+/// (out of the default states), the key is free again.
+pub async fn a_unique_job_returns_the_holder_of_its_key(storage: &Storage) {
+    let first = enqueue(storage, vec![unique("report", "q", "day-1")]).await[0];
+    let ids = enqueue(
+        storage,
+        vec![
+            unique("report", "q", "day-1"),
+            new_job("plain", "q"),
+            unique("report", "q", "day-2"),
+            unique("report", "q", "day-2"),
+        ],
+    )
+    .await;
+    assert_eq!(ids[0], first, "the holder's id");
+    assert_ne!(ids[1], first);
+    assert_eq!(ids[2], ids[3], "one job for one key in one call");
+    assert_ne!(ids[2], first);
+    let counts = storage.counts().await.expect("counts");
+    assert_eq!(counts.get(State::Enqueued), 3, "no duplicate was stored");
+
+    let taken = fetch(storage, &["q"], 1).await;
+    assert_eq!(ids_of(&taken), [first]);
+    let again = enqueue(storage, vec![unique("report", "q", "day-1")]).await[0];
+    assert_eq!(again, first, "a running job holds its key");
+    super::finish(
+        storage,
+        taken[0].held(),
+        jobs_core::Outcome::Succeeded { result: None },
+    )
+    .await;
+    let after = enqueue(storage, vec![unique("report", "q", "day-1")]).await[0];
+    assert_ne!(after, first, "a finished job holds its key no more");
+}
+
+/// Many concurrent enqueues of one unique key store exactly one job, and
+/// every caller gets its id.
+pub async fn concurrent_enqueues_of_a_unique_key_store_one_job(storage: &Storage) {
+    let calls = (0..16).map(|_| {
+        let storage = storage.clone();
+        tokio::spawn(async move { enqueue(&storage, vec![unique("once", "q", "k")]).await[0] })
+    });
+    let mut ids = Vec::new();
+    for call in calls {
+        ids.push(call.await.expect("enqueue task"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every caller got the one job's id: {ids:?}");
+    let counts = storage.counts().await.expect("counts");
+    assert_eq!(counts.get(State::Enqueued), 1);
+}
+
+/// A unique job may not be a continuation or join a batch.
+pub async fn a_unique_continuation_is_refused(storage: &Storage) {
+    let parent = enqueue(storage, vec![new_job("parent", "q")]).await[0];
+    let mut job = unique("child", "q", "k");
+    job.continuation = Some(jobs_core::Continuation {
+        parent: jobs_core::Parent::Job(parent),
+        on: jobs_core::ContinueOn::Succeeded,
+    });
+    let refused = storage
+        .enqueue(jobs_core::EnqueueParams::jobs(vec![job]))
+        .await;
+    assert!(
+        matches!(&refused, Err(jobs_core::Error::Config(message)) if message.contains("unique")),
+        "{refused:?}"
+    );
+}
+
+/// A fetch takes no more jobs of a key than its limit less its running
+/// jobs, and takes the other jobs past those over their limit; a finish
+/// frees room for the next.
+pub async fn a_fetch_keeps_each_key_within_its_limit(storage: &Storage) {
+    let mut jobs: Vec<_> = (0..5).map(|_| limited("sync", "q", "sync", 2)).collect();
+    jobs.extend((0..3).map(|_| limited("charge", "q", "charge#42", 1)));
+    jobs.push(new_job("free", "q"));
+    let ids = enqueue(storage, jobs).await;
+    let taken = fetch(storage, &["q"], 10).await;
+    assert_eq!(
+        ids_of(&taken),
+        [ids[0], ids[1], ids[5], ids[8]],
+        "two of sync, one of charge#42, and the free job"
+    );
+    assert!(
+        fetch(storage, &["q"], 10).await.is_empty(),
+        "all at their limits"
+    );
+    super::finish(
+        storage,
+        taken[0].held(),
+        jobs_core::Outcome::Succeeded { result: None },
+    )
+    .await;
+    assert_eq!(ids_of(&fetch(storage, &["q"], 10).await), [ids[2]]);
+}
+
+/// Concurrent fetches, as many servers make them, never run more jobs of
+/// a key than its limit between them.
+pub async fn concurrent_fetches_never_exceed_a_limit(storage: &Storage) {
+    enqueue(
+        storage,
+        (0..40)
+            .map(|_| limited("limited", "q", "limited", 2))
+            .collect(),
+    )
+    .await;
+    let fetches = (0..8).map(|_| {
+        let storage = storage.clone();
+        tokio::spawn(async move { fetch(&storage, &["q"], 5).await.len() })
+    });
+    let mut taken = 0;
+    for fetch in fetches {
+        taken += fetch.await.expect("fetch task");
+    }
+    assert_eq!(taken, 2, "the limit held across concurrent fetches");
+    let counts = storage.counts().await.expect("counts");
+    assert_eq!(counts.get(State::Processing), 2);
+}

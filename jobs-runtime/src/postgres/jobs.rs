@@ -7,6 +7,7 @@ use jobs_core::{
     Attempt, BatchId, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
     JobId, JobOutcome, JobStorage, MoveParams, NewJob, Result, SetPausedParams, State, decide,
 };
+use sqlx::Arguments;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
@@ -21,10 +22,11 @@ fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
         .unzip()
 }
 
-/// Takes up to `$2` enqueued jobs of the queues `$1` (in priority order) for
-/// server `$3` with a lease of `$4` ms: queues in priority order, each read
-/// through its partial index by job priority then id; rows another server
-/// holds are skipped, never waited for. Paused queues are left out, and
+/// Takes up to `$2` enqueued jobs under no concurrency limit of the queues
+/// `$1` (in priority order) for server `$3` with a lease of `$4` ms (see
+/// [`take_sql`]): queues in priority order, each read through its partial
+/// index by job priority then id; rows another server holds are skipped,
+/// never waited for. Paused queues are left out, and
 /// the jobs of paused job names are read past (each fetch skips them
 /// again: a long backlog of a paused job name slows every fetch of its
 /// queue). The paused names are an anti-join, not `name <> ALL(ARRAY(...))`:
@@ -39,8 +41,9 @@ fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
 /// enqueued the planner walks the primary key past every job already done
 /// (measured: 62 ms a fetch after 60,000 of 100,000 were drained, 3 ms
 /// through the partial index). See the plan tests. Records each move in the history, with the server and the
-/// attempt as its data (kept in the history only, not on the job's row).
-pub(super) const FETCH: &str = "WITH picked AS (
+pub(super) fn fetch_sql() -> String {
+    take_sql(
+        "picked AS (
          SELECT job.id
          FROM (
              SELECT name, rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
@@ -49,7 +52,7 @@ pub(super) const FETCH: &str = "WITH picked AS (
          ) AS q
          CROSS JOIN LATERAL (
              SELECT id, priority FROM {s}.jobs_job AS j
-             WHERE state = 'Enqueued' AND queue = ANY(ARRAY[q.name])
+             WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ANY(ARRAY[q.name])
                AND NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
                                WHERE p.kind = 'job' AND p.name = j.name)
              ORDER BY queue, priority, id LIMIT $2
@@ -57,9 +60,20 @@ pub(super) const FETCH: &str = "WITH picked AS (
          ) AS job
          ORDER BY q.rank, job.priority, job.id
          LIMIT $2
-     )
+     )",
+    )
+}
+
+/// A fetch of the jobs that the CTE `picked` gives (its `id`s, locked):
+/// moves them to `Processing` for server `$3` with a lease of `$4` ms,
+/// records each move in the history with the server and the attempt as
+/// its data (kept in the history only, not on the job's row), and returns
+/// them.
+pub(super) fn take_sql(picked: &str) -> String {
+    format!(
+        "WITH {picked}
      , moved AS (
-         UPDATE {s}.jobs_job AS j
+         UPDATE {{s}}.jobs_job AS j
          SET state = 'Processing', attempt = j.attempt + 1, server = $3,
              lease_expires_at = now() + $4 * interval '1 millisecond',
              state_changed_at = now(), run_at = NULL, reason = NULL, state_data = NULL
@@ -67,32 +81,73 @@ pub(super) const FETCH: &str = "WITH picked AS (
          RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.priority,
                    j.created_at, j.state, j.state_changed_at, j.parent_result
      ), recorded AS (
-         INSERT INTO {s}.jobs_job_state (job_id, state, at, data)
+         INSERT INTO {{s}}.jobs_job_state (job_id, state, at, data)
          SELECT id, state, state_changed_at,
                 jsonb_build_object('server', $3::text, 'attempt', attempt)
          FROM moved
      )
      SELECT id, name, queue, args, attempt, max_attempts, priority, created_at, parent_result
-     FROM moved";
+     FROM moved"
+    )
+}
 
 /// The CTEs `inserted`, `recorded` and `notified` that store new jobs
-/// (bound by [`NewJobColumns::bind`] as `$1` to `$12`, and with `related`
-/// their parents' and batches' columns as `$13` to `$17`) with their first
-/// history entry, and wake the listening servers on commit when one is
-/// `Enqueued`. A delay is added to the database's clock, not the client's.
-/// `condition` (empty, or `AND ...`) gates the insert: a recurring tick
-/// inserts only once its claim holds.
-pub(super) fn insert_jobs(condition: &str, related: bool) -> String {
-    let (columns, values, arrays, names) = if related {
-        (
-            ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
-            ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
-            ", $13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[]",
-            ", parent_id, parent_batch_id, continue_on, parent_result, batch_id",
-        )
-    } else {
-        ("", "", "", "")
+/// (bound by [`NewJobColumns::bind`] as `$1` to `$12`; with `related`
+/// their parents' and batches' columns as the next five, `$13` to `$17`;
+/// with `control` their unique keys and concurrency limits as the next
+/// four) with their first history entry, and wake the listening servers
+/// on commit when one is `Enqueued`. A delay is added to the database's
+/// clock, not the client's. `condition` (empty, or `AND ...`) gates the
+/// insert: a recurring tick inserts only once its claim holds.
+///
+/// With `control`, a unique job whose key another job holds (in the
+/// key's states) is not inserted (`ON CONFLICT ... DO NOTHING` on
+/// `jobs_job_unique`, waiting for a concurrent insert of the key to
+/// commit or roll back); `inserted` returns each stored job's
+/// `unique_key` so that the caller can tell which were.
+pub(super) fn insert_jobs(condition: &str, related: bool, control: bool) -> String {
+    let mut columns = String::new();
+    let mut arrays = String::new();
+    let mut next = 13;
+    let mut add = |names: &[&str], types: &[&str]| {
+        for (name, kind) in names.iter().zip(types) {
+            columns.push_str(", ");
+            columns.push_str(name);
+            arrays.push_str(&format!(", ${next}::{kind}[]"));
+            next += 1;
+        }
     };
+    if related {
+        add(
+            &[
+                "parent_id",
+                "parent_batch_id",
+                "continue_on",
+                "parent_result",
+                "batch_id",
+            ],
+            &["bigint", "text", "text", "text", "text"],
+        );
+    }
+    if control {
+        add(
+            &[
+                "unique_key",
+                "unique_states",
+                "concurrency_key",
+                "concurrency_limit",
+            ],
+            &["text", "text", "text", "int"],
+        );
+    }
+    let on_conflict = if control {
+        "ON CONFLICT (unique_key)
+                 WHERE unique_key IS NOT NULL AND strpos(unique_states, ',' || state || ',') > 0
+             DO NOTHING"
+    } else {
+        ""
+    };
+    let returned_key = if control { ", unique_key" } else { "" };
     format!(
         "inserted AS (
              INSERT INTO {{s}}.jobs_job (name, queue, args, state, max_attempts, created_at,
@@ -100,15 +155,16 @@ pub(super) fn insert_jobs(condition: &str, related: bool) -> String {
                                         priority{columns})
              SELECT name, queue, args, state, max_attempts, now(), now(),
                     coalesce(run_at, now() + run_in_ms * interval '1 millisecond'),
-                    reason, data::jsonb, priority{values}
+                    reason, data::jsonb, priority{columns}
              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
                          $6::timestamptz[], $7::float8[], $8::text[], $9::text[],
                          $10::smallint[]{arrays})
                   WITH ORDINALITY AS new(name, queue, args, max_attempts, state, run_at,
-                                         run_in_ms, reason, data, priority{names}, n)
+                                         run_in_ms, reason, data, priority{columns}, n)
              WHERE true {condition}
              ORDER BY n
-             RETURNING id, state, state_changed_at, reason, state_data
+             {on_conflict}
+             RETURNING id, state, state_changed_at, reason, state_data{returned_key}
          ), recorded AS (
              INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
              SELECT id, state, state_changed_at, reason, state_data FROM inserted
@@ -132,6 +188,16 @@ pub(super) struct NewJobColumns<'a> {
     priorities: Vec<i16>,
     notify: bool,
     related: Option<RelatedColumns<'a>>,
+    control: Option<ControlColumns>,
+}
+
+/// The unique keys' and concurrency limits' columns of [`insert_jobs`]
+/// with `control`.
+struct ControlColumns {
+    unique_keys: Vec<Option<String>>,
+    unique_states: Vec<Option<String>>,
+    concurrency_keys: Vec<Option<String>>,
+    concurrency_limits: Vec<Option<i32>>,
 }
 
 /// The parents' and batches' columns of [`insert_jobs`] with `related`.
@@ -168,7 +234,37 @@ impl<'a> NewJobColumns<'a> {
             priorities: jobs.iter().map(|job| job.priority).collect(),
             notify: jobs.iter().any(|job| job.schedule.is_now()),
             related: None,
+            control: None,
         }
+    }
+
+    /// These jobs with their unique keys as stored (`unique_keys`, see
+    /// [`stored_keys`](crate::unique::stored_keys)) and their
+    /// concurrency limits: bind them to [`insert_jobs`] with `control`.
+    pub(super) fn with_control<'j>(
+        mut self,
+        jobs: impl Iterator<Item = &'j NewJob> + Clone,
+        unique_keys: Vec<Option<String>>,
+    ) -> Self {
+        self.control = Some(ControlColumns {
+            unique_keys,
+            unique_states: jobs
+                .clone()
+                .map(|job| job.unique.as_ref().map(jobs_core::UniqueKey::stored_states))
+                .collect(),
+            concurrency_keys: jobs
+                .clone()
+                .map(|job| job.concurrency.as_ref().map(|limit| limit.key.clone()))
+                .collect(),
+            concurrency_limits: jobs
+                .map(|job| {
+                    job.concurrency
+                        .as_ref()
+                        .map(|limit| i32::try_from(limit.limit).unwrap_or(i32::MAX))
+                })
+                .collect(),
+        });
+        self
     }
 
     /// Jobs as [`plan`](crate::related::plan) decided them, with their
@@ -206,42 +302,46 @@ impl<'a> NewJobColumns<'a> {
                     .collect(),
                 batches: rows.iter().map(JobRow::batch).collect(),
             }),
+            control: None,
         }
     }
 
-    /// Binds `$1` to `$12` of [`insert_jobs`], and `$13` to `$17` for
-    /// [`planned`](Self::planned) jobs; `channel` is the one the servers
-    /// listen on.
-    pub(super) fn bind<'q, O>(
+    /// The arguments of [`insert_jobs`]: `$1` to `$12`, then the related
+    /// columns of [`planned`](Self::planned) jobs, then the control
+    /// columns of [`with_control`](Self::with_control); `channel` is the
+    /// one the servers listen on. A statement's own parameters follow:
+    /// add them to the arguments returned.
+    pub(super) fn arguments(
         self,
-        query: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-        channel: &'q str,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
-    where
-        'a: 'q,
-    {
-        let query = query
-            .bind(self.names)
-            .bind(self.queues)
-            .bind(self.args)
-            .bind(self.max_attempts)
-            .bind(self.states)
-            .bind(self.run_at)
-            .bind(self.run_in_ms)
-            .bind(self.reasons)
-            .bind(self.data)
-            .bind(self.priorities)
-            .bind(channel)
-            .bind(self.notify);
-        match self.related {
-            None => query,
-            Some(related) => query
-                .bind(related.parent_ids)
-                .bind(related.parent_batches)
-                .bind(related.continue_on)
-                .bind(related.parent_results)
-                .bind(related.batches),
+        channel: &str,
+    ) -> std::result::Result<sqlx::postgres::PgArguments, sqlx::error::BoxDynError> {
+        let mut arguments = sqlx::postgres::PgArguments::default();
+        arguments.add(self.names)?;
+        arguments.add(self.queues)?;
+        arguments.add(self.args)?;
+        arguments.add(self.max_attempts)?;
+        arguments.add(self.states)?;
+        arguments.add(self.run_at)?;
+        arguments.add(self.run_in_ms)?;
+        arguments.add(self.reasons)?;
+        arguments.add(self.data)?;
+        arguments.add(self.priorities)?;
+        arguments.add(channel)?;
+        arguments.add(self.notify)?;
+        if let Some(related) = self.related {
+            arguments.add(related.parent_ids)?;
+            arguments.add(related.parent_batches)?;
+            arguments.add(related.continue_on)?;
+            arguments.add(related.parent_results)?;
+            arguments.add(related.batches)?;
         }
+        if let Some(control) = self.control {
+            arguments.add(control.unique_keys)?;
+            arguments.add(control.unique_states)?;
+            arguments.add(control.concurrency_keys)?;
+            arguments.add(control.concurrency_limits)?;
+        }
+        Ok(arguments)
     }
 }
 
@@ -500,18 +600,37 @@ impl JobStorage for PostgresStorage {
         if params.limit == 0 || params.queues.is_empty() {
             return Ok(Vec::new());
         }
-        let mut jobs = self
-            .run(
-                "fetching jobs",
-                sqlx::query(self.sql(FETCH))
-                    .bind(&params.queues)
-                    .bind(limit(params.limit))
-                    .bind(&params.server)
-                    .bind(millis(params.lease))
-                    .try_map(|row: PgRow| fetched(&row))
-                    .fetch_all(&self.pool),
-            )
-            .await?;
+        // Jobs under a concurrency limit first, when some may wait: they
+        // are few (their limits bound them), and the others fill the rest.
+        let probed = self.limited.is_due();
+        let mut jobs = if probed {
+            self.fetch_limited(&params, params.limit).await?
+        } else {
+            Vec::new()
+        };
+        let wanted = params.limit - jobs.len();
+        if wanted > 0 {
+            let others = self
+                .run(
+                    "fetching jobs",
+                    sqlx::query(self.sql(&fetch_sql()))
+                        .bind(&params.queues)
+                        .bind(limit(wanted))
+                        .bind(&params.server)
+                        .bind(millis(params.lease))
+                        .try_map(|row: PgRow| fetched(&row))
+                        .fetch_all(&self.pool),
+                )
+                .await?;
+            let short = others.len() < wanted;
+            jobs.extend(others);
+            // Capacity is left: look for limited jobs now rather than at
+            // the next probe.
+            if short && !probed {
+                let room = params.limit - jobs.len();
+                jobs.extend(self.fetch_limited(&params, room).await?);
+            }
+        }
         FetchedJob::sort_for(&mut jobs, &params.queues);
         Ok(jobs)
     }

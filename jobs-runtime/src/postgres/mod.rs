@@ -13,6 +13,7 @@
 mod batches;
 mod decode;
 mod jobs;
+mod limited;
 mod maintenance;
 mod monitoring;
 mod notifications;
@@ -52,6 +53,8 @@ pub struct PostgresStorage {
     /// How long a new connection may take to open, when a pool timeout is
     /// explained by opening one.
     connect_timeout: std::time::Duration,
+    /// When to look for jobs under a concurrency limit (see `limited.rs`).
+    limited: std::sync::Arc<limited::Probe>,
 }
 
 impl PostgresStorage {
@@ -126,6 +129,7 @@ impl PostgresStorage {
             schema: schema.to_owned(),
             channel: channel_of(schema),
             connect_timeout,
+            limited: Default::default(),
         }
     }
 

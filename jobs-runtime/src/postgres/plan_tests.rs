@@ -1,7 +1,7 @@
 //! Plan tests: the hot statements read the indexes they are written for,
 //! on tables full of finished jobs with statistics (`ANALYZE`).
 
-use super::jobs::{EXTEND_LEASES, FETCH, finish_sql};
+use super::jobs::{EXTEND_LEASES, fetch_sql, finish_sql};
 use super::monitoring::list_sql;
 use crate::testing::fresh_postgres;
 use sqlx::Row;
@@ -27,7 +27,7 @@ async fn fetch_reads_the_partial_index_among_many_finished_jobs() {
         .unwrap();
     let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "EXPLAIN {}",
-        storage.sql(FETCH).0
+        storage.sql(&fetch_sql()).0
     )))
     .bind(vec!["default".to_owned()])
     .bind(10_i64)
@@ -218,7 +218,7 @@ async fn fetch_reads_the_partial_index_with_statistics_of_a_backlog() {
     .execute(storage.pool())
     .await
     .unwrap();
-    let fetch = storage.sql(FETCH).0;
+    let fetch = storage.sql(&fetch_sql()).0;
     let mut conn = storage.pool().acquire().await.unwrap();
     for mode in ["auto", "force_generic_plan"] {
         set_plan_cache_mode(&mut conn, mode).await;

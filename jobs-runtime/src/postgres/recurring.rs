@@ -16,6 +16,8 @@ use sqlx::{PgConnection, Row};
 
 use super::PostgresStorage;
 use super::decode::{count, decode_state, limit};
+use sqlx::Arguments;
+
 use super::jobs::{NewJobColumns, insert_jobs};
 use crate::readable::readable;
 use crate::sql_error::storage_error;
@@ -236,18 +238,23 @@ impl PostgresStorage {
              SELECT CASE WHEN EXISTS (SELECT FROM claimed)
                          THEN ARRAY(SELECT id FROM inserted ORDER BY id) END
              FROM (SELECT 1) AS one LEFT JOIN notified ON true",
-            insert_jobs("AND EXISTS (SELECT FROM claimed)", false)
+            insert_jobs("AND EXISTS (SELECT FROM claimed)", false, false)
         ));
+        const OP: &str = "firing a recurring job";
+        let arguments = NewJobColumns::of(&params.jobs)
+            .arguments(&self.channel)
+            .and_then(|mut arguments| {
+                arguments.add(&params.id)?;
+                arguments.add(params.version)?;
+                arguments.add(params.next_run_at)?;
+                arguments.add(params.last_run_at)?;
+                Ok(arguments)
+            })
+            .map_err(|e| crate::sql_error::storage_error(OP, sqlx::Error::Encode(e)))?;
         let ids: Option<Vec<i64>> = self
             .run(
-                "firing a recurring job",
-                NewJobColumns::of(&params.jobs)
-                    .bind(sqlx::query_scalar(sql), &self.channel)
-                    .bind(&params.id)
-                    .bind(params.version)
-                    .bind(params.next_run_at)
-                    .bind(params.last_run_at)
-                    .fetch_one(&self.pool),
+                OP,
+                sqlx::query_scalar_with(sql, arguments).fetch_one(&self.pool),
             )
             .await?;
         Ok(ids.map(|ids| ids.into_iter().map(JobId).collect()))

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use jobs_core::{BatchId, EnqueueParams, JobId, Result};
-use sqlx::{Connection, PgConnection, Row};
+use jobs_core::{BatchId, EnqueueParams, JobId, NewJob, Result};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 use super::batches::batch_results;
 use super::decode::decode_batch_state;
@@ -15,6 +15,7 @@ use super::{channel_of, in_schema};
 use crate::related::{self, ParentJob, StoredBatch, plan};
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
+use crate::unique;
 
 const OP: &str = "enqueueing jobs";
 
@@ -29,18 +30,38 @@ pub(crate) async fn enqueue_on(
     schema: &str,
     params: EnqueueParams,
 ) -> Result<Vec<JobId>> {
+    unique::refuse_related(&params)?;
     let channel = channel_of(schema);
     if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
+        if unique::any_unique(&params) {
+            let mut tx = conn.begin().await.map_err(|e| storage_error(OP, e))?;
+            let ids = unique_jobs(&mut tx, schema, &channel, &params.jobs)
+                .await
+                .map_err(|e| match e {
+                    Failure::Sql(e) => storage_error(OP, e),
+                    Failure::Refused(e) => e,
+                })?;
+            tx.commit().await.map_err(|e| storage_error(OP, e))?;
+            return Ok(ids);
+        }
         // One statement: insert, and wake the listening servers on commit.
+        let control = unique::needs_control(&params.jobs);
         let sql = in_schema(
             schema,
             &format!(
                 "WITH {} SELECT id FROM inserted LEFT JOIN notified ON true",
-                insert_jobs("", false)
+                insert_jobs("", false, control)
             ),
         );
-        let ids: Vec<i64> = NewJobColumns::of(&params.jobs)
-            .bind(sqlx::query_scalar(sql), &channel)
+        let mut columns = NewJobColumns::of(&params.jobs);
+        if control {
+            let no_keys = vec![None; params.jobs.len()];
+            columns = columns.with_control(params.jobs.iter(), no_keys);
+        }
+        let arguments = columns
+            .arguments(&channel)
+            .map_err(|e| storage_error(OP, sqlx::Error::Encode(e)))?;
+        let ids: Vec<i64> = sqlx::query_scalar_with(sql, arguments)
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| storage_error(OP, e))?;
@@ -194,14 +215,92 @@ async fn related_jobs(
     if plan.jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let control = unique::needs_control(plan.jobs.iter().map(|row| row.job));
     let statement = sql(&format!(
         "WITH {} SELECT id FROM inserted LEFT JOIN notified ON true",
-        insert_jobs("", true)
+        insert_jobs("", true, control)
     ));
-    Ok(NewJobColumns::planned(&plan.jobs)
-        .bind(sqlx::query_scalar(statement), channel)
+    let mut columns = NewJobColumns::planned(&plan.jobs);
+    if control {
+        // No unique job here (refused): concurrency limits only.
+        let no_keys = vec![None; plan.jobs.len()];
+        columns = columns.with_control(plan.jobs.iter().map(|row| row.job), no_keys);
+    }
+    let arguments = columns.arguments(channel).map_err(sqlx::Error::Encode)?;
+    Ok(sqlx::query_scalar_with(statement, arguments)
         .fetch_all(&mut *conn)
         .await?)
+}
+
+/// Stores jobs some of which are unique, in the open transaction `conn`:
+/// each round inserts the jobs still without an id, skipping those whose
+/// key another job holds (`ON CONFLICT DO NOTHING`, which waits for a
+/// concurrent insert of the key to end), then reads the holders of the
+/// keys skipped, in a statement of its own so that it sees a holder that
+/// committed meanwhile (see [`unique`]). Returns the ids in the jobs'
+/// order: a skipped job's is its key's holder's. The keys' periods are
+/// numbered on the transaction's clock, the one the insert stores.
+async fn unique_jobs(
+    conn: &mut PgConnection,
+    schema: &str,
+    channel: &str,
+    jobs: &[NewJob],
+) -> std::result::Result<Vec<JobId>, Failure> {
+    let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await?;
+    let statement = in_schema(
+        schema,
+        &format!(
+            "WITH {} SELECT id, unique_key FROM inserted LEFT JOIN notified ON true",
+            insert_jobs("", false, true)
+        ),
+    );
+    let holders_of = in_schema(
+        schema,
+        "SELECT unique_key, id FROM {s}.jobs_job
+         WHERE unique_key = ANY($1) AND strpos(unique_states, ',' || state || ',') > 0",
+    );
+    let mut ids: Vec<Option<i64>> = vec![None; jobs.len()];
+    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    for _ in 0..unique::MAX_ROUNDS {
+        let round: Vec<NewJob> = pending.iter().map(|&slot| jobs[slot].clone()).collect();
+        let keys = unique::stored_keys(&round, now.timestamp_millis());
+        let columns = NewJobColumns::of(&round).with_control(round.iter(), keys.clone());
+        let arguments = columns.arguments(channel).map_err(sqlx::Error::Encode)?;
+        let mut inserted: Vec<(i64, Option<String>)> =
+            sqlx::query_as_with(AssertSqlSafe(statement.0.clone()), arguments)
+                .fetch_all(&mut *conn)
+                .await?;
+        inserted.sort_unstable_by_key(|row| row.0);
+        let skipped = unique::skipped_keys(&keys, &inserted);
+        let holders: HashMap<String, i64> = if skipped.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query_as(AssertSqlSafe(holders_of.0.clone()))
+                .bind(&skipped)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let placed = unique::place(&keys, &inserted, &holders).map_err(Failure::Refused)?;
+        let mut again = Vec::new();
+        for (&slot, id) in pending.iter().zip(placed) {
+            match id {
+                Some(id) => ids[slot] = Some(id),
+                None => again.push(slot),
+            }
+        }
+        if again.is_empty() {
+            return Ok(ids
+                .into_iter()
+                .map(|id| JobId(id.unwrap_or_default()))
+                .collect());
+        }
+        pending = again;
+    }
+    Err(Failure::Refused(unique::gave_up()))
 }
 
 /// A connection of the application's transaction whose jobs' tables are

@@ -281,9 +281,12 @@ impl ServerConfig {
     /// The longest one attempt of a job may run when the job sets no
     /// timeout of its own (`#[job(timeout = "30s")]` wins); none unless
     /// set. Past it, the attempt's cancellation token fires
-    /// ([`CancelReason::TimedOut`](jobs_core::CancelReason::TimedOut));
-    /// after the [`cancel_grace`](Self::cancel_grace) the attempt fails
-    /// with "timed out after 30s" and follows the job's retry policy.
+    /// ([`CancelReason::TimedOut`](jobs_core::CancelReason::TimedOut)),
+    /// and the attempt fails with "timed out after 30s" and follows the
+    /// job's retry policy: at once when it returns an error, or after the
+    /// [`cancel_grace`](Self::cancel_grace) when it does not return (its
+    /// future is dropped). One that returns `Ok` within the grace
+    /// succeeded.
     pub fn job_timeout(mut self, timeout: Duration) -> Self {
         self.job_timeout = Some(timeout);
         self
@@ -292,9 +295,11 @@ impl ServerConfig {
     /// How long an attempt asked to stop (cancelled, timed out, or its
     /// lease lost) gets to see its cancellation token and return, before
     /// its future is dropped ([`DEFAULT_CANCEL_GRACE`]); zero drops it
-    /// after one more poll. What it returns then is not its outcome: a
-    /// cancelled job stays `Deleted`, a timed out one fails. At shutdown
-    /// the shutdown timeout applies instead.
+    /// after one more poll. A cancelled job stays `Deleted` whatever it
+    /// returns; a timed out one succeeds if it returns `Ok`, keeps an
+    /// outcome it chose ([`JobError::permanent`](jobs_core::JobError::permanent),
+    /// a snooze), and otherwise fails as timed out. At shutdown the
+    /// shutdown timeout applies instead.
     pub fn cancel_grace(mut self, grace: Duration) -> Self {
         self.cancel_grace = grace;
         self
@@ -322,6 +327,8 @@ impl ServerConfig {
             || self.cleanup_interval.is_zero()
         {
             "intervals must be longer than zero"
+        } else if self.job_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            "the job timeout must be longer than zero"
         } else {
             return Ok(());
         };

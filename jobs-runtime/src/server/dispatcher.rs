@@ -5,13 +5,15 @@
 //! [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON). When the server stops,
 //! the jobs still waiting for a worker are given back.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use jobs_core::{CancelReason, Cancellation, FetchedJob};
+use futures_util::FutureExt;
+use jobs_core::{CancelReason, Cancellation, FetchedJob, JobError};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::debug;
+use tracing::{debug, error};
 
 use super::completer::{AttemptEnd, Finished, Report};
 use super::{Shared, executor};
@@ -83,7 +85,18 @@ pub(crate) async fn run(
                 capacity,
             } = queued;
             let started = std::time::Instant::now();
-            let finished = executor::execute(&shared, job, &cancel, &interrupt).await;
+            // The job's own panics are its failure (the executor catches
+            // them); one of the server's code is caught here too, so that
+            // the attempt is still reported and released: it fails.
+            let failed = AttemptEnd::Failed(JobError::new("the server panicked running the job"));
+            let unstarted = Finished::without_running(&job, failed);
+            let finished = AssertUnwindSafe(executor::execute(&shared, job, &cancel, &interrupt))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    error!(job.id = %unstarted.job.id, "running the job panicked in the server; failing it");
+                    unstarted
+                });
             shared.local.record_attempt(started.elapsed());
             drop(worker);
             shared.local.worker_freed();

@@ -79,7 +79,10 @@ async fn run(
             None => std::future::pending().await,
         }
     };
+    // An attempt that is ready is taken before a signal that fired in the
+    // same poll.
     let early = tokio::select! {
+        biased;
         result = &mut attempt => Some(result),
         () = cancel.cancelled() => None,
         () = timed_out => {
@@ -87,43 +90,62 @@ async fn run(
             None
         }
     };
-    // An attempt that returned as its token fired (it saw the token)
-    // ends as the token says, not as it returned.
-    let Some(reason) = cancel.reason() else {
-        return ended(early.expect("the attempt ended: its token has not fired"));
-    };
+    if cancel.reason().is_none() {
+        // The job returned, and nothing asked it to stop.
+        return match early {
+            Some(result) => ended(result),
+            None => AttemptEnd::LeaseLost,
+        };
+    }
     let returned = match early {
         Some(result) => Some(result),
-        // The token fired: the job may see it and return within its grace.
+        // The token fired: the job may see it and return within its grace
+        // (the rest of the shutdown timeout at shutdown); a cancel that
+        // comes meanwhile ends the wait.
         None => {
             let grace = async {
-                match reason {
-                    CancelReason::Shutdown => interrupt.cancelled().await,
-                    _ => tokio::time::sleep(shared.config.cancel_grace).await,
+                if cancel.reason() == Some(CancelReason::Shutdown) {
+                    interrupt.cancelled().await;
+                } else {
+                    tokio::time::sleep(shared.config.cancel_grace).await;
                 }
             };
             tokio::select! {
                 biased;
                 result = &mut attempt => Some(result),
                 () = grace => None,
+                () = cancel.revoked(), if cancel.reason() != Some(CancelReason::Cancelled) => None,
             }
         }
     };
+    let reason = cancel.reason().unwrap_or(CancelReason::Cancelled);
     if returned.is_none() {
         warn!(%reason, "the job did not return within its grace after its cancellation token fired; dropping it");
     }
-    match (reason, returned) {
-        // Another server holds the job now, or an operator moved it.
-        (CancelReason::Cancelled, _) => AttemptEnd::LeaseLost,
-        (CancelReason::TimedOut, _) => AttemptEnd::Failed(JobError::new(format!(
+    let timed_out = || {
+        JobError::new(format!(
             "timed out after {}",
             duration_text(timeout.unwrap_or_default())
-        ))),
-        // Done in spite of the shutdown: a success stands.
-        (CancelReason::Shutdown, Some(Ok(result))) => AttemptEnd::Succeeded { result },
-        // Most likely the shutdown's doing: requeued, uncounted.
+        ))
+    };
+    match (reason, returned) {
+        // Another server holds the job now, or an operator moved it: what
+        // it returned is not recorded.
+        (CancelReason::Cancelled, _) => AttemptEnd::LeaseLost,
+        // It returned: a success stands, and so does an outcome the job
+        // chose (a permanent failure, a snooze, its own retry delay).
+        (_, Some(Ok(result))) => AttemptEnd::Succeeded { result },
+        (_, Some(Err(error))) if chose_its_outcome(&error) => AttemptEnd::Failed(error),
+        // A plain error is most likely the stop's doing.
+        (CancelReason::TimedOut, _) => AttemptEnd::Failed(timed_out()),
         (CancelReason::Shutdown, _) => AttemptEnd::Interrupted,
     }
+}
+
+/// Whether the job chose what follows its error: no retry, a snooze, or a
+/// retry delay of its own.
+fn chose_its_outcome(error: &JobError) -> bool {
+    !error.is_retryable() || error.snoozed_for().is_some() || error.retry_delay().is_some()
 }
 
 fn ended(result: JobResult) -> AttemptEnd {
@@ -148,7 +170,7 @@ async fn attempt(
         job.enqueued_at,
     )
     .with_parent_result(job.parent_result.clone())
-    .with_cancellation(cancel.clone());
+    .with_cancellation(cancel.for_job());
     match (registration.decode)(ctx, &job.args) {
         Err(error) => Err(JobError::permanent(format!(
             "the stored arguments of job `{}` no longer decode: {error}",

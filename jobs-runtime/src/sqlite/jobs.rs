@@ -23,16 +23,41 @@ pub(super) fn attempts_json(jobs: &[Attempt]) -> String {
 }
 
 /// The ids of up to `?2` enqueued jobs of queue `?1`, by priority (lower
-/// first) then oldest first, through the partial index of enqueued jobs,
-/// as one JSON array; none while the queue is paused, and none of a
-/// paused job name (read past: a long backlog of a paused job name slows
-/// every fetch of its queue).
+/// first) then oldest first, as one JSON array; none while the queue is
+/// paused, and none of a paused job name (read past: a long backlog of a
+/// paused job name slows every fetch of its queue).
+///
+/// Jobs under no concurrency limit come from the partial index of
+/// enqueued jobs. Jobs under a limit come from an index of their own: of
+/// the first [`LIMITED_WINDOW`] waiting, no more of each key than its
+/// limit less its jobs running (counted, through the index of limited
+/// running jobs, in this write transaction: SQLite's writers take turns,
+/// so no other fetch takes room meanwhile).
 pub(super) const PICK: &str = "SELECT json_group_array(id) FROM (
-         SELECT id FROM jobs_job
-         WHERE state = 'Enqueued' AND queue = ?1
-           AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
-           AND NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)
-         ORDER BY priority, id LIMIT ?2)";
+         SELECT id, priority FROM (
+             SELECT id, priority FROM jobs_job
+             WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ?1
+               AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
+             ORDER BY priority, id LIMIT ?2)
+         UNION ALL
+         SELECT id, priority FROM (
+             SELECT c.id, c.priority,
+                    c.concurrency_limit
+                    - (SELECT count(*) FROM jobs_job AS r
+                       WHERE r.state = 'Processing' AND r.concurrency_key = c.concurrency_key)
+                    - row_number() OVER (PARTITION BY c.concurrency_key
+                                         ORDER BY c.priority, c.id) AS room_after
+             FROM (SELECT id, priority, concurrency_key, concurrency_limit FROM jobs_job
+                   WHERE state = 'Enqueued' AND concurrency_key IS NOT NULL AND queue = ?1
+                     AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
+                   ORDER BY priority, id LIMIT ?3) AS c)
+         WHERE room_after >= 0
+         ORDER BY priority, id LIMIT ?2)
+     WHERE NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)";
+
+/// How many waiting limited jobs of a queue a fetch looks at, in order:
+/// keys whose jobs are all further down wait for a later fetch.
+const LIMITED_WINDOW: i64 = 1000;
 
 /// Moves the jobs of the JSON array `?4` to `Processing` for server `?1` at
 /// time `?2` with a lease of `?3` ms.
@@ -252,33 +277,73 @@ async fn moved_at(
 /// transaction, at the database's clock `now` (a delay is added to it, not
 /// to the client's clock); the history triggers record each one's first
 /// state with its reason and data. Returns the new ids in the jobs' order.
+/// No job may be unique (see [`insert_unique`]).
 pub(super) async fn insert_jobs(
     conn: &mut SqliteConnection,
     now: i64,
     jobs: &[NewJob],
 ) -> std::result::Result<Vec<i64>, sqlx::Error> {
-    let rows: Vec<serde_json::Value> = jobs
+    let rows = jobs.iter().map(|job| plain_row(job, None)).collect();
+    let stored = insert_rows(conn, now, rows, false).await?;
+    Ok(stored.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Stores new jobs with neither parent nor batch, some of them unique, with
+/// their unique keys as stored (`keys`, see
+/// [`stored_keys`](crate::unique::stored_keys)): a job whose key another
+/// job holds is skipped (`ON CONFLICT DO NOTHING` on `jobs_job_unique`).
+/// Returns the rows stored, `(id, unique_key)`, sorted by id.
+pub(super) async fn insert_unique(
+    conn: &mut SqliteConnection,
+    now: i64,
+    jobs: &[NewJob],
+    keys: &[Option<String>],
+) -> std::result::Result<Vec<(i64, Option<String>)>, sqlx::Error> {
+    let rows = jobs
         .iter()
-        .map(|job| {
-            serde_json::json!([
-                job.name,
-                job.queue,
-                job.args,
-                job.max_attempts,
-                job.schedule.state().as_str(),
-                job.schedule.at().map(|at| at.timestamp_millis()),
-                job.schedule.delay().map(millis),
-                job.reason,
-                job.data,
-                job.priority,
-            ])
-        })
+        .zip(keys)
+        .map(|(job, key)| plain_row(job, key.as_deref()))
         .collect();
-    insert_rows(conn, now, rows).await
+    insert_rows(conn, now, rows, true).await
+}
+
+/// The row [`insert_rows`] reads for a job with neither parent nor batch.
+fn plain_row(job: &NewJob, unique_key: Option<&str>) -> serde_json::Value {
+    let none = serde_json::Value::Null;
+    let mut row = vec![
+        serde_json::json!(job.name),
+        serde_json::json!(job.queue),
+        serde_json::json!(job.args),
+        serde_json::json!(job.max_attempts),
+        serde_json::json!(job.schedule.state().as_str()),
+        serde_json::json!(job.schedule.at().map(|at| at.timestamp_millis())),
+        serde_json::json!(job.schedule.delay().map(millis)),
+        serde_json::json!(job.reason),
+        serde_json::json!(job.data),
+        serde_json::json!(job.priority),
+        // No parent, no batch.
+        none.clone(),
+        none.clone(),
+        none.clone(),
+        none.clone(),
+        none,
+    ];
+    row.extend(control_values(job, unique_key));
+    serde_json::Value::Array(row)
+}
+
+/// The unique key's and concurrency limit's values of a row.
+fn control_values(job: &NewJob, unique_key: Option<&str>) -> [serde_json::Value; 4] {
+    [
+        serde_json::json!(unique_key),
+        serde_json::json!(job.unique.as_ref().map(jobs_core::UniqueKey::stored_states)),
+        serde_json::json!(job.concurrency.as_ref().map(|limit| limit.key.as_str())),
+        serde_json::json!(job.concurrency.as_ref().map(|limit| limit.limit)),
+    ]
 }
 
 /// Stores jobs as [`plan`](crate::related::plan) decided them, with their
-/// parents and batches, as [`insert_jobs`] does.
+/// parents and batches, as [`insert_jobs`] does (none is unique).
 pub(super) async fn insert_planned(
     conn: &mut SqliteConnection,
     now: i64,
@@ -288,58 +353,77 @@ pub(super) async fn insert_planned(
         .iter()
         .map(|row| {
             let waits = row.state == State::Scheduled;
-            serde_json::json!([
-                row.job.name,
-                row.job.queue,
-                row.job.args,
-                row.job.max_attempts,
-                row.state.as_str(),
-                row.job
-                    .schedule
-                    .at()
-                    .filter(|_| waits)
-                    .map(|at| at.timestamp_millis()),
-                row.job.schedule.delay().filter(|_| waits).map(millis),
-                row.reason,
-                row.data,
-                row.job.priority,
-                row.parent_id(),
-                row.parent_batch(),
-                row.continue_on(),
-                row.parent_result,
-                row.batch(),
-            ])
+            let mut values = vec![
+                serde_json::json!(row.job.name),
+                serde_json::json!(row.job.queue),
+                serde_json::json!(row.job.args),
+                serde_json::json!(row.job.max_attempts),
+                serde_json::json!(row.state.as_str()),
+                serde_json::json!(
+                    row.job
+                        .schedule
+                        .at()
+                        .filter(|_| waits)
+                        .map(|at| at.timestamp_millis())
+                ),
+                serde_json::json!(row.job.schedule.delay().filter(|_| waits).map(millis)),
+                serde_json::json!(row.reason),
+                serde_json::json!(row.data),
+                serde_json::json!(row.job.priority),
+                serde_json::json!(row.parent_id()),
+                serde_json::json!(row.parent_batch()),
+                serde_json::json!(row.continue_on()),
+                serde_json::json!(row.parent_result),
+                serde_json::json!(row.batch()),
+            ];
+            values.extend(control_values(row.job, None));
+            serde_json::Value::Array(values)
         })
         .collect();
-    insert_rows(conn, now, rows).await
+    let stored = insert_rows(conn, now, rows, false).await?;
+    Ok(stored.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Inserts JSON rows of `[name, queue, args, max_attempts, state, run_at,
 /// run_in_ms, reason, data, priority, parent_id, parent_batch_id,
-/// continue_on, parent_result, batch_id]`; the last five may be left out
-/// (`NULL`).
+/// continue_on, parent_result, batch_id, unique_key, unique_states,
+/// concurrency_key, concurrency_limit]`; returns `(id, unique_key)` of the
+/// rows stored, sorted by id. With `skip_held`, a row whose unique key
+/// another job holds is skipped rather than an error.
 async fn insert_rows(
     conn: &mut SqliteConnection,
     now: i64,
     rows: Vec<serde_json::Value>,
-) -> std::result::Result<Vec<i64>, sqlx::Error> {
+    skip_held: bool,
+) -> std::result::Result<Vec<(i64, Option<String>)>, sqlx::Error> {
     let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query_scalar(
+    // `WHERE true` keeps SQLite from reading `ON` as a join's.
+    let on_conflict = if skip_held {
+        "WHERE true ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
+    let statement = format!(
         "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at,
                                state_changed_at, run_at, reason, state_data, priority,
                                parent_id, parent_batch_id, continue_on, parent_result,
-                               batch_id)
+                               batch_id, unique_key, unique_states, concurrency_key,
+                               concurrency_limit)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
                 coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
                 value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13,
-                value ->> 14
+                value ->> 14, value ->> 15, value ->> 16, value ->> 17, value ->> 18
          FROM json_each(?2)
-         RETURNING id",
-    )
-    .bind(now)
-    .bind(rows)
-    .fetch_all(conn)
-    .await
+         {on_conflict}
+         RETURNING id, unique_key"
+    );
+    let mut stored: Vec<(i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        .bind(now)
+        .bind(rows)
+        .fetch_all(conn)
+        .await?;
+    stored.sort_unstable_by_key(|row| row.0);
+    Ok(stored)
 }
 
 #[async_trait::async_trait]
@@ -376,6 +460,7 @@ impl JobStorage for SqliteStorage {
             let picked: String = sqlx::query_scalar(PICK)
                 .bind(queue)
                 .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
+                .bind(LIMITED_WINDOW)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| storage_error(OP, e))?;

@@ -38,6 +38,7 @@ mod fetch {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PICK}")))
                 .bind("default")
                 .bind(10_i64)
+                .bind(1000_i64)
                 .fetch_all(storage.pool())
                 .await
                 .unwrap();
@@ -45,6 +46,11 @@ mod fetch {
         assert!(
             plan.iter()
                 .any(|step| step.contains("INDEX jobs_job_enqueued")),
+            "{plan:#?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX jobs_job_limited ")),
             "{plan:#?}"
         );
         assert!(

@@ -5,14 +5,15 @@
 
 use std::collections::HashMap;
 
-use jobs_core::{BatchId, EnqueueParams, Error, JobId, Result, State};
+use jobs_core::{BatchId, EnqueueParams, Error, JobId, NewJob, Result, State};
 use sqlx::{Row, SqliteConnection};
 
 use super::batches::batch_results;
-use super::jobs::{insert_jobs, insert_planned};
+use super::jobs::{insert_jobs, insert_planned, insert_unique};
 use crate::related::{self, ParentJob, StoredBatch, plan};
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
+use crate::unique;
 
 pub(super) const OP: &str = "enqueueing jobs";
 
@@ -26,7 +27,11 @@ pub(crate) async fn enqueue_on(
     now: i64,
     params: &EnqueueParams,
 ) -> Result<Vec<JobId>> {
+    unique::refuse_related(params)?;
     if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
+        if unique::any_unique(params) {
+            return unique_jobs(conn, now, &params.jobs).await;
+        }
         let ids = insert_jobs(conn, now, &params.jobs)
             .await
             .map_err(|e| storage_error(OP, e))?;
@@ -131,4 +136,56 @@ pub(crate) async fn enqueue_on(
         .await
         .map_err(|e| storage_error(OP, e))?;
     Ok(sorted_ids(ids))
+}
+
+/// Stores jobs some of which are unique, in the open write transaction:
+/// each round inserts the jobs still without an id, skipping those whose
+/// key another job holds, then reads the holders of the keys skipped (see
+/// [`unique`]). Returns the ids in the jobs' order: a skipped job's is its
+/// key's holder's. SQLite's writers take turns, so the first round
+/// settles every job unless an application's transaction holds a key
+/// without having written it yet.
+async fn unique_jobs(conn: &mut SqliteConnection, now: i64, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+    let mut ids: Vec<Option<i64>> = vec![None; jobs.len()];
+    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    for _ in 0..unique::MAX_ROUNDS {
+        let round: Vec<NewJob> = pending.iter().map(|&slot| jobs[slot].clone()).collect();
+        let keys = unique::stored_keys(&round, now);
+        let inserted = insert_unique(conn, now, &round, &keys)
+            .await
+            .map_err(|e| storage_error(OP, e))?;
+        let skipped = unique::skipped_keys(&keys, &inserted);
+        let holders: HashMap<String, i64> = if skipped.is_empty() {
+            HashMap::new()
+        } else {
+            let skipped = serde_json::to_string(&skipped).map_err(|e| Error::storage(OP, e))?;
+            sqlx::query_as(
+                "SELECT unique_key, id FROM jobs_job
+                 WHERE unique_key IN (SELECT value FROM json_each(?1))
+                   AND instr(unique_states, ',' || state || ',') > 0",
+            )
+            .bind(skipped)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| storage_error(OP, e))?
+            .into_iter()
+            .collect()
+        };
+        let placed = unique::place(&keys, &inserted, &holders)?;
+        let mut again = Vec::new();
+        for (&slot, id) in pending.iter().zip(placed) {
+            match id {
+                Some(id) => ids[slot] = Some(id),
+                None => again.push(slot),
+            }
+        }
+        if again.is_empty() {
+            return Ok(ids
+                .into_iter()
+                .map(|id| JobId(id.unwrap_or_default()))
+                .collect());
+        }
+        pending = again;
+    }
+    Err(unique::gave_up())
 }

@@ -34,4 +34,19 @@ pub async fn with_custom_backoff() {}
 #[job(priority = 3, backoff = ["1s", "30s"])]
 pub async fn with_listed_backoff() {}
 
+/// Unique per user within an hour, one per user at once.
+#[job(
+    unique(by = [user_id], within = "1h", states = ["Scheduled", "Enqueued"]),
+    concurrency(limit = 1, by = [user_id])
+)]
+pub async fn with_unique_and_concurrency(user_id: i64, note: String) {
+    let _ = (user_id, note);
+}
+
+/// Unique by every argument, two at once.
+#[job(unique, concurrency = 2)]
+pub async fn with_unique_flag(user_id: i64) {
+    let _ = user_id;
+}
+
 fn main() {}

@@ -1,0 +1,191 @@
+//! The fetch of jobs under a concurrency limit on PostgreSQL: at most
+//! `limit` jobs of one key `Processing` at once, across every server,
+//! without a worker waiting on a lock.
+//!
+//! A limited job waits in an index of its own (`jobs_job_limited`), so the
+//! fetch of every other job never reads past it. Taking limited jobs is
+//! one transaction of two statements:
+//! 1. [`CLAIM_KEYS`] looks at the first limited jobs of the queues served,
+//!    leaves out the keys already at their limit, and takes a transaction
+//!    advisory lock on each key it keeps, skipping the keys another
+//!    server's fetch holds (`pg_try_advisory_xact_lock`: no one waits);
+//! 2. [`TAKE_LIMITED`], a statement of its own so that its snapshot sees
+//!    every fetch of those keys that committed before the locks were
+//!    taken, counts the jobs of each key running and takes no more than
+//!    the room left.
+//!
+//! Only a fetch moves a job into `Processing`, and it holds the key's lock
+//! while it counts and takes, so two fetches never both fill the same
+//! room. A finish or a rescue only frees room. No counter is kept that
+//! could drift: the running jobs are counted each time, through the
+//! index of limited running jobs (at most the workers of all servers).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use jobs_core::{FetchParams, FetchedJob, Result};
+use sqlx::postgres::PgRow;
+
+use super::PostgresStorage;
+use super::decode::{fetched, limit, millis};
+use super::jobs::take_sql;
+
+/// How often a server busy with other jobs looks for limited ones when
+/// the last look found none: a limited job enqueued meanwhile starts
+/// within about this (at once on an idle server, which looks whenever
+/// its fetch comes back short).
+pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How many waiting limited jobs of each queue a fetch looks at, in
+/// order: keys whose jobs are all further down wait for a later fetch.
+const WINDOW: i64 = 1000;
+
+/// When to look for limited jobs.
+#[derive(Debug)]
+pub(super) struct Probe {
+    /// Whether the last look found limited jobs waiting.
+    waiting: AtomicBool,
+    /// When the last look was.
+    last: Mutex<Option<Instant>>,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe {
+            waiting: AtomicBool::new(false),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl Probe {
+    /// Whether to look now: limited jobs were waiting at the last look,
+    /// or it is [`PROBE_INTERVAL`] old.
+    pub(super) fn is_due(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+            || self
+                .last
+                .lock()
+                .map(|last| last.is_none_or(|last| last.elapsed() >= PROBE_INTERVAL))
+                .unwrap_or(true)
+    }
+
+    fn looked(&self, waiting: bool) {
+        self.waiting.store(waiting, Ordering::Relaxed);
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(Instant::now());
+        }
+    }
+}
+
+/// The keys of the first [`WINDOW`] limited jobs waiting in each queue of
+/// `$1` (neither paused), leaving out the keys at their limit, that this
+/// transaction could lock (`$3`: the schema, so that two schemas' keys
+/// never share a lock). `$2` is the window.
+const CLAIM_KEYS: &str = "WITH full_keys AS (
+         SELECT concurrency_key FROM {s}.jobs_job
+         WHERE state = 'Processing' AND concurrency_key IS NOT NULL
+         GROUP BY concurrency_key HAVING count(*) >= min(concurrency_limit)
+     ), waiting AS (
+         SELECT DISTINCT job.concurrency_key
+         FROM (
+             SELECT name FROM unnest($1::text[]) AS q(name)
+             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'queue' AND p.name = q.name)
+         ) AS q
+         CROSS JOIN LATERAL (
+             SELECT concurrency_key FROM {s}.jobs_job AS j
+             WHERE state = 'Enqueued' AND concurrency_key IS NOT NULL
+               AND queue = ANY(ARRAY[q.name])
+               AND NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'job' AND p.name = j.name)
+               AND concurrency_key NOT IN (SELECT concurrency_key FROM full_keys)
+             ORDER BY queue, priority, id LIMIT $2
+         ) AS job
+     )
+     SELECT concurrency_key FROM waiting
+     WHERE pg_try_advisory_xact_lock(hashtext($3 || ':' || concurrency_key))";
+
+/// Takes up to `$2` waiting jobs of the locked keys `$5` in the queues
+/// `$1`, in queue order, then priority, then id, no more of each key than
+/// its limit less its running jobs; for server `$3` with a lease of `$4`
+/// ms (see [`take_sql`]).
+const TAKE_LIMITED: &str = "running AS (
+         SELECT concurrency_key, count(*) AS n FROM {s}.jobs_job
+         WHERE state = 'Processing' AND concurrency_key = ANY($5)
+         GROUP BY concurrency_key
+     ), candidates AS (
+         SELECT job.id, job.concurrency_key, job.concurrency_limit, q.rank, job.priority
+         FROM (
+             SELECT name, rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
+             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'queue' AND p.name = q.name)
+         ) AS q
+         CROSS JOIN LATERAL (
+             SELECT id, concurrency_key, concurrency_limit, priority FROM {s}.jobs_job AS j
+             WHERE state = 'Enqueued' AND concurrency_key = ANY($5)
+               AND queue = ANY(ARRAY[q.name])
+               AND NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'job' AND p.name = j.name)
+             ORDER BY queue, priority, id LIMIT $6
+             FOR UPDATE SKIP LOCKED
+         ) AS job
+     ), ranked AS (
+         SELECT c.id, c.rank, c.priority,
+                c.concurrency_limit - coalesce(r.n, 0)
+                - row_number() OVER (PARTITION BY c.concurrency_key
+                                     ORDER BY c.rank, c.priority, c.id) AS room_after
+         FROM candidates AS c LEFT JOIN running AS r USING (concurrency_key)
+     ), picked AS (
+         SELECT id FROM ranked WHERE room_after >= 0
+         ORDER BY rank, priority, id
+         LIMIT $2
+     )";
+
+impl PostgresStorage {
+    /// Takes up to `wanted` jobs under a concurrency limit, as the module
+    /// says; notes whether any waited, for the next [`Probe::is_due`].
+    pub(super) async fn fetch_limited(
+        &self,
+        params: &FetchParams,
+        wanted: usize,
+    ) -> Result<Vec<FetchedJob>> {
+        const OP: &str = "fetching jobs under a concurrency limit";
+        if wanted == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.run(OP, self.pool.begin()).await?;
+        let keys: Vec<String> = self
+            .run(
+                OP,
+                sqlx::query_scalar(self.sql(CLAIM_KEYS))
+                    .bind(&params.queues)
+                    .bind(WINDOW)
+                    .bind(&self.schema)
+                    .fetch_all(&mut *tx),
+            )
+            .await?;
+        self.limited.looked(!keys.is_empty());
+        if keys.is_empty() {
+            self.run(OP, tx.commit()).await?;
+            return Ok(Vec::new());
+        }
+        let jobs = self
+            .run(
+                OP,
+                sqlx::query(self.sql(&take_sql(TAKE_LIMITED)))
+                    .bind(&params.queues)
+                    .bind(limit(wanted))
+                    .bind(&params.server)
+                    .bind(millis(params.lease))
+                    .bind(&keys)
+                    .bind(WINDOW)
+                    .try_map(|row: PgRow| fetched(&row))
+                    .fetch_all(&mut *tx),
+            )
+            .await?;
+        self.run(OP, tx.commit()).await?;
+        Ok(jobs)
+    }
+}
