@@ -84,15 +84,176 @@ async fn in_order(key: String, name: String) {
     see(&key, name);
 }
 
+/// Jobs of this name running now, and the most seen at once, per key.
+static RUNNING: LazyLock<Mutex<HashMap<String, (usize, usize)>>> = LazyLock::new(Default::default);
+
+/// At most two run at once, on every server together.
+#[job(concurrency = 2)]
+async fn limited_to_two(key: String) {
+    {
+        let mut running = RUNNING.lock().unwrap();
+        let (now, most) = running.entry(key.clone()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    RUNNING.lock().unwrap().get_mut(&key).unwrap().0 -= 1;
+}
+
+/// At most one per customer at once.
+#[job(concurrency(limit = 1, by = [customer]))]
+async fn one_per_customer(key: String, customer: u32) {
+    let key = format!("{key}/{customer}");
+    {
+        let mut running = RUNNING.lock().unwrap();
+        let (now, most) = running.entry(key.clone()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    RUNNING.lock().unwrap().get_mut(&key).unwrap().0 -= 1;
+}
+
+/// A daily report: one per day's key while it waits or runs.
+#[job(unique(by = [day]))]
+async fn daily_report(day: String, requested_by: u32) {
+    let _ = (day, requested_by);
+}
+
+/// Its own timeout (100 ms) beats the server's default.
+#[job(timeout = "100ms", retries = 0)]
+async fn quick_or_nothing(key: String) {
+    see(&key, "started");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+/// Cancels its own token (to stop helpers of its own) and goes on.
+#[job]
+async fn cancels_its_own_token(ctx: JobContext, key: String) {
+    let _guard = ctx.cancellation_token().clone().drop_guard();
+    ctx.cancellation_token().cancel();
+    tokio::task::yield_now().await;
+    see(&key, "finished");
+}
+
+/// Limit 2 across three servers (three handles, as three processes):
+/// never three at once, and two at once did happen; a limit per customer
+/// holds each customer to one while customers run side by side.
+async fn a_concurrency_limit_holds_across_servers(fx: &Fixture) {
+    let key = fx.key("limit-two");
+    let client = Client::new(fx.storage.clone());
+    let mut ids = Vec::new();
+    for _ in 0..24 {
+        ids.push(limited_to_two::enqueue(&client, key.clone()).await.unwrap());
+    }
+    for customer in 0..3 {
+        for _ in 0..4 {
+            ids.push(
+                one_per_customer::enqueue(&client, key.clone(), customer)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let storage = fx.reopen().await;
+        servers.push(fast_server(&storage).workers(4).start().unwrap());
+    }
+    for id in &ids {
+        wait_for_state(&fx.storage, *id, State::Succeeded).await;
+    }
+    for server in servers {
+        server.shutdown().await;
+    }
+    let running = RUNNING.lock().unwrap().clone();
+    assert_eq!(
+        running[&key],
+        (0, 2),
+        "at most two at once, and two did run at once"
+    );
+    for customer in 0..3 {
+        assert_eq!(
+            running[&format!("{key}/{customer}")].1,
+            1,
+            "customer {customer}"
+        );
+    }
+}
+
+/// Many enqueuers on three handles racing to enqueue one unique report
+/// store exactly one job, and every one of them gets its id.
+async fn racing_enqueuers_store_one_unique_job(fx: &Fixture) {
+    let day = fx.key("2026-12-01");
+    let mut calls = Vec::new();
+    for handle in 0..3 {
+        let client = Client::new(fx.reopen().await);
+        for requested_by in 0..8 {
+            let (client, day) = (client.clone(), day.clone());
+            calls.push(tokio::spawn(async move {
+                daily_report::enqueue(&client, day, handle * 10 + requested_by).await
+            }));
+        }
+    }
+    let mut ids = Vec::new();
+    for call in calls {
+        ids.push(JobId::from(call.await.unwrap().unwrap()));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let counts = fx.storage.counts().await.unwrap();
+    assert_eq!(counts.get(State::Enqueued), 1);
+    let other = daily_report::enqueue(&Client::new(fx.storage.clone()), fx.key("2026-12-02"), 1)
+        .await
+        .unwrap();
+    assert_ne!(JobId::from(other), ids[0], "another day is another key");
+}
+
+/// A job's own `#[job(timeout)]` beats the server's default.
+async fn a_jobs_own_timeout_beats_the_servers(fx: &Fixture) {
+    let key = fx.key("own-timeout");
+    let client = Client::new(fx.storage.clone());
+    let id = quick_or_nothing::enqueue(&client, key.clone())
+        .await
+        .unwrap();
+    let server = fast_server(&fx.storage)
+        .job_timeout(Duration::from_secs(3600))
+        .cancel_grace(Duration::ZERO)
+        .start()
+        .unwrap();
+    let failed = wait_for_state(&fx.storage, id, State::Failed).await;
+    assert_eq!(failed.reason.as_deref(), Some("timed out after 100ms"));
+    server.shutdown().await;
+}
+
+/// A job that cancels the token its context gives it stops nothing: it
+/// finishes and succeeds.
+async fn a_job_cancelling_its_own_token_stops_nothing(fx: &Fixture) {
+    let key = fx.key("own-token");
+    let client = Client::new(fx.storage.clone());
+    let id = cancels_its_own_token::enqueue(&client, key.clone())
+        .await
+        .unwrap();
+    let server = fast_server(&fx.storage).start().unwrap();
+    wait_for_state(&fx.storage, id, State::Succeeded).await;
+    assert_eq!(seen(&key), ["finished"]);
+    server.shutdown().await;
+}
+
 /// A job is cancelled and fails with "timed out after ..." once it runs
-/// past the server's default timeout, whether it watches its token (and
-/// sees `TimedOut`) or not (it is dropped after the grace); the timeout
-/// follows the retry policy.
+/// past the server's default timeout, whether it watches its token (sees
+/// `TimedOut`, returns an error) or not (it is dropped after the grace);
+/// the timeout follows the retry policy. One that sees its token and
+/// returns `Ok` within the grace succeeded.
 async fn a_job_past_its_timeout_fails_by_its_retry_policy(fx: &Fixture) {
     let client = Client::new(fx.storage.clone());
     let watching = fx.key("timeout-watching");
     let ignoring = fx.key("timeout-ignoring");
-    let watches = waits_for_cancel::enqueue(&client, watching.clone(), false)
+    let finishing = fx.key("timeout-finishing");
+    let watches = waits_for_cancel::enqueue(&client, watching.clone(), true)
+        .await
+        .unwrap();
+    let finishes = waits_for_cancel::enqueue(&client, finishing.clone(), false)
         .await
         .unwrap();
     let ignores = ignores_cancel::enqueue(&client, ignoring.clone())
@@ -113,6 +274,9 @@ async fn a_job_past_its_timeout_fails_by_its_retry_policy(fx: &Fixture) {
     let dropped = wait_for_state(&fx.storage, ignores, State::Failed).await;
     assert_eq!(dropped.reason.as_deref(), Some("timed out after 300ms"));
     assert_eq!(seen(&ignoring), ["started"], "dropped, never finished");
+    let finished = wait_for_state(&fx.storage, finishes, State::Succeeded).await;
+    assert_eq!(finished.attempt, 1);
+    assert_eq!(seen(&finishing), ["started", "TimedOut"]);
     server.shutdown().await;
 }
 
@@ -350,4 +514,8 @@ on_every_storage!(
     a_job_chooses_its_outcome,
     a_paused_queue_waits_then_runs_by_priority,
     a_paused_job_name_waits_until_resumed,
+    a_concurrency_limit_holds_across_servers,
+    racing_enqueuers_store_one_unique_job,
+    a_jobs_own_timeout_beats_the_servers,
+    a_job_cancelling_its_own_token_stops_nothing,
 );

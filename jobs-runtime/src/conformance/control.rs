@@ -94,16 +94,27 @@ pub async fn paused_queues_and_job_names_are_not_fetched(storage: &Storage) {
 }
 
 /// A move takes jobs only from the states it names (a cancel: the
-/// unfinished ones), and refuses a source the state machine forbids.
+/// unfinished ones), and refuses a source the state machine forbids. A
+/// running job it moves keeps the attempt it stopped as the move's data.
 pub async fn move_jobs_takes_only_the_states_it_names(storage: &Storage) {
-    let ids = enqueue(storage, vec![new_job("waits", "q"), new_job("runs", "r")]).await;
-    let running = fetch(storage, &["r"], 1).await;
+    let ids = enqueue(
+        storage,
+        vec![
+            new_job("waits", "q"),
+            new_job("ran", "r"),
+            new_job("runs", "s"),
+        ],
+    )
+    .await;
+    let ran = fetch(storage, &["r"], 1).await;
     super::finish(
         storage,
-        running[0].held(),
+        ran[0].held(),
         jobs_core::Outcome::Succeeded { result: None },
     )
     .await;
+    let running = fetch(storage, &["s"], 1).await;
+    assert_eq!(ids_of(&running), [ids[2]]);
     let unfinished: Vec<State> = State::ALL
         .into_iter()
         .filter(|state| !state.is_final())
@@ -115,14 +126,22 @@ pub async fn move_jobs_takes_only_the_states_it_names(storage: &Storage) {
         reason: decide::CANCELLED.into(),
     };
     let moved = storage.backend().move_jobs(cancel).await.expect("move");
-    assert_eq!(moved, [ids[0]], "the succeeded job is left alone");
+    assert_eq!(moved, [ids[0], ids[2]], "the succeeded job is left alone");
     assert_eq!(state(storage, ids[1]).await, State::Succeeded);
     let cancelled = record(storage, ids[0]).await;
     assert_eq!(cancelled.state, State::Deleted);
     assert_eq!(cancelled.reason.as_deref(), Some(decide::CANCELLED));
+    let stopped = super::history(storage, ids[2]).await;
+    let last = stopped.last().expect("a history");
+    assert_eq!(last.state, State::Deleted);
+    let data = last.data.as_ref().expect("the stopped attempt");
+    assert_eq!(data["attempt"], 1);
+    assert_eq!(data["server"], super::SERVER);
+    let waited = super::history(storage, ids[0]).await;
+    assert_eq!(waited.last().unwrap().data, None, "no attempt was stopped");
 
     let forbidden = MoveParams {
-        ids,
+        ids: ids.clone(),
         to: State::Enqueued,
         from: vec![State::Enqueued],
         reason: "x".into(),

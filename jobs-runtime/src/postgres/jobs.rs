@@ -473,23 +473,29 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
 /// its earlier run.
 /// `$6` to `$9` are those of [`continue_awaiting`]: a deleted job's
 /// continuations are decided in the same statement. `$10`: whether the
-/// move may take running jobs; then, when a job moved, the servers are
-/// told to renew their leases at once ([`REVOKED`](super::notifications::REVOKED)),
-/// which stops the attempts they no longer hold.
+/// move may take running jobs. A running job moved keeps, as the move's
+/// data, the attempt it stopped (`{"server": ..., "attempt": ...}`), and
+/// then the servers are told to renew their leases at once
+/// ([`REVOKED`](super::notifications::REVOKED)), which stops the attempts
+/// they no longer hold; a move of waiting jobs tells them nothing.
 fn move_sql() -> String {
     format!(
         "WITH moved AS (
          UPDATE {{s}}.jobs_job AS j
          SET state = $2, state_changed_at = now(), lease_expires_at = NULL, server = NULL,
-             run_at = NULL, reason = $4, state_data = NULL,
+             run_at = NULL, reason = $4,
+             state_data = CASE WHEN j.state = 'Processing'
+                               THEN jsonb_build_object('server', j.server, 'attempt', j.attempt)
+                          END,
              max_attempts = CASE WHEN $2 = 'Enqueued' THEN greatest(j.max_attempts, j.attempt + 1)
                                  ELSE j.max_attempts END,
              result = CASE WHEN $2 = 'Enqueued' THEN NULL ELSE j.result END
          WHERE j.id = ANY($1) AND j.state = ANY($3)
-         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.result, $9::text AS awaiting
+         RETURNING j.id, j.state, j.state_changed_at, j.reason, j.state_data, j.result,
+                   $9::text AS awaiting
      ), {continued}, recorded AS (
          INSERT INTO {{s}}.jobs_job_state (job_id, state, at, reason, data)
-         SELECT id, state, state_changed_at, reason, NULL FROM moved
+         SELECT id, state, state_changed_at, reason, state_data FROM moved
          UNION ALL
          SELECT id, state, state_changed_at, reason, data FROM continued
      ), notified AS (
@@ -497,7 +503,8 @@ fn move_sql() -> String {
          WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')
             OR EXISTS (SELECT FROM continued WHERE state = 'Enqueued')
      ), revoked AS (
-         SELECT pg_notify($5, '{revoked}') WHERE $10 AND EXISTS (SELECT FROM moved)
+         SELECT pg_notify($5, '{revoked}')
+         WHERE $10 AND EXISTS (SELECT FROM moved WHERE state_data IS NOT NULL)
      )
      SELECT id FROM moved LEFT JOIN notified ON true LEFT JOIN revoked ON true",
         continued = continue_awaiting(6),

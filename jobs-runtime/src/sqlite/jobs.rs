@@ -119,10 +119,14 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE jobs_job SET lease_expires_at = ?
 /// Moves jobs for an operator at time `?1`: `?2` a JSON array of ids, `?3`
 /// the new state, `?4` a JSON array of the states a job may move from
 /// ([`State::sources`]), `?5` the reason. A requeued job gets at least one
-/// attempt more than it used, and loses the result of its earlier run.
+/// attempt more than it used, and loses the result of its earlier run. A
+/// running job moved keeps, as the move's data, the attempt it stopped
+/// (`{"server": ..., "attempt": ...}`).
 const MOVE: &str = "UPDATE jobs_job
      SET state = ?3, state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
-         run_at = NULL, reason = ?5, state_data = NULL,
+         run_at = NULL, reason = ?5,
+         state_data = CASE WHEN state = 'Processing'
+                           THEN json_object('server', server, 'attempt', attempt) END,
          max_attempts = CASE WHEN ?3 = 'Enqueued' THEN max(max_attempts, attempt + 1)
                              ELSE max_attempts END,
          result = CASE WHEN ?3 = 'Enqueued' THEN NULL ELSE result END
