@@ -41,8 +41,8 @@ impl fmt::Display for CancelReason {
 /// reason it fired. Cheap to clone; every clone sees the same signal.
 ///
 /// The server holds one per running attempt and fires it; the job sees it
-/// through its [`JobContext`](crate::JobContext), as a child token that it
-/// may cancel itself without stopping the attempt. The first reason given
+/// through its [`JobContext`](crate::JobContext), whose token is a child
+/// that the job may cancel itself without stopping the attempt. The first reason given
 /// is kept, except that [`CancelReason::Cancelled`] replaces any other:
 /// an attempt that is no longer this server's must stop whatever else
 /// asked it to first (a cancel during a shutdown).
@@ -100,17 +100,6 @@ impl Cancellation {
     pub async fn revoked(&self) {
         self.revoked.cancelled().await;
     }
-
-    /// The signal as the job sees it: the same reason, and child tokens,
-    /// which fire with these but which the job may cancel (to stop work
-    /// of its own) without firing the server's signal.
-    pub fn for_job(&self) -> Self {
-        Cancellation {
-            token: self.token.child_token(),
-            revoked: self.revoked.child_token(),
-            reason: self.reason.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -129,14 +118,22 @@ mod tests {
     #[test]
     fn the_job_cancelling_its_token_does_not_fire_the_signal() {
         let signal = Cancellation::new();
-        let seen_by_the_job = signal.for_job();
-        seen_by_the_job.token().cancel();
+        let ctx = crate::JobContext::new(
+            crate::JobId(1),
+            "job",
+            "default".into(),
+            1,
+            1,
+            chrono::Utc::now(),
+        )
+        .with_cancellation(signal.clone());
+        ctx.cancellation_token().cancel();
         assert!(!signal.is_cancelled());
+        assert!(!ctx.is_cancelled(), "the attempt goes on");
         assert_eq!(signal.reason(), None);
-        let again = signal.for_job();
         signal.cancel(CancelReason::TimedOut);
-        assert!(again.is_cancelled());
-        assert_eq!(again.reason(), Some(CancelReason::TimedOut));
+        assert!(ctx.is_cancelled());
+        assert_eq!(ctx.cancel_reason(), Some(CancelReason::TimedOut));
     }
 
     #[test]

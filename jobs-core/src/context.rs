@@ -1,7 +1,8 @@
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use crate::{CancelReason, Cancellation, JobError, JobId};
 
@@ -27,6 +28,9 @@ pub struct JobContext {
     enqueued_at: DateTime<Utc>,
     parent_result: Option<Arc<str>>,
     cancellation: Cancellation,
+    /// The job's own token, a child of the attempt's: made when first
+    /// asked for, so that an attempt that never asks costs nothing more.
+    token: Arc<OnceLock<CancellationToken>>,
 }
 
 impl JobContext {
@@ -48,6 +52,7 @@ impl JobContext {
             enqueued_at,
             parent_result: None,
             cancellation: Cancellation::new(),
+            token: Arc::default(),
         }
     }
 
@@ -80,8 +85,12 @@ impl JobContext {
     ///
     /// A job that ignores it is stopped anyway (its future dropped) after
     /// the server's cancel grace, or at the end of the shutdown timeout.
-    pub fn cancellation_token(&self) -> &tokio_util::sync::CancellationToken {
-        self.cancellation.token()
+    ///
+    /// The token is the job's own (a child of the attempt's): cancelling it
+    /// (to stop helpers of the job's) does not stop the attempt.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        self.token
+            .get_or_init(|| self.cancellation.token().child_token())
     }
 
     /// Whether this attempt was asked to stop.

@@ -10,6 +10,7 @@ mod batch;
 mod client;
 pub mod conformance;
 mod connect_options;
+mod limited_probe;
 #[cfg(test)]
 mod migrations_check;
 pub mod postgres;

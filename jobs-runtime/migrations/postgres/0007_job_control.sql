@@ -18,9 +18,9 @@ CREATE INDEX jobs_job_enqueued ON jobs_job (queue, priority, id)
     WHERE state = 'Enqueued' AND concurrency_key IS NULL;
 CREATE INDEX jobs_job_limited ON jobs_job (queue, priority, id)
     WHERE state = 'Enqueued' AND concurrency_key IS NOT NULL;
--- How many jobs of a key run: the limited jobs in Processing only.
-CREATE INDEX jobs_job_limited_running ON jobs_job (concurrency_key)
-    WHERE state = 'Processing' AND concurrency_key IS NOT NULL;
+-- How many jobs of a key run is counted among the Processing jobs
+-- (`jobs_job_processing`): at most the workers and prefetch of all
+-- servers, and an index of its own would cost every fetch and finish.
 
 -- At most one job of a unique key in the states it names: a job enters
 -- the index while its state is one of them and leaves it when it moves

@@ -20,10 +20,6 @@
 //! could drift: the running jobs are counted each time, through the
 //! index of limited running jobs (at most the workers of all servers).
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
 use jobs_core::{FetchParams, FetchedJob, Result};
 use sqlx::postgres::PgRow;
 
@@ -31,58 +27,16 @@ use super::PostgresStorage;
 use super::decode::{fetched, limit, millis};
 use super::jobs::take_sql;
 
-/// How often a server busy with other jobs looks for limited ones when
-/// the last look found none: a limited job enqueued meanwhile starts
-/// within about this (at once on an idle server, which looks whenever
-/// its fetch comes back short).
-pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
-
 /// How many waiting limited jobs of each queue a fetch looks at, in
 /// order: keys whose jobs are all further down wait for a later fetch.
 const WINDOW: i64 = 1000;
 
-/// When to look for limited jobs.
-#[derive(Debug)]
-pub(super) struct Probe {
-    /// Whether the last look found limited jobs waiting.
-    waiting: AtomicBool,
-    /// When the last look was.
-    last: Mutex<Option<Instant>>,
-}
-
-impl Default for Probe {
-    fn default() -> Self {
-        Probe {
-            waiting: AtomicBool::new(false),
-            last: Mutex::new(None),
-        }
-    }
-}
-
-impl Probe {
-    /// Whether to look now: limited jobs were waiting at the last look,
-    /// or it is [`PROBE_INTERVAL`] old.
-    pub(super) fn is_due(&self) -> bool {
-        self.waiting.load(Ordering::Relaxed)
-            || self
-                .last
-                .lock()
-                .map(|last| last.is_none_or(|last| last.elapsed() >= PROBE_INTERVAL))
-                .unwrap_or(true)
-    }
-
-    fn looked(&self, waiting: bool) {
-        self.waiting.store(waiting, Ordering::Relaxed);
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some(Instant::now());
-        }
-    }
-}
-
 /// The keys of the first [`WINDOW`] limited jobs waiting in each queue of
 /// `$1` (neither paused), leaving out the keys at their limit, that this
-/// transaction could lock (`$3`: the schema, so that two schemas' keys
-/// never share a lock). `$2` is the window.
+/// transaction could lock: the two-key form of the advisory lock, the
+/// schema's hash (`$3`: two schemas' keys never share a lock) and the
+/// key's, apart from the single-key locks the application or the
+/// migrations take. `$2` is the window.
 const CLAIM_KEYS: &str = "WITH full_keys AS (
          SELECT concurrency_key FROM {s}.jobs_job
          WHERE state = 'Processing' AND concurrency_key IS NOT NULL
@@ -105,7 +59,7 @@ const CLAIM_KEYS: &str = "WITH full_keys AS (
          ) AS job
      )
      SELECT concurrency_key FROM waiting
-     WHERE pg_try_advisory_xact_lock(hashtext($3 || ':' || concurrency_key))";
+     WHERE pg_try_advisory_xact_lock(hashtext($3), hashtext(concurrency_key))";
 
 /// Takes up to `$2` waiting jobs of the locked keys `$5` in the queues
 /// `$1`, in queue order, then priority, then id, no more of each key than
@@ -155,7 +109,14 @@ impl PostgresStorage {
         if wanted == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.run(OP, self.pool.begin()).await?;
+        // READ COMMITTED whatever the database's default: the count must
+        // see every fetch of the keys that committed before the locks.
+        let mut tx = self
+            .run(
+                OP,
+                self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            )
+            .await?;
         let keys: Vec<String> = self
             .run(
                 OP,

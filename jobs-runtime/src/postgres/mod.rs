@@ -54,7 +54,7 @@ pub struct PostgresStorage {
     /// explained by opening one.
     connect_timeout: std::time::Duration,
     /// When to look for jobs under a concurrency limit (see `limited.rs`).
-    limited: std::sync::Arc<limited::Probe>,
+    limited: std::sync::Arc<crate::limited_probe::Probe>,
 }
 
 impl PostgresStorage {

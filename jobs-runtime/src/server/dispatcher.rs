@@ -88,14 +88,20 @@ pub(crate) async fn run(
             // The job's own panics are its failure (the executor catches
             // them); one of the server's code is caught here too, so that
             // the attempt is still reported and released: it fails.
-            let failed = AttemptEnd::Failed(JobError::new("the server panicked running the job"));
-            let unstarted = Finished::without_running(&job, failed);
+            let (held, max_attempts) = (job.held(), job.max_attempts);
             let finished = AssertUnwindSafe(executor::execute(&shared, job, &cancel, &interrupt))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| {
-                    error!(job.id = %unstarted.job.id, "running the job panicked in the server; failing it");
-                    unstarted
+                    error!(job.id = %held.id, "running the job panicked in the server; failing it");
+                    Finished {
+                        job: held,
+                        max_attempts,
+                        retry_policy: None,
+                        end: AttemptEnd::Failed(JobError::new(
+                            "the server panicked running the job",
+                        )),
+                    }
                 });
             shared.local.record_attempt(started.elapsed());
             drop(worker);

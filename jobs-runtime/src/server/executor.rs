@@ -170,7 +170,7 @@ async fn attempt(
         job.enqueued_at,
     )
     .with_parent_result(job.parent_result.clone())
-    .with_cancellation(cancel.for_job());
+    .with_cancellation(cancel.clone());
     match (registration.decode)(ctx, &job.args) {
         Err(error) => Err(JobError::permanent(format!(
             "the stored arguments of job `{}` no longer decode: {error}",

@@ -22,38 +22,44 @@ pub(super) fn attempts_json(jobs: &[Attempt]) -> String {
     serde_json::to_string(&rows).expect("integers and strings serialize")
 }
 
-/// The ids of up to `?2` enqueued jobs of queue `?1`, by priority (lower
-/// first) then oldest first, as one JSON array; none while the queue is
-/// paused, and none of a paused job name (read past: a long backlog of a
-/// paused job name slows every fetch of its queue).
-///
-/// Jobs under no concurrency limit come from the partial index of
-/// enqueued jobs. Jobs under a limit come from an index of their own: of
-/// the first [`LIMITED_WINDOW`] waiting, no more of each key than its
-/// limit less its jobs running (counted, through the index of limited
-/// running jobs, in this write transaction: SQLite's writers take turns,
-/// so no other fetch takes room meanwhile).
-pub(super) const PICK: &str = "SELECT json_group_array(id) FROM (
-         SELECT id, priority FROM (
-             SELECT id, priority FROM jobs_job
-             WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ?1
-               AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
-             ORDER BY priority, id LIMIT ?2)
-         UNION ALL
+/// Up to `?2` enqueued jobs under no concurrency limit of queue `?1`, by
+/// priority (lower first) then oldest first, through the partial index of
+/// enqueued jobs, as one JSON array of `[id, priority]`; none while the
+/// queue is paused, and none of a paused job name (read past: a long
+/// backlog of a paused job name slows every fetch of its queue).
+pub(super) const PICK: &str = "SELECT json_group_array(json_array(id, priority)) FROM (
+         SELECT id, priority FROM jobs_job
+         WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ?1
+           AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
+           AND NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)
+         ORDER BY priority, id LIMIT ?2)";
+
+/// [`PICK`] for jobs under a concurrency limit, from the index of waiting
+/// limited jobs: of the first `?3` waiting whose key is below its limit,
+/// no more of each key than its limit less its jobs running (counted
+/// among the `Processing` jobs, in this write transaction: SQLite's
+/// writers take turns, so no other fetch takes room meanwhile).
+pub(super) const PICK_LIMITED: &str = "WITH running AS (
+         SELECT concurrency_key, count(*) AS n, min(concurrency_limit) AS lowest FROM jobs_job
+         WHERE state = 'Processing' AND concurrency_key IS NOT NULL
+         GROUP BY concurrency_key
+     )
+     SELECT json_group_array(json_array(id, priority)) FROM (
          SELECT id, priority FROM (
              SELECT c.id, c.priority,
-                    c.concurrency_limit
-                    - (SELECT count(*) FROM jobs_job AS r
-                       WHERE r.state = 'Processing' AND r.concurrency_key = c.concurrency_key)
+                    c.concurrency_limit - coalesce(r.n, 0)
                     - row_number() OVER (PARTITION BY c.concurrency_key
                                          ORDER BY c.priority, c.id) AS room_after
              FROM (SELECT id, priority, concurrency_key, concurrency_limit FROM jobs_job
                    WHERE state = 'Enqueued' AND concurrency_key IS NOT NULL AND queue = ?1
                      AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
-                   ORDER BY priority, id LIMIT ?3) AS c)
+                     AND concurrency_key NOT IN (
+                         SELECT concurrency_key FROM running WHERE n >= lowest)
+                   ORDER BY priority, id LIMIT ?3) AS c
+             LEFT JOIN running AS r ON r.concurrency_key = c.concurrency_key)
          WHERE room_after >= 0
-         ORDER BY priority, id LIMIT ?2)
-     WHERE NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)";
+           AND NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)
+         ORDER BY priority, id LIMIT ?2)";
 
 /// How many waiting limited jobs of a queue a fetch looks at, in order:
 /// keys whose jobs are all further down wait for a later fetch.
@@ -287,8 +293,13 @@ pub(super) async fn insert_jobs(
     now: i64,
     jobs: &[NewJob],
 ) -> std::result::Result<Vec<i64>, sqlx::Error> {
-    let rows = jobs.iter().map(|job| plain_row(job, None)).collect();
-    let stored = insert_rows(conn, now, rows, false).await?;
+    if crate::unique::needs_control(jobs) {
+        let rows = jobs.iter().map(|job| control_row(job, None)).collect();
+        let stored = insert_rows(conn, now, rows, Columns::Control).await?;
+        return Ok(stored.into_iter().map(|(id, _)| id).collect());
+    }
+    let rows = jobs.iter().map(plain_row).collect();
+    let stored = insert_rows(conn, now, rows, Columns::Plain).await?;
     Ok(stored.into_iter().map(|(id, _)| id).collect())
 }
 
@@ -306,44 +317,52 @@ pub(super) async fn insert_unique(
     let rows = jobs
         .iter()
         .zip(keys)
-        .map(|(job, key)| plain_row(job, key.as_deref()))
+        .map(|(job, key)| control_row(job, key.as_deref()))
         .collect();
-    insert_rows(conn, now, rows, true).await
+    insert_rows(conn, now, rows, Columns::Unique).await
 }
 
-/// The row [`insert_rows`] reads for a job with neither parent nor batch.
-fn plain_row(job: &NewJob, unique_key: Option<&str>) -> serde_json::Value {
-    let none = serde_json::Value::Null;
-    let mut row = vec![
-        serde_json::json!(job.name),
-        serde_json::json!(job.queue),
-        serde_json::json!(job.args),
-        serde_json::json!(job.max_attempts),
-        serde_json::json!(job.schedule.state().as_str()),
-        serde_json::json!(job.schedule.at().map(|at| at.timestamp_millis())),
-        serde_json::json!(job.schedule.delay().map(millis)),
-        serde_json::json!(job.reason),
-        serde_json::json!(job.data),
-        serde_json::json!(job.priority),
-        // No parent, no batch.
-        none.clone(),
-        none.clone(),
-        none.clone(),
-        none.clone(),
-        none,
-    ];
-    row.extend(control_values(job, unique_key));
-    serde_json::Value::Array(row)
+/// The row [`insert_rows`] reads for a job with neither parent nor batch,
+/// nor unique key nor concurrency limit: the ten first columns.
+fn plain_row(job: &NewJob) -> serde_json::Value {
+    serde_json::json!([
+        job.name,
+        job.queue,
+        job.args,
+        job.max_attempts,
+        job.schedule.state().as_str(),
+        job.schedule.at().map(|at| at.timestamp_millis()),
+        job.schedule.delay().map(millis),
+        job.reason,
+        job.data,
+        job.priority,
+    ])
 }
 
-/// The unique key's and concurrency limit's values of a row.
-fn control_values(job: &NewJob, unique_key: Option<&str>) -> [serde_json::Value; 4] {
-    [
-        serde_json::json!(unique_key),
-        serde_json::json!(job.unique.as_ref().map(jobs_core::UniqueKey::stored_states)),
-        serde_json::json!(job.concurrency.as_ref().map(|limit| limit.key.as_str())),
-        serde_json::json!(job.concurrency.as_ref().map(|limit| limit.limit)),
-    ]
+/// The row [`insert_rows`] reads for a job with neither parent nor batch,
+/// with its unique key as stored and its concurrency limit.
+fn control_row(job: &NewJob, unique_key: Option<&str>) -> serde_json::Value {
+    serde_json::json!([
+        job.name,
+        job.queue,
+        job.args,
+        job.max_attempts,
+        job.schedule.state().as_str(),
+        job.schedule.at().map(|at| at.timestamp_millis()),
+        job.schedule.delay().map(millis),
+        job.reason,
+        job.data,
+        job.priority,
+        null,
+        null,
+        null,
+        null,
+        null,
+        unique_key,
+        job.unique.as_ref().map(jobs_core::UniqueKey::stored_states),
+        job.concurrency.as_ref().map(|limit| limit.key.as_str()),
+        job.concurrency.as_ref().map(|limit| limit.limit),
+    ])
 }
 
 /// Stores jobs as [`plan`](crate::related::plan) decided them, with their
@@ -357,70 +376,93 @@ pub(super) async fn insert_planned(
         .iter()
         .map(|row| {
             let waits = row.state == State::Scheduled;
-            let mut values = vec![
-                serde_json::json!(row.job.name),
-                serde_json::json!(row.job.queue),
-                serde_json::json!(row.job.args),
-                serde_json::json!(row.job.max_attempts),
-                serde_json::json!(row.state.as_str()),
-                serde_json::json!(
-                    row.job
-                        .schedule
-                        .at()
-                        .filter(|_| waits)
-                        .map(|at| at.timestamp_millis())
-                ),
-                serde_json::json!(row.job.schedule.delay().filter(|_| waits).map(millis)),
-                serde_json::json!(row.reason),
-                serde_json::json!(row.data),
-                serde_json::json!(row.job.priority),
-                serde_json::json!(row.parent_id()),
-                serde_json::json!(row.parent_batch()),
-                serde_json::json!(row.continue_on()),
-                serde_json::json!(row.parent_result),
-                serde_json::json!(row.batch()),
-            ];
-            values.extend(control_values(row.job, None));
-            serde_json::Value::Array(values)
+            serde_json::json!([
+                row.job.name,
+                row.job.queue,
+                row.job.args,
+                row.job.max_attempts,
+                row.state.as_str(),
+                row.job
+                    .schedule
+                    .at()
+                    .filter(|_| waits)
+                    .map(|at| at.timestamp_millis()),
+                row.job.schedule.delay().filter(|_| waits).map(millis),
+                row.reason,
+                row.data,
+                row.job.priority,
+                row.parent_id(),
+                row.parent_batch(),
+                row.continue_on(),
+                row.parent_result,
+                row.batch(),
+                null,
+                null,
+                row.job.concurrency.as_ref().map(|limit| limit.key.as_str()),
+                row.job.concurrency.as_ref().map(|limit| limit.limit),
+            ])
         })
         .collect();
-    let stored = insert_rows(conn, now, rows, false).await?;
+    let stored = insert_rows(conn, now, rows, Columns::Control).await?;
     Ok(stored.into_iter().map(|(id, _)| id).collect())
 }
 
-/// Inserts JSON rows of `[name, queue, args, max_attempts, state, run_at,
-/// run_in_ms, reason, data, priority, parent_id, parent_batch_id,
-/// continue_on, parent_result, batch_id, unique_key, unique_states,
-/// concurrency_key, concurrency_limit]`; returns `(id, unique_key)` of the
-/// rows stored, sorted by id. With `skip_held`, a row whose unique key
-/// another job holds is skipped rather than an error.
-async fn insert_rows(
-    conn: &mut SqliteConnection,
-    now: i64,
-    rows: Vec<serde_json::Value>,
-    skip_held: bool,
-) -> std::result::Result<Vec<(i64, Option<String>)>, sqlx::Error> {
-    let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    // `WHERE true` keeps SQLite from reading `ON` as a join's.
-    let on_conflict = if skip_held {
-        "WHERE true ON CONFLICT DO NOTHING"
-    } else {
-        ""
-    };
-    let statement = format!(
-        "INSERT INTO jobs_job (name, queue, args, state, max_attempts, created_at,
-                               state_changed_at, run_at, reason, state_data, priority,
-                               parent_id, parent_batch_id, continue_on, parent_result,
-                               batch_id, unique_key, unique_states, concurrency_key,
-                               concurrency_limit)
+/// Which columns [`insert_rows`] stores.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Columns {
+    /// The ten first: the hot path's bulk enqueue.
+    Plain,
+    /// All nineteen.
+    Control,
+    /// All nineteen, skipping a row whose unique key another job holds.
+    Unique,
+}
+
+/// The columns of [`insert_rows`]: rows of `[name, queue, args,
+/// max_attempts, state, run_at, run_in_ms, reason, data, priority]`, then
+/// for [`Columns::Control`] `[parent_id, parent_batch_id, continue_on,
+/// parent_result, batch_id, unique_key, unique_states, concurrency_key,
+/// concurrency_limit]`.
+const INSERT_PLAIN: &str = "INSERT INTO jobs_job (name, queue, args, state, max_attempts,
+                               created_at, state_changed_at, run_at, reason, state_data,
+                               priority)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
+                coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
+                value ->> 9
+         FROM json_each(?2)
+         RETURNING id, NULL";
+
+/// [`INSERT_PLAIN`] with every column; `{on_conflict}` is empty or skips a
+/// row whose unique key another job holds (`WHERE true` keeps SQLite from
+/// reading `ON` as a join's).
+const INSERT_ALL: &str = "INSERT INTO jobs_job (name, queue, args, state, max_attempts,
+                               created_at, state_changed_at, run_at, reason, state_data,
+                               priority, parent_id, parent_batch_id, continue_on,
+                               parent_result, batch_id, unique_key, unique_states,
+                               concurrency_key, concurrency_limit)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
                 coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
                 value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13,
                 value ->> 14, value ->> 15, value ->> 16, value ->> 17, value ->> 18
          FROM json_each(?2)
          {on_conflict}
-         RETURNING id, unique_key"
-    );
+         RETURNING id, unique_key";
+
+/// Inserts JSON rows with the columns `columns` names (see
+/// [`INSERT_PLAIN`]); returns `(id, unique_key)` of the rows stored,
+/// sorted by id.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    now: i64,
+    rows: Vec<serde_json::Value>,
+    columns: Columns,
+) -> std::result::Result<Vec<(i64, Option<String>)>, sqlx::Error> {
+    let rows = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let statement = match columns {
+        Columns::Plain => INSERT_PLAIN.to_owned(),
+        Columns::Control => INSERT_ALL.replace("{on_conflict}", ""),
+        Columns::Unique => INSERT_ALL.replace("{on_conflict}", "WHERE true ON CONFLICT DO NOTHING"),
+    };
     let mut stored: Vec<(i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(statement))
         .bind(now)
         .bind(rows)
@@ -455,22 +497,48 @@ impl JobStorage for SqliteStorage {
             return Ok(Vec::new());
         }
         let (mut tx, now) = self.write(OP).await?;
+        let limited_due = self.limited.is_due();
+        let mut limited_seen = false;
         let mut jobs = Vec::with_capacity(params.limit);
         for queue in &params.queues {
             let wanted = params.limit - jobs.len();
             if wanted == 0 {
                 break;
             }
-            let picked: String = sqlx::query_scalar(PICK)
-                .bind(queue)
-                .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
-                .bind(LIMITED_WINDOW)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| storage_error(OP, e))?;
-            if picked == "[]" {
+            let pick = |statement: &'static str| {
+                sqlx::query_scalar::<_, String>(statement)
+                    .bind(queue)
+                    .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
+                    .bind(LIMITED_WINDOW)
+            };
+            let mut picked: Vec<(i64, i16)> = serde_json::from_str(
+                &pick(PICK)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| storage_error(OP, e))?,
+            )
+            .map_err(|e| Error::storage(OP, e))?;
+            // Jobs under a limit, when some may wait or this queue has
+            // fewer others than wanted, merged by priority then id.
+            if limited_due || picked.len() < wanted {
+                let limited: Vec<(i64, i16)> = serde_json::from_str(
+                    &pick(PICK_LIMITED)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| storage_error(OP, e))?,
+                )
+                .map_err(|e| Error::storage(OP, e))?;
+                limited_seen |= !limited.is_empty();
+                picked.extend(limited);
+                picked.sort_unstable_by_key(|&(id, priority)| (priority, id));
+                picked.truncate(wanted);
+            }
+            if picked.is_empty() {
                 continue;
             }
+            let picked =
+                serde_json::to_string(&picked.iter().map(|&(id, _)| id).collect::<Vec<_>>())
+                    .map_err(|e| Error::storage(OP, e))?;
             sqlx::query(TAKE)
                 .bind(&params.server)
                 .bind(now)
@@ -489,6 +557,9 @@ impl JobStorage for SqliteStorage {
             jobs.extend(rows);
         }
         tx.commit().await.map_err(|e| storage_error(OP, e))?;
+        if limited_due || limited_seen {
+            self.limited.looked(limited_seen);
+        }
         Ok(jobs)
     }
 

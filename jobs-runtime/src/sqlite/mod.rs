@@ -87,6 +87,8 @@ pub struct SqliteStorage {
     /// How to open the change-checking connection; `None` in memory, where
     /// no other process can write.
     file: Option<SqliteConnectOptions>,
+    /// When to look for jobs under a concurrency limit.
+    limited: std::sync::Arc<crate::limited_probe::Probe>,
 }
 
 impl SqliteStorage {
@@ -165,6 +167,7 @@ impl SqliteStorage {
             writer,
             reader,
             file,
+            limited: Default::default(),
         })
     }
 

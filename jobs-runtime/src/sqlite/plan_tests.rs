@@ -2,7 +2,9 @@
 //! on files full of finished jobs with statistics (`ANALYZE`).
 
 use super::SqliteStorage;
-use super::jobs::{CONTINUE, EXTEND_LEASES, FINISH, PICK, attempts_json, final_states};
+use super::jobs::{
+    CONTINUE, EXTEND_LEASES, FINISH, PICK, PICK_LIMITED, attempts_json, final_states,
+};
 use jobs_core::{Attempt, JobId};
 
 /// A new migrated file, deleted with its directory.
@@ -38,7 +40,6 @@ mod fetch {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PICK}")))
                 .bind("default")
                 .bind(10_i64)
-                .bind(1000_i64)
                 .fetch_all(storage.pool())
                 .await
                 .unwrap();
@@ -48,11 +49,42 @@ mod fetch {
                 .any(|step| step.contains("INDEX jobs_job_enqueued")),
             "{plan:#?}"
         );
+        let limited: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {PICK_LIMITED}"
+        )))
+        .bind("default")
+        .bind(10_i64)
+        .bind(1000_i64)
+        .fetch_all(storage.pool())
+        .await
+        .unwrap();
+        let limited: Vec<_> = limited.into_iter().map(|row| row.3).collect();
         assert!(
-            plan.iter()
+            limited
+                .iter()
                 .any(|step| step.contains("INDEX jobs_job_limited ")),
-            "{plan:#?}"
+            "{limited:#?}"
         );
+        assert!(
+            limited
+                .iter()
+                .any(|step| step.contains("INDEX jobs_job_processing")),
+            "{limited:#?}"
+        );
+        // The running jobs are read once, through their partial index (at
+        // most the workers and prefetch of all servers), never per job.
+        assert!(
+            !limited
+                .iter()
+                .any(|step| step.starts_with("SCAN jobs_job")
+                    && !step.contains("jobs_job_processing")),
+            "{limited:#?}"
+        );
+        assert!(
+            !limited.iter().any(|step| step.contains("CORRELATED")),
+            "{limited:#?}"
+        );
+
         assert!(
             !plan.iter().any(|step| step.starts_with("SCAN jobs_job")),
             "{plan:#?}"
