@@ -5,8 +5,8 @@ pub use jobs_core::{
     Backoff, BatchId, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn, Error, Job,
     JobContext, JobError, JobId, JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN,
     NUL_REPLACEMENT, ParentOf, PauseTarget, Paused, Registry, Result, RetryPolicy, State,
-    StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId, Uniqueness, duration_text,
-    storable_text,
+    StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId, UNIQUE_WHILE_UNFINISHED,
+    UNIQUE_WITHIN_PERIOD, Uniqueness, duration_text, storable_text,
 };
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{

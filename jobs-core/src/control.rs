@@ -66,12 +66,42 @@ impl Uniqueness {
         }
     }
 
-    /// This uniqueness in other states.
+    /// This uniqueness in other states, which must include the unfinished
+    /// ones ([`check_states`](Self::check_states)); the enqueue of a job
+    /// whose states do not fails with `Error::Config`.
     pub const fn in_states(self, states: &'static [State]) -> Self {
         Uniqueness {
             states,
             within: self.within,
         }
+    }
+
+    /// Checks the states a key holds in: they must include every state of
+    /// [`UNIQUE_WHILE_UNFINISHED`] (Scheduled, Enqueued, Processing,
+    /// Awaiting), and may add final ones (Succeeded, Failed, Deleted).
+    /// A job moves between the unfinished states on its own (a retry, a
+    /// promotion, a rescue); were one of them left out, such a move into
+    /// the key's states while another job holds the key could not be
+    /// stored, and the server would stall on it.
+    ///
+    /// # Errors
+    /// The text of the problem, naming the states missing.
+    pub fn check_states(states: &[State]) -> Result<(), String> {
+        let missing: Vec<&str> = UNIQUE_WHILE_UNFINISHED
+            .iter()
+            .filter(|state| !states.contains(state))
+            .map(|state| state.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "a unique job's states must include Scheduled, Enqueued, Processing and Awaiting \
+             (a job moves between them on its own, and a move into its key's states while \
+             another job holds the key could not be stored); missing: {}; add Succeeded, \
+             Failed or Deleted to keep the key after a job finished",
+            missing.join(", ")
+        ))
     }
 
     /// The key a storage stores for the job `name` with key text `key`.
@@ -239,6 +269,17 @@ mod tests {
         let hourly = Uniqueness::within(Duration::from_secs(3600)).key("send", "");
         assert_eq!(hourly.period_millis(), Some(3_600_000));
         assert!(hourly.states.contains(&State::Succeeded));
+    }
+
+    #[test]
+    fn states_must_include_the_unfinished_ones() {
+        assert!(Uniqueness::check_states(UNIQUE_WHILE_UNFINISHED).is_ok());
+        assert!(Uniqueness::check_states(UNIQUE_WITHIN_PERIOD).is_ok());
+        let error = Uniqueness::check_states(&[State::Enqueued, State::Succeeded]).unwrap_err();
+        assert!(
+            error.contains("missing: Scheduled, Processing, Awaiting"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -864,11 +864,11 @@ mod tests {
     #[test]
     fn unique_sub_keys_build_the_uniqueness_and_its_key() {
         let out = expand_str(
-            r#"unique(by = [customer_id, region], within = "1h", states = ["Scheduled", "Enqueued"])"#,
+            r#"unique(by = [customer_id, region], within = "1h", states = ["Scheduled", "Enqueued", "Processing", "Awaiting"])"#,
             "async fn f(ctx: JobContext, customer_id: i64, region: String, note: String) {}",
         );
         assert!(
-            out.contains("Some (:: jobs :: __private :: Uniqueness :: within (:: jobs :: __private :: Duration :: from_millis (3600000u64)) . in_states (& [:: jobs :: __private :: State :: Scheduled , :: jobs :: __private :: State :: Enqueued])) ;"),
+            out.contains("Some (:: jobs :: __private :: Uniqueness :: within (:: jobs :: __private :: Duration :: from_millis (3600000u64)) . in_states (& [:: jobs :: __private :: State :: Scheduled , :: jobs :: __private :: State :: Enqueued , :: jobs :: __private :: State :: Processing , :: jobs :: __private :: State :: Awaiting])) ;"),
             "{out}"
         );
         assert!(
@@ -876,11 +876,11 @@ mod tests {
             "{out}"
         );
         let out = expand_str(
-            r#"unique(states = ["Succeeded"], by = [user_id])"#,
+            r#"unique(states = ["Scheduled", "Enqueued", "Processing", "Awaiting", "Failed"], by = [user_id])"#,
             "async fn f(user_id: i64) {}",
         );
         assert!(
-            out.contains("Some (:: jobs :: __private :: Uniqueness :: new () . in_states (& [:: jobs :: __private :: State :: Succeeded])) ;"),
+            out.contains("Some (:: jobs :: __private :: Uniqueness :: new () . in_states (& [:: jobs :: __private :: State :: Scheduled , :: jobs :: __private :: State :: Enqueued , :: jobs :: __private :: State :: Processing , :: jobs :: __private :: State :: Awaiting , :: jobs :: __private :: State :: Failed])) ;"),
             "{out}"
         );
         // One name is a 1-tuple: the key is the JSON array `[7]`.

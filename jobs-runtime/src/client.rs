@@ -272,7 +272,8 @@ impl EnqueueOptions {
 
     /// Puts this job under a concurrency limit of its name, instead of the
     /// job's own (`#[job(concurrency = N)]`): at most `limit` jobs of its
-    /// name (with this limit) run at once, on every server.
+    /// name run at once, on every server. The key is the name's, shared
+    /// with the job's own limit; give the jobs of one key one limit.
     #[must_use]
     pub fn concurrency(mut self, limit: u32) -> Self {
         self.concurrency = Some((Concurrency::per_name(limit), None));
@@ -281,7 +282,10 @@ impl EnqueueOptions {
 
     /// Puts this job under a concurrency limit of its name and `key`
     /// (a customer's id): at most `limit` jobs of the name and key run at
-    /// once, on every server; other keys are not held back.
+    /// once, on every server; other keys are not held back. To share the
+    /// limit of `#[job(concurrency(limit = 1, by = [customer]))]`, give the
+    /// key that `by` gives: the JSON array of the arguments it names
+    /// (`"[42]"`).
     #[must_use]
     pub fn concurrency_per_key(mut self, limit: u32, key: impl Into<String>) -> Self {
         self.concurrency = Some((Concurrency::per_key(limit), Some(key.into())));
@@ -347,17 +351,24 @@ pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob
         .unique
         .or(J::UNIQUE)
         .or_else(|| options.unique_key.is_some().then(Uniqueness::new));
+    if let Some(uniqueness) = &uniqueness {
+        Uniqueness::check_states(uniqueness.states)
+            .map_err(|problem| Error::Config(format!("job `{}`: {problem}", J::NAME)))?;
+    }
     let unique = uniqueness.map(|uniqueness| {
         let key = options
             .unique_key
             .clone()
-            .or_else(|| job.unique_key())
+            .or_else(|| job.unique_key().map(|key| canonical_json(&key)))
             .unwrap_or_else(|| canonical_json(&args));
         uniqueness.key(J::NAME, &key)
     });
     let concurrency = match &options.concurrency {
         Some((limit, key)) => Some(limit.key(J::NAME, key.as_deref())),
-        None => J::CONCURRENCY.map(|limit| limit.key(J::NAME, job.concurrency_key().as_deref())),
+        None => J::CONCURRENCY.map(|limit| {
+            let key = job.concurrency_key().map(|key| canonical_json(&key));
+            limit.key(J::NAME, key.as_deref())
+        }),
     };
     Ok(NewJob {
         name: J::NAME.to_owned(),

@@ -173,6 +173,7 @@ macro_rules! storage_conformance_tests {
             a_unique_continuation_is_refused,
             a_fetch_keeps_each_key_within_its_limit,
             concurrent_fetches_never_exceed_a_limit,
+            a_move_leaves_alone_a_unique_job_whose_key_is_held,
         );
 
         #[test]

@@ -373,6 +373,14 @@ impl Storage {
             match self.backend.job(id).await? {
                 None => return Err(Error::JobNotFound(id)),
                 Some(job) if job.state.can_move_to(to) && tries < 3 => continue,
+                // Allowed, and refused again and again: a unique job whose
+                // key another job holds.
+                Some(job) if job.state.can_move_to(to) => {
+                    return Err(Error::Config(format!(
+                        "job {id} cannot move from {} to {to}: it is unique, and another job holds its key in that state",
+                        job.state
+                    )));
+                }
                 Some(job) => {
                     return Err(Error::MoveRefused {
                         id,

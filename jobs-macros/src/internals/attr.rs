@@ -677,10 +677,11 @@ fn parse_states(cx: &mut Ctxt, expr: Expr) -> Option<Spanned<Vec<State>>> {
             }
         }
     }
-    Some(Spanned {
-        value: states.into_iter().collect::<Option<_>>()?,
-        span,
-    })
+    let value: Vec<State> = states.into_iter().collect::<Option<_>>()?;
+    if let Err(problem) = jobs_core::Uniqueness::check_states(&value) {
+        cx.error_spanned_by(&list, problem);
+    }
+    Some(Spanned { value, span })
 }
 
 fn parse_crate(cx: &mut Ctxt, lit: Lit) -> Option<syn::Path> {
@@ -795,15 +796,23 @@ mod tests {
             names(unique.by.as_ref()),
             Some(vec!["customer_id".into(), "type".into()])
         );
-        let unique = resolve(r#"unique(states = ["Scheduled", "Enqueued"])"#, "f")
-            .unique
-            .unwrap();
+        let unique = resolve(
+            r#"unique(states = ["Scheduled", "Enqueued", "Processing", "Awaiting"])"#,
+            "f",
+        )
+        .unique
+        .unwrap();
         assert_eq!(
             unique.states.map(|states| states.value),
-            Some(vec![State::Scheduled, State::Enqueued])
+            Some(vec![
+                State::Scheduled,
+                State::Enqueued,
+                State::Processing,
+                State::Awaiting
+            ])
         );
         let attrs = resolve(
-            r#"queue = "mail", unique(by = [user_id], within = "30m", states = ["Enqueued", "Succeeded"]), retries = 1"#,
+            r#"queue = "mail", unique(by = [user_id], within = "30m", states = ["Scheduled", "Enqueued", "Processing", "Awaiting", "Succeeded"]), retries = 1"#,
             "f",
         );
         let unique = attrs.unique.unwrap();
@@ -814,7 +823,13 @@ mod tests {
         );
         assert_eq!(
             unique.states.map(|states| states.value),
-            Some(vec![State::Enqueued, State::Succeeded])
+            Some(vec![
+                State::Scheduled,
+                State::Enqueued,
+                State::Processing,
+                State::Awaiting,
+                State::Succeeded
+            ])
         );
         assert_eq!(attrs.queue, "mail");
         assert!(matches!(

@@ -287,3 +287,52 @@ pub async fn concurrent_fetches_never_exceed_a_limit(storage: &Storage) {
     let counts = storage.counts().await.expect("counts");
     assert_eq!(counts.get(State::Processing), 2);
 }
+
+/// An operator's move never breaks a key: a unique job that would move
+/// into its key's states while another job holds the key is left alone,
+/// the other jobs of the move are moved, and no error stops the move.
+pub async fn a_move_leaves_alone_a_unique_job_whose_key_is_held(storage: &Storage) {
+    let first = enqueue(storage, vec![unique("report", "q", "k")]).await[0];
+    let taken = fetch(storage, &["q"], 1).await;
+    super::finish(
+        storage,
+        taken[0].held(),
+        jobs_core::Outcome::Failed {
+            reason: "boom".into(),
+        },
+    )
+    .await;
+    let second = enqueue(storage, vec![unique("report", "q", "k")]).await[0];
+    assert_ne!(second, first, "a failed job holds its key no more");
+    let other = enqueue(storage, vec![new_job("other", "r")]).await[0];
+    let taken = fetch(storage, &["r"], 1).await;
+    super::finish(
+        storage,
+        taken[0].held(),
+        jobs_core::Outcome::Failed {
+            reason: "boom".into(),
+        },
+    )
+    .await;
+    let requeue = MoveParams::new(
+        vec![first, other],
+        State::Enqueued,
+        decide::REQUEUED_BY_OPERATOR,
+    )
+    .expect("an operator's move");
+    let moved = storage.backend().move_jobs(requeue).await.expect("move");
+    assert_eq!(moved, [other], "the job whose key is held is left alone");
+    assert_eq!(state(storage, first).await, State::Failed);
+    let refused = storage.requeue(first).await;
+    assert!(
+        matches!(&refused, Err(jobs_core::Error::Config(message)) if message.contains("holds its key")),
+        "{refused:?}"
+    );
+    let delete = MoveParams::new(vec![first], State::Deleted, decide::DELETED_BY_OPERATOR)
+        .expect("an operator's move");
+    assert_eq!(
+        storage.backend().move_jobs(delete).await.expect("move"),
+        [first],
+        "out of the key's states, it moves"
+    );
+}

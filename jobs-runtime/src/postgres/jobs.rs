@@ -27,24 +27,26 @@ fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
 /// `$1` (in priority order) for server `$3` with a lease of `$4` ms (see
 /// [`take_sql`]): queues in priority order, each read through its partial
 /// index by job priority then id; rows another server holds are skipped,
-/// never waited for. Paused queues are left out, and
-/// the jobs of paused job names are read past (each fetch skips them
-/// again: a long backlog of a paused job name slows every fetch of its
-/// queue). A job's name is looked up only while some job name is paused
-/// (one look at `jobs_paused` per statement says whether any is): a
-/// look-up per job cost the fetch a fifth of its time. The look-up is a
-/// correlated `NOT EXISTS`, not `name <> ALL(ARRAY(...))`: the planner
-/// estimates the latter from the names' statistics as if every job were
-/// paused, and once a backlog of one name was analyzed it sorted a
-/// sequential scan instead of reading the index (the plan test).
+/// never waited for.
+///
+/// Paused queues are left out. The jobs of paused job names are read past
+/// (each fetch skips them again: a long backlog of a paused job name
+/// slows every fetch of its queue in proportion); a job's name is looked
+/// up only while some job name is paused (one look at `jobs_paused` per
+/// statement says whether any is). The look-up is a correlated `NOT
+/// EXISTS`, not `name <> ALL(ARRAY(...))`: the planner estimates the
+/// latter from the names' statistics as if every job were paused, and
+/// once a backlog of one name was analyzed it sorted a sequential scan
+/// instead of reading the index (the plan test).
 ///
 /// `queue = ANY(ARRAY[q.name])` and `ORDER BY queue, priority, id`
 /// (rather than `queue = q.name` and `ORDER BY priority, id`) leave only
-/// the partial index `(queue, priority, id)` able to give the order: with `queue = q.name`, the primary
-/// key gives it too, and once statistics were taken while a backlog was
-/// enqueued the planner walks the primary key past every job already done
-/// (measured: 62 ms a fetch after 60,000 of 100,000 were drained, 3 ms
-/// through the partial index). See the plan tests. Records each move in the history, with the server and the
+/// the partial index `(queue, priority, id)` able to give the order: with
+/// `queue = q.name`, the primary key gives it too, and once statistics
+/// were taken while a backlog was enqueued the planner walks the primary
+/// key past every job already done (measured: 62 ms a fetch after 60,000
+/// of 100,000 were drained, 3 ms through the partial index). See the plan
+/// tests.
 pub(super) fn fetch_sql() -> String {
     take_sql(
         "picked AS (
@@ -97,7 +99,7 @@ pub(super) fn take_sql(picked: &str) -> String {
 }
 
 /// The CTEs `inserted`, `recorded` and `notified` that store new jobs
-/// (bound by [`NewJobColumns::bind`] as `$1` to `$12`; with `related`
+/// (bound by [`NewJobColumns::arguments`] as `$1` to `$12`; with `related`
 /// their parents' and batches' columns as the next five, `$13` to `$17`;
 /// with `control` their unique keys and concurrency limits as the next
 /// four) with their first history entry, and wake the listening servers
@@ -475,7 +477,8 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE {s}.jobs_job AS j
 /// states a job may move from ([`State::sources`]), `$4` the reason,
 /// `$5` the channel to notify when jobs became `Enqueued`. A requeued job
 /// gets at least one attempt more than it used, and loses the result of
-/// its earlier run.
+/// its earlier run. A unique job is left alone when the move would take it
+/// into its key's states while another job holds the key.
 /// `$6` to `$9` are those of [`continue_awaiting`]: a deleted job's
 /// continuations are decided in the same statement. `$10`: whether the
 /// move may take running jobs. A running job moved keeps, as the move's
@@ -496,6 +499,11 @@ fn move_sql() -> String {
                                  ELSE j.max_attempts END,
              result = CASE WHEN $2 = 'Enqueued' THEN NULL ELSE j.result END
          WHERE j.id = ANY($1) AND j.state = ANY($3)
+           AND (j.unique_key IS NULL
+                OR strpos(j.unique_states, ',' || $2 || ',') = 0
+                OR NOT EXISTS (SELECT FROM {{s}}.jobs_job AS holder
+                               WHERE holder.unique_key = j.unique_key AND holder.id <> j.id
+                                 AND strpos(holder.unique_states, ',' || holder.state || ',') > 0))
          RETURNING j.id, j.state, j.state_changed_at, j.reason, j.state_data, j.result,
                    $9::text AS awaiting
      ), {continued}, recorded AS (

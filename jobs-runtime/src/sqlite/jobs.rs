@@ -127,7 +127,9 @@ pub(super) const EXTEND_LEASES: &str = "UPDATE jobs_job SET lease_expires_at = ?
 /// ([`State::sources`]), `?5` the reason. A requeued job gets at least one
 /// attempt more than it used, and loses the result of its earlier run. A
 /// running job moved keeps, as the move's data, the attempt it stopped
-/// (`{"server": ..., "attempt": ...}`).
+/// (`{"server": ..., "attempt": ...}`). A unique job is left alone when the
+/// move would take it into its key's states while another job holds the
+/// key.
 const MOVE: &str = "UPDATE jobs_job
      SET state = ?3, state_changed_at = ?1, lease_expires_at = NULL, server = NULL,
          run_at = NULL, reason = ?5,
@@ -138,6 +140,12 @@ const MOVE: &str = "UPDATE jobs_job
          result = CASE WHEN ?3 = 'Enqueued' THEN NULL ELSE result END
      WHERE id IN (SELECT value FROM json_each(?2))
        AND state IN (SELECT value FROM json_each(?4))
+       AND (unique_key IS NULL
+            OR instr(unique_states, ',' || ?3 || ',') = 0
+            OR NOT EXISTS (SELECT 1 FROM jobs_job AS holder
+                           WHERE holder.unique_key = jobs_job.unique_key
+                             AND holder.id <> jobs_job.id
+                             AND instr(holder.unique_states, ',' || holder.state || ',') > 0))
      RETURNING id";
 
 /// The rows of [`FINISH`] for `params`.

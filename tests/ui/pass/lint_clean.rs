@@ -36,7 +36,7 @@ pub async fn with_listed_backoff() {}
 
 /// Unique per user within an hour, one per user at once.
 #[job(
-    unique(by = [user_id], within = "1h", states = ["Scheduled", "Enqueued"]),
+    unique(by = [user_id], within = "1h", states = ["Scheduled", "Enqueued", "Processing", "Awaiting"]),
     concurrency(limit = 1, by = [user_id])
 )]
 pub async fn with_unique_and_concurrency(user_id: i64, note: String) {

@@ -22,14 +22,14 @@ async fn hourly_report(customer_id: i64, region: String, note: String) {
     let _ = (customer_id, region, note);
 }
 
-/// Unique within a day, among the jobs waiting only.
-#[job(unique(within = "1d", states = ["Scheduled", "Enqueued"]))]
+/// Unique within a day, failed jobs counted too.
+#[job(unique(within = "1d", states = ["Scheduled", "Enqueued", "Processing", "Awaiting", "Failed"]))]
 async fn daily_digest(user_id: i64) {
     let _ = user_id;
 }
 
-/// Unique while not yet running; every sub-key at once, in any order.
-#[job(unique(states = ["Scheduled", "Enqueued", "Awaiting"]), queue = "mail")]
+/// Unique until it succeeded; every sub-key at once, in any order.
+#[job(unique(states = ["Scheduled", "Enqueued", "Processing", "Awaiting", "Succeeded"]), queue = "mail")]
 async fn nudge(user_id: i64) {
     let _ = user_id;
 }
@@ -52,7 +52,7 @@ async fn import_file(path: String) {
 
 /// Both, with the same `by`, and a raw argument name.
 #[job(
-    unique(by = [r#type, account], within = "30m", states = ["Enqueued"]),
+    unique(by = [r#type, account], within = "30m", states = ["Scheduled", "Enqueued", "Processing", "Awaiting"]),
     concurrency(by = [account], limit = 4294967295),
     retries = 1
 )]
@@ -93,14 +93,17 @@ fn main() {
 
     let digest = <DailyDigest as Job>::UNIQUE.unwrap();
     assert_eq!(digest.within, Some(Duration::from_secs(86_400)));
-    assert_eq!(digest.states, [State::Scheduled, State::Enqueued]);
+    assert_eq!(
+        digest.states,
+        [State::Scheduled, State::Enqueued, State::Processing, State::Awaiting, State::Failed]
+    );
     assert_eq!(DailyDigest { user_id: 1 }.unique_key(), None);
 
     let nudge = <Nudge as Job>::UNIQUE.unwrap();
     assert_eq!(nudge.within, None);
     assert_eq!(
         nudge.states,
-        [State::Scheduled, State::Enqueued, State::Awaiting]
+        [State::Scheduled, State::Enqueued, State::Processing, State::Awaiting, State::Succeeded]
     );
     assert_eq!(<Nudge as Job>::QUEUE, "mail");
 
@@ -133,7 +136,7 @@ fn main() {
 
     assert_eq!(
         <Charge as Job>::UNIQUE,
-        Some(Uniqueness::within(Duration::from_secs(1800)).in_states(&[State::Enqueued]))
+        Some(Uniqueness::within(Duration::from_secs(1800)).in_states(jobs::UNIQUE_WHILE_UNFINISHED))
     );
     assert_eq!(
         <Charge as Job>::CONCURRENCY,
