@@ -29,6 +29,10 @@ const REFUSED_JOB_KEYS: &[(&str, &str)] = &[
         "concurrency",
         "`concurrency` is not supported on #[recurring] jobs yet: use `skip_if_running = true`",
     ),
+    (
+        "priority",
+        "`priority` is not supported on #[recurring] jobs yet: their runs are enqueued at priority 0 (use `queue` to run them ahead)",
+    ),
 ];
 
 /// Expands `#[recurring(args)] item`.
@@ -200,22 +204,22 @@ mod tests {
     }
 
     #[test]
-    fn unique_and_concurrency_are_refused_with_their_reason() {
+    fn unique_concurrency_and_priority_are_refused_with_their_reason() {
         let out = expand_str(
-            r#"cron = "@hourly", unique(within = "1h"), concurrency = 1, queue = "x""#,
+            r#"cron = "@hourly", unique(within = "1h"), concurrency = 1, priority = -1, queue = "x""#,
             "async fn hourly() {}",
         );
         for (_, refusal) in REFUSED_JOB_KEYS {
             assert!(out.contains(refusal), "missing {refusal:?} in {out}");
         }
-        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
         let out = expand_str(r#"cron = "@hourly", unique"#, "async fn hourly() {}");
         assert!(
             out.contains("`unique` is not supported on #[recurring] jobs"),
             "{out}"
         );
         let out = expand_str(r#"cron = "@hourly", bogus = 1"#, "async fn hourly() {}");
-        assert!(out.contains("`priority`, `crate`"), "{out}");
+        assert!(out.contains("`timeout`, `crate`"), "{out}");
         assert!(!out.contains("`unique`"), "{out}");
     }
 }

@@ -28,7 +28,7 @@ async fn first_of_all() {}
 #[job(priority = 32767, timeout = "500ms", backoff = linear)]
 async fn last_of_all() {}
 
-#[recurring(cron = "@hourly", timeout = "2m", priority = -1, backoff = ["10s"])]
+#[recurring(cron = "@hourly", timeout = "2m", backoff = ["10s"])]
 async fn hourly() {}
 
 const _: () = {
@@ -48,7 +48,7 @@ const _: () = {
     assert!(<FirstOfAll as Job>::PRIORITY == i16::MIN);
     assert!(<FirstOfAll as Job>::TIMEOUT.is_none());
     assert!(<LastOfAll as Job>::PRIORITY == i16::MAX);
-    assert!(<Hourly as Job>::PRIORITY == -1);
+    assert!(<Hourly as Job>::PRIORITY == 0);
     assert!(matches!(
         <Hourly as Job>::RETRY_POLICY.backoff,
         Backoff::Steps([_])
