@@ -2,7 +2,10 @@
 //! [`JobContext::cancellation_token`](crate::JobContext::cancellation_token).
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use tokio::sync::Notify;
 
 use tokio_util::sync::CancellationToken;
 
@@ -49,8 +52,38 @@ impl fmt::Display for CancelReason {
 #[derive(Clone, Debug, Default)]
 pub struct Cancellation {
     token: CancellationToken,
-    revoked: CancellationToken,
-    reason: Arc<Mutex<Option<CancelReason>>>,
+    inner: Arc<Inner>,
+}
+
+/// What the clones of a [`Cancellation`] share beside the token.
+#[derive(Debug, Default)]
+struct Inner {
+    /// The reason kept, [`NO_REASON`] while none.
+    reason: AtomicU8,
+    /// Notified when the reason becomes [`CancelReason::Cancelled`].
+    revoked: Notify,
+}
+
+/// The stored reason before the signal fired.
+const NO_REASON: u8 = 0;
+
+impl CancelReason {
+    fn code(self) -> u8 {
+        match self {
+            CancelReason::Cancelled => 1,
+            CancelReason::TimedOut => 2,
+            CancelReason::Shutdown => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(CancelReason::Cancelled),
+            2 => Some(CancelReason::TimedOut),
+            3 => Some(CancelReason::Shutdown),
+            _ => None,
+        }
+    }
 }
 
 impl Cancellation {
@@ -62,21 +95,23 @@ impl Cancellation {
     /// Fires the signal for `reason` (see the type's docs for which
     /// reason is kept).
     pub fn cancel(&self, reason: CancelReason) {
-        {
-            let mut kept = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
-            if kept.is_none() || reason == CancelReason::Cancelled {
-                *kept = Some(reason);
-            }
-        }
         if reason == CancelReason::Cancelled {
-            self.revoked.cancel();
+            self.inner.reason.store(reason.code(), Ordering::SeqCst);
+            self.inner.revoked.notify_waiters();
+        } else {
+            let _ = self.inner.reason.compare_exchange(
+                NO_REASON,
+                reason.code(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
         }
         self.token.cancel();
     }
 
     /// Why the signal fired; `None` while it has not.
     pub fn reason(&self) -> Option<CancelReason> {
-        *self.reason.lock().unwrap_or_else(PoisonError::into_inner)
+        CancelReason::from_code(self.inner.reason.load(Ordering::SeqCst))
     }
 
     /// Whether the signal fired.
@@ -96,9 +131,18 @@ impl Cancellation {
         self.token.cancelled().await;
     }
 
-    /// Completes when the signal fires for [`CancelReason::Cancelled`].
+    /// Completes when the signal fires for [`CancelReason::Cancelled`];
+    /// at once if it has.
     pub async fn revoked(&self) {
-        self.revoked.cancelled().await;
+        loop {
+            let notified = self.inner.revoked.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.reason() == Some(CancelReason::Cancelled) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub struct JobContext {
     cancellation: Cancellation,
     /// The job's own token, a child of the attempt's: made when first
     /// asked for, so that an attempt that never asks costs nothing more.
-    token: Arc<OnceLock<CancellationToken>>,
+    token: OnceLock<CancellationToken>,
 }
 
 impl JobContext {
@@ -52,7 +52,7 @@ impl JobContext {
             enqueued_at,
             parent_result: None,
             cancellation: Cancellation::new(),
-            token: Arc::default(),
+            token: OnceLock::new(),
         }
     }
 

@@ -22,12 +22,21 @@ pub(super) fn attempts_json(jobs: &[Attempt]) -> String {
     serde_json::to_string(&rows).expect("integers and strings serialize")
 }
 
-/// Up to `?2` enqueued jobs under no concurrency limit of queue `?1`, by
-/// priority (lower first) then oldest first, through the partial index of
-/// enqueued jobs, as one JSON array of `[id, priority]`; none while the
+/// The ids of up to `?2` enqueued jobs under no concurrency limit of
+/// queue `?1`, by priority (lower first) then oldest first, through the
+/// partial index of enqueued jobs, as one JSON array; none while the
 /// queue is paused, and none of a paused job name (read past: a long
 /// backlog of a paused job name slows every fetch of its queue).
-pub(super) const PICK: &str = "SELECT json_group_array(json_array(id, priority)) FROM (
+pub(super) const PICK: &str = "SELECT json_group_array(id) FROM (
+         SELECT id, priority FROM jobs_job
+         WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ?1
+           AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
+           AND NOT EXISTS (SELECT 1 FROM jobs_paused WHERE kind = 'queue' AND name = ?1)
+         ORDER BY priority, id LIMIT ?2)";
+
+/// [`PICK`] as a JSON array of `[id, priority]`, to merge with the jobs
+/// under a limit ([`PICK_LIMITED`]) when both are found.
+const PICK_WITH_PRIORITY: &str = "SELECT json_group_array(json_array(id, priority)) FROM (
          SELECT id, priority FROM jobs_job
          WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ?1
            AND name NOT IN (SELECT name FROM jobs_paused WHERE kind = 'job')
@@ -519,34 +528,43 @@ impl JobStorage for SqliteStorage {
                     .bind(i64::try_from(wanted).unwrap_or(i64::MAX))
                     .bind(LIMITED_WINDOW)
             };
-            let mut picked: Vec<(i64, i16)> = serde_json::from_str(
-                &pick(PICK)
+            let mut picked: String = pick(PICK)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+            // Jobs under a limit, when some may wait or this queue has
+            // fewer others than wanted; merged with the others by
+            // priority then id when both are found.
+            let short = || -> Result<bool> {
+                let ids: Vec<i64> =
+                    serde_json::from_str(&picked).map_err(|e| Error::storage(OP, e))?;
+                Ok(ids.len() < wanted)
+            };
+            if limited_due || short()? {
+                let limited: String = pick(PICK_LIMITED)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(|e| storage_error(OP, e))?,
-            )
-            .map_err(|e| Error::storage(OP, e))?;
-            // Jobs under a limit, when some may wait or this queue has
-            // fewer others than wanted, merged by priority then id.
-            if limited_due || picked.len() < wanted {
-                let limited: Vec<(i64, i16)> = serde_json::from_str(
-                    &pick(PICK_LIMITED)
+                    .map_err(|e| storage_error(OP, e))?;
+                let limited: Vec<(i64, i16)> =
+                    serde_json::from_str(&limited).map_err(|e| Error::storage(OP, e))?;
+                if !limited.is_empty() {
+                    limited_seen = true;
+                    let others: String = pick(PICK_WITH_PRIORITY)
                         .fetch_one(&mut *tx)
                         .await
-                        .map_err(|e| storage_error(OP, e))?,
-                )
-                .map_err(|e| Error::storage(OP, e))?;
-                limited_seen |= !limited.is_empty();
-                picked.extend(limited);
-                picked.sort_unstable_by_key(|&(id, priority)| (priority, id));
-                picked.truncate(wanted);
+                        .map_err(|e| storage_error(OP, e))?;
+                    let mut both: Vec<(i64, i16)> =
+                        serde_json::from_str(&others).map_err(|e| Error::storage(OP, e))?;
+                    both.extend(limited);
+                    both.sort_unstable_by_key(|&(id, priority)| (priority, id));
+                    both.truncate(wanted);
+                    let ids: Vec<i64> = both.into_iter().map(|(id, _)| id).collect();
+                    picked = serde_json::to_string(&ids).map_err(|e| Error::storage(OP, e))?;
+                }
             }
-            if picked.is_empty() {
+            if picked == "[]" {
                 continue;
             }
-            let picked =
-                serde_json::to_string(&picked.iter().map(|&(id, _)| id).collect::<Vec<_>>())
-                    .map_err(|e| Error::storage(OP, e))?;
             sqlx::query(TAKE)
                 .bind(&params.server)
                 .bind(now)
