@@ -114,6 +114,47 @@ fn mismatch() -> Error {
     )
 }
 
+/// The ids of a call's jobs as rounds of insert and look-up settle them.
+pub(crate) struct Settling {
+    ids: Vec<Option<i64>>,
+    /// The jobs (their places in the call) still without an id.
+    pending: Vec<usize>,
+}
+
+impl Settling {
+    /// `jobs` jobs, none settled.
+    pub(crate) fn new(jobs: usize) -> Self {
+        Settling {
+            ids: vec![None; jobs],
+            pending: (0..jobs).collect(),
+        }
+    }
+
+    /// The places in the call of the jobs still without an id.
+    pub(crate) fn pending(&self) -> &[usize] {
+        &self.pending
+    }
+
+    /// Takes the ids [`place`] gave the pending jobs (in their order);
+    /// the ids of every job, in the call's order, once all have one.
+    pub(crate) fn settle(&mut self, placed: Vec<Option<i64>>) -> Option<Vec<jobs_core::JobId>> {
+        let mut again = Vec::new();
+        for (&slot, id) in self.pending.iter().zip(placed) {
+            match id {
+                Some(id) => self.ids[slot] = Some(id),
+                None => again.push(slot),
+            }
+        }
+        self.pending = again;
+        self.pending.is_empty().then(|| {
+            self.ids
+                .iter()
+                .map(|id| jobs_core::JobId(id.unwrap_or_default()))
+                .collect()
+        })
+    }
+}
+
 /// The keys of `keys` that the jobs placed `None` need looked up, once
 /// each.
 pub(crate) fn skipped_keys(

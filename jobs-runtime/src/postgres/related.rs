@@ -261,10 +261,13 @@ async fn unique_jobs(
         "SELECT unique_key, id FROM {s}.jobs_job
          WHERE unique_key = ANY($1) AND strpos(unique_states, ',' || state || ',') > 0",
     );
-    let mut ids: Vec<Option<i64>> = vec![None; jobs.len()];
-    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    let mut settling = unique::Settling::new(jobs.len());
     for _ in 0..unique::MAX_ROUNDS {
-        let round: Vec<NewJob> = pending.iter().map(|&slot| jobs[slot].clone()).collect();
+        let round: Vec<NewJob> = settling
+            .pending()
+            .iter()
+            .map(|&slot| jobs[slot].clone())
+            .collect();
         let keys = unique::stored_keys(&round, now.timestamp_millis());
         let columns = NewJobColumns::of(&round).with_control(round.iter(), keys.clone());
         let arguments = columns.arguments(channel).map_err(sqlx::Error::Encode)?;
@@ -285,20 +288,9 @@ async fn unique_jobs(
                 .collect()
         };
         let placed = unique::place(&keys, &inserted, &holders).map_err(Failure::Refused)?;
-        let mut again = Vec::new();
-        for (&slot, id) in pending.iter().zip(placed) {
-            match id {
-                Some(id) => ids[slot] = Some(id),
-                None => again.push(slot),
-            }
+        if let Some(ids) = settling.settle(placed) {
+            return Ok(ids);
         }
-        if again.is_empty() {
-            return Ok(ids
-                .into_iter()
-                .map(|id| JobId(id.unwrap_or_default()))
-                .collect());
-        }
-        pending = again;
     }
     Err(Failure::Refused(unique::gave_up()))
 }

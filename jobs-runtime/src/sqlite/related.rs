@@ -146,10 +146,13 @@ pub(crate) async fn enqueue_on(
 /// settles every job unless an application's transaction holds a key
 /// without having written it yet.
 async fn unique_jobs(conn: &mut SqliteConnection, now: i64, jobs: &[NewJob]) -> Result<Vec<JobId>> {
-    let mut ids: Vec<Option<i64>> = vec![None; jobs.len()];
-    let mut pending: Vec<usize> = (0..jobs.len()).collect();
+    let mut settling = unique::Settling::new(jobs.len());
     for _ in 0..unique::MAX_ROUNDS {
-        let round: Vec<NewJob> = pending.iter().map(|&slot| jobs[slot].clone()).collect();
+        let round: Vec<NewJob> = settling
+            .pending()
+            .iter()
+            .map(|&slot| jobs[slot].clone())
+            .collect();
         let keys = unique::stored_keys(&round, now);
         let inserted = insert_unique(conn, now, &round, &keys)
             .await
@@ -172,20 +175,9 @@ async fn unique_jobs(conn: &mut SqliteConnection, now: i64, jobs: &[NewJob]) -> 
             .collect()
         };
         let placed = unique::place(&keys, &inserted, &holders)?;
-        let mut again = Vec::new();
-        for (&slot, id) in pending.iter().zip(placed) {
-            match id {
-                Some(id) => ids[slot] = Some(id),
-                None => again.push(slot),
-            }
+        if let Some(ids) = settling.settle(placed) {
+            return Ok(ids);
         }
-        if again.is_empty() {
-            return Ok(ids
-                .into_iter()
-                .map(|id| JobId(id.unwrap_or_default()))
-                .collect());
-        }
-        pending = again;
     }
     Err(unique::gave_up())
 }
