@@ -300,14 +300,18 @@ async fn shutdown_waits_for_running_jobs(fx: &Fixture) {
     let storage = fx.storage.clone();
     let client = Client::new(storage.clone());
     let server = fast_server(&storage).start().unwrap();
-    let id = slow::enqueue(&client, fx.key("finishes-at-shutdown"), 300)
-        .await
-        .unwrap();
-    wait_for_state(&storage, id, State::Processing).await;
+    let key = fx.key("finishes-at-shutdown");
+    let id = tracked::enqueue(&client, key.clone(), 300).await.unwrap();
+    // Running, not only fetched: a job fetched ahead and not yet started
+    // is given back at shutdown instead.
+    wait_until("the job to start", || async {
+        runs(&format!("{key}/started")) == 1
+    })
+    .await;
 
     server.shutdown().await;
     assert_eq!(job(&storage, id).await.state, State::Succeeded);
-    assert_eq!(runs(&fx.key("finishes-at-shutdown")), 1);
+    assert_eq!(runs(&format!("{key}/finished")), 1);
 }
 
 async fn shutdown_requeues_jobs_that_outlast_the_timeout(fx: &Fixture) {
