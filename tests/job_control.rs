@@ -87,31 +87,29 @@ async fn in_order(key: String, name: String) {
 /// Jobs of this name running now, and the most seen at once, per key.
 static RUNNING: LazyLock<Mutex<HashMap<String, (usize, usize)>>> = LazyLock::new(Default::default);
 
-/// At most two run at once, on every server together.
-#[job(concurrency = 2)]
-async fn limited_to_two(key: String) {
+/// Counts `key`'s jobs running around `work`, keeping the most at once.
+async fn count_running(key: String, work: impl Future<Output = ()>) {
     {
         let mut running = RUNNING.lock().unwrap();
         let (now, most) = running.entry(key.clone()).or_default();
         *now += 1;
         *most = (*most).max(*now);
     }
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    work.await;
     RUNNING.lock().unwrap().get_mut(&key).unwrap().0 -= 1;
+}
+
+/// At most two run at once, on every server together.
+#[job(concurrency = 2)]
+async fn limited_to_two(key: String) {
+    count_running(key, tokio::time::sleep(Duration::from_millis(30))).await;
 }
 
 /// At most one per customer at once.
 #[job(concurrency(limit = 1, by = [customer]))]
 async fn one_per_customer(key: String, customer: u32) {
     let key = format!("{key}/{customer}");
-    {
-        let mut running = RUNNING.lock().unwrap();
-        let (now, most) = running.entry(key.clone()).or_default();
-        *now += 1;
-        *most = (*most).max(*now);
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    RUNNING.lock().unwrap().get_mut(&key).unwrap().0 -= 1;
+    count_running(key, tokio::time::sleep(Duration::from_millis(20))).await;
 }
 
 /// A daily report: one per day's key while it waits or runs.

@@ -194,22 +194,9 @@ impl GivenAttrs {
         let mut seen: Vec<String> = Vec::new();
         let parser = syn::meta::parser(|meta| {
             let key = key_of(&meta);
-            if !JOB_KEYS.contains(&key.as_str()) {
-                cx.error_spanned_by(
-                    &meta.path,
-                    format!(
-                        "unknown #[job] key `{}`: expected one of {}",
-                        path_text(&meta.path),
-                        one_of(JOB_KEYS)
-                    ),
-                );
+            if !accept_key(cx, &meta.path, &key, JOB_KEYS, &mut seen, "#[job]") {
                 return skip_value(&meta);
             }
-            if seen.contains(&key) {
-                cx.error_spanned_by(&meta.path, format!("duplicate #[job] key `{key}`"));
-                return skip_value(&meta);
-            }
-            seen.push(key.clone());
             // The two keys that are flags or take `(...)`.
             match key.as_str() {
                 "unique" => {
@@ -254,6 +241,36 @@ fn one_of(keys: &[&str]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether `key` (at `path`) is one of `accepted` and not `seen` yet; an
+/// unknown or duplicate key of `what` (`#[job]`, `` `unique` ``) is
+/// recorded in `cx`. A key accepted is added to `seen`.
+fn accept_key(
+    cx: &mut Ctxt,
+    path: &syn::Path,
+    key: &str,
+    accepted: &[&str],
+    seen: &mut Vec<String>,
+    what: &str,
+) -> bool {
+    if !accepted.contains(&key) {
+        cx.error_spanned_by(
+            path,
+            format!(
+                "unknown {what} key `{}`: expected one of {}",
+                path_text(path),
+                one_of(accepted)
+            ),
+        );
+        return false;
+    }
+    if seen.iter().any(|earlier| earlier == key) {
+        cx.error_spanned_by(path, format!("duplicate {what} key `{key}`"));
+        return false;
+    }
+    seen.push(key.to_owned());
+    true
 }
 
 fn path_text(path: &syn::Path) -> String {
@@ -461,22 +478,16 @@ fn parse_sub_keys(
     let mut seen: Vec<String> = Vec::new();
     meta.parse_nested_meta(|sub| {
         let sub_key = key_of(&sub);
-        if !accepted.contains(&sub_key.as_str()) {
-            cx.error_spanned_by(
-                &sub.path,
-                format!(
-                    "unknown `{key}` key `{}`: expected one of {}",
-                    path_text(&sub.path),
-                    one_of(accepted)
-                ),
-            );
+        if !accept_key(
+            cx,
+            &sub.path,
+            &sub_key,
+            accepted,
+            &mut seen,
+            &format!("`{key}`"),
+        ) {
             return skip_value(&sub);
         }
-        if seen.contains(&sub_key) {
-            cx.error_spanned_by(&sub.path, format!("duplicate `{key}` key `{sub_key}`"));
-            return skip_value(&sub);
-        }
-        seen.push(sub_key.clone());
         each(cx, &sub_key, &sub)
     })
 }

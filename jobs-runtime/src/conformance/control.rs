@@ -3,8 +3,17 @@
 
 use jobs_core::{MoveParams, PauseTarget, SetPausedParams, State, decide};
 
+use super::continuations::run_one;
 use super::{enqueue, fetch, ids_of, new_job, record, state};
 use crate::Storage;
+
+const SUCCEEDED: jobs_core::Outcome = jobs_core::Outcome::Succeeded { result: None };
+
+fn failed() -> jobs_core::Outcome {
+    jobs_core::Outcome::Failed {
+        reason: "boom".into(),
+    }
+}
 
 fn with_priority(name: &str, queue: &str, priority: i16) -> jobs_core::NewJob {
     let mut job = new_job(name, queue);
@@ -106,13 +115,7 @@ pub async fn move_jobs_takes_only_the_states_it_names(storage: &Storage) {
         ],
     )
     .await;
-    let ran = fetch(storage, &["r"], 1).await;
-    super::finish(
-        storage,
-        ran[0].held(),
-        jobs_core::Outcome::Succeeded { result: None },
-    )
-    .await;
+    run_one(storage, "r", SUCCEEDED).await;
     let running = fetch(storage, &["s"], 1).await;
     assert_eq!(ids_of(&running), [ids[2]]);
     let unfinished: Vec<State> = State::ALL
@@ -194,12 +197,7 @@ pub async fn a_unique_job_returns_the_holder_of_its_key(storage: &Storage) {
     assert_eq!(ids_of(&taken), [first]);
     let again = enqueue(storage, vec![unique("report", "q", "day-1")]).await[0];
     assert_eq!(again, first, "a running job holds its key");
-    super::finish(
-        storage,
-        taken[0].held(),
-        jobs_core::Outcome::Succeeded { result: None },
-    )
-    .await;
+    super::finish(storage, taken[0].held(), SUCCEEDED).await;
     let after = enqueue(storage, vec![unique("report", "q", "day-1")]).await[0];
     assert_ne!(after, first, "a finished job holds its key no more");
 }
@@ -256,12 +254,7 @@ pub async fn a_fetch_keeps_each_key_within_its_limit(storage: &Storage) {
         fetch(storage, &["q"], 10).await.is_empty(),
         "all at their limits"
     );
-    super::finish(
-        storage,
-        taken[0].held(),
-        jobs_core::Outcome::Succeeded { result: None },
-    )
-    .await;
+    super::finish(storage, taken[0].held(), SUCCEEDED).await;
     assert_eq!(ids_of(&fetch(storage, &["q"], 10).await), [ids[2]]);
 }
 
@@ -293,27 +286,11 @@ pub async fn concurrent_fetches_never_exceed_a_limit(storage: &Storage) {
 /// the other jobs of the move are moved, and no error stops the move.
 pub async fn a_move_leaves_alone_a_unique_job_whose_key_is_held(storage: &Storage) {
     let first = enqueue(storage, vec![unique("report", "q", "k")]).await[0];
-    let taken = fetch(storage, &["q"], 1).await;
-    super::finish(
-        storage,
-        taken[0].held(),
-        jobs_core::Outcome::Failed {
-            reason: "boom".into(),
-        },
-    )
-    .await;
+    run_one(storage, "q", failed()).await;
     let second = enqueue(storage, vec![unique("report", "q", "k")]).await[0];
     assert_ne!(second, first, "a failed job holds its key no more");
     let other = enqueue(storage, vec![new_job("other", "r")]).await[0];
-    let taken = fetch(storage, &["r"], 1).await;
-    super::finish(
-        storage,
-        taken[0].held(),
-        jobs_core::Outcome::Failed {
-            reason: "boom".into(),
-        },
-    )
-    .await;
+    run_one(storage, "r", failed()).await;
     let requeue = MoveParams::new(
         vec![first, other],
         State::Enqueued,

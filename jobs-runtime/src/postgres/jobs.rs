@@ -48,28 +48,37 @@ fn held(jobs: &[Attempt]) -> (Vec<i64>, Vec<i32>) {
 /// of 100,000 were drained, 3 ms through the partial index). See the plan
 /// tests.
 pub(super) fn fetch_sql() -> String {
-    take_sql(
+    take_sql(&format!(
         "picked AS (
          SELECT job.id
-         FROM (
-             SELECT name, rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
-             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
-                               WHERE p.kind = 'queue' AND p.name = q.name)
-         ) AS q
+         FROM {SERVED_QUEUES}
          CROSS JOIN LATERAL (
-             SELECT id, priority FROM {s}.jobs_job AS j
+             SELECT id, priority FROM {{s}}.jobs_job AS j
              WHERE state = 'Enqueued' AND concurrency_key IS NULL AND queue = ANY(ARRAY[q.name])
-               AND (NOT (SELECT EXISTS (SELECT FROM {s}.jobs_paused WHERE kind = 'job'))
-                    OR NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
-                                   WHERE p.kind = 'job' AND p.name = j.name))
+               AND {NAME_NOT_PAUSED}
              ORDER BY queue, priority, id LIMIT $2
              FOR UPDATE SKIP LOCKED
          ) AS job
          ORDER BY q.rank, job.priority, job.id
          LIMIT $2
-     )",
-    )
+     )"
+    ))
 }
+
+/// The queues of `$1` that are not paused, as `q(name, rank)`, `rank`
+/// their order in `$1` (1 first): what every fetch reads from.
+pub(super) const SERVED_QUEUES: &str = "(
+             SELECT name, rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
+             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                               WHERE p.kind = 'queue' AND p.name = q.name)
+         ) AS q";
+
+/// The condition that the job `j`'s name is not paused, looked up only
+/// while some job name is (see [`fetch_sql`]).
+pub(super) const NAME_NOT_PAUSED: &str =
+    "(NOT (SELECT EXISTS (SELECT FROM {s}.jobs_paused WHERE kind = 'job'))
+                    OR NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
+                                   WHERE p.kind = 'job' AND p.name = j.name))";
 
 /// A fetch of the jobs that the CTE `picked` gives (its `id`s, locked):
 /// moves them to `Processing` for server `$3` with a lease of `$4` ms,

@@ -5,11 +5,11 @@
 //! A limited job waits in an index of its own (`jobs_job_limited`), so the
 //! fetch of every other job never reads past it. Taking limited jobs is
 //! one transaction of two statements:
-//! 1. [`CLAIM_KEYS`] looks at the first limited jobs of the queues served,
+//! 1. [`claim_keys`] looks at the first limited jobs of the queues served,
 //!    leaves out the keys already at their limit, and takes a transaction
 //!    advisory lock on each key it keeps, skipping the keys another
 //!    server's fetch holds (`pg_try_advisory_xact_lock`: no one waits);
-//! 2. [`TAKE_LIMITED`], a statement of its own so that its snapshot sees
+//! 2. [`take_limited`], a statement of its own so that its snapshot sees
 //!    every fetch of those keys that committed before the locks were
 //!    taken, counts the jobs of each key running and takes no more than
 //!    the room left.
@@ -25,7 +25,7 @@ use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{fetched, limit, millis};
-use super::jobs::take_sql;
+use super::jobs::{NAME_NOT_PAUSED, SERVED_QUEUES, take_sql};
 
 /// How many waiting limited jobs of each queue a fetch looks at, in
 /// order: keys whose jobs are all further down wait for a later fetch.
@@ -37,51 +37,47 @@ const WINDOW: i64 = 1000;
 /// schema's hash (`$3`: two schemas' keys never share a lock) and the
 /// key's, apart from the single-key locks the application or the
 /// migrations take. `$2` is the window.
-const CLAIM_KEYS: &str = "WITH full_keys AS (
-         SELECT concurrency_key FROM {s}.jobs_job
+fn claim_keys() -> String {
+    format!(
+        "WITH full_keys AS (
+         SELECT concurrency_key FROM {{s}}.jobs_job
          WHERE state = 'Processing' AND concurrency_key IS NOT NULL
          GROUP BY concurrency_key HAVING count(*) >= min(concurrency_limit)
      ), waiting AS (
          SELECT DISTINCT job.concurrency_key
-         FROM (
-             SELECT name FROM unnest($1::text[]) AS q(name)
-             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
-                               WHERE p.kind = 'queue' AND p.name = q.name)
-         ) AS q
+         FROM {SERVED_QUEUES}
          CROSS JOIN LATERAL (
-             SELECT concurrency_key FROM {s}.jobs_job AS j
+             SELECT concurrency_key FROM {{s}}.jobs_job AS j
              WHERE state = 'Enqueued' AND concurrency_key IS NOT NULL
                AND queue = ANY(ARRAY[q.name])
-               AND NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
-                               WHERE p.kind = 'job' AND p.name = j.name)
+               AND {NAME_NOT_PAUSED}
                AND concurrency_key NOT IN (SELECT concurrency_key FROM full_keys)
              ORDER BY queue, priority, id LIMIT $2
          ) AS job
      )
      SELECT concurrency_key FROM waiting
-     WHERE pg_try_advisory_xact_lock(hashtext($3), hashtext(concurrency_key))";
+     WHERE pg_try_advisory_xact_lock(hashtext($3), hashtext(concurrency_key))"
+    )
+}
 
 /// Takes up to `$2` waiting jobs of the locked keys `$5` in the queues
 /// `$1`, in queue order, then priority, then id, no more of each key than
 /// its limit less its running jobs; for server `$3` with a lease of `$4`
 /// ms (see [`take_sql`]).
-const TAKE_LIMITED: &str = "running AS (
-         SELECT concurrency_key, count(*) AS n FROM {s}.jobs_job
+fn take_limited() -> String {
+    format!(
+        "running AS (
+         SELECT concurrency_key, count(*) AS n FROM {{s}}.jobs_job
          WHERE state = 'Processing' AND concurrency_key = ANY($5)
          GROUP BY concurrency_key
      ), candidates AS (
          SELECT job.id, job.concurrency_key, job.concurrency_limit, q.rank, job.priority
-         FROM (
-             SELECT name, rank FROM unnest($1::text[]) WITH ORDINALITY AS q(name, rank)
-             WHERE NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
-                               WHERE p.kind = 'queue' AND p.name = q.name)
-         ) AS q
+         FROM {SERVED_QUEUES}
          CROSS JOIN LATERAL (
-             SELECT id, concurrency_key, concurrency_limit, priority FROM {s}.jobs_job AS j
+             SELECT id, concurrency_key, concurrency_limit, priority FROM {{s}}.jobs_job AS j
              WHERE state = 'Enqueued' AND concurrency_key = ANY($5)
                AND queue = ANY(ARRAY[q.name])
-               AND NOT EXISTS (SELECT FROM {s}.jobs_paused AS p
-                               WHERE p.kind = 'job' AND p.name = j.name)
+               AND {NAME_NOT_PAUSED}
              ORDER BY queue, priority, id LIMIT $6
              FOR UPDATE SKIP LOCKED
          ) AS job
@@ -95,7 +91,9 @@ const TAKE_LIMITED: &str = "running AS (
          SELECT id FROM ranked WHERE room_after >= 0
          ORDER BY rank, priority, id
          LIMIT $2
-     )";
+     )"
+    )
+}
 
 impl PostgresStorage {
     /// Takes up to `wanted` jobs under a concurrency limit, as the module
@@ -120,7 +118,7 @@ impl PostgresStorage {
         let keys: Vec<String> = self
             .run(
                 OP,
-                sqlx::query_scalar(self.sql(CLAIM_KEYS))
+                sqlx::query_scalar(self.sql(&claim_keys()))
                     .bind(&params.queues)
                     .bind(WINDOW)
                     .bind(&self.schema)
@@ -135,7 +133,7 @@ impl PostgresStorage {
         let jobs = self
             .run(
                 OP,
-                sqlx::query(self.sql(&take_sql(TAKE_LIMITED)))
+                sqlx::query(self.sql(&take_sql(&take_limited())))
                     .bind(&params.queues)
                     .bind(limit(wanted))
                     .bind(&params.server)

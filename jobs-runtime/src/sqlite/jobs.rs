@@ -357,29 +357,20 @@ fn plain_row(job: &NewJob) -> serde_json::Value {
 }
 
 /// The row [`insert_rows`] reads for a job with neither parent nor batch,
-/// with its unique key as stored and its concurrency limit.
+/// with its unique key as stored and its concurrency limit: the ten
+/// columns of [`plain_row`], no parent nor batch, then the control ones.
 fn control_row(job: &NewJob, unique_key: Option<&str>) -> serde_json::Value {
-    serde_json::json!([
-        job.name,
-        job.queue,
-        job.args,
-        job.max_attempts,
-        job.schedule.state().as_str(),
-        job.schedule.at().map(|at| at.timestamp_millis()),
-        job.schedule.delay().map(millis),
-        job.reason,
-        job.data,
-        job.priority,
-        null,
-        null,
-        null,
-        null,
-        null,
-        unique_key,
-        job.unique.as_ref().map(jobs_core::UniqueKey::stored_states),
-        job.concurrency.as_ref().map(|limit| limit.key.as_str()),
-        job.concurrency.as_ref().map(|limit| limit.limit),
-    ])
+    let mut row = plain_row(job);
+    if let serde_json::Value::Array(values) = &mut row {
+        values.extend(std::iter::repeat_n(serde_json::Value::Null, 5));
+        values.extend([
+            serde_json::json!(unique_key),
+            serde_json::json!(job.unique.as_ref().map(jobs_core::UniqueKey::stored_states)),
+            serde_json::json!(job.concurrency.as_ref().map(|limit| limit.key.as_str())),
+            serde_json::json!(job.concurrency.as_ref().map(|limit| limit.limit)),
+        ]);
+    }
+    row
 }
 
 /// Stores jobs as [`plan`](crate::related::plan) decided them, with their
@@ -535,12 +526,13 @@ impl JobStorage for SqliteStorage {
             // Jobs under a limit, when some may wait or this queue has
             // fewer others than wanted; merged with the others by
             // priority then id when both are found.
-            let short = || -> Result<bool> {
-                let ids: Vec<i64> =
-                    serde_json::from_str(&picked).map_err(|e| Error::storage(OP, e))?;
-                Ok(ids.len() < wanted)
+            // The ids are `[1,2,3]`: counted by their commas, not parsed.
+            let picked_count = if picked == "[]" {
+                0
+            } else {
+                picked.bytes().filter(|&byte| byte == b',').count() + 1
             };
-            if limited_due || short()? {
+            if limited_due || picked_count < wanted {
                 let limited: String = pick(PICK_LIMITED)
                     .fetch_one(&mut *tx)
                     .await
