@@ -3,14 +3,15 @@
 
 pub use jobs_core::{
     Backoff, BatchId, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn, Error, Job,
-    JobContext, JobError, JobId, JobQuery, JobRecord, MAX_RESULT_LEN, MAX_TEXT_LEN,
-    NUL_REPLACEMENT, ParentOf, PauseTarget, Paused, Registry, Result, RetryPolicy, State,
-    StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId, UNIQUE_WHILE_UNFINISHED,
-    UNIQUE_WITHIN_PERIOD, Uniqueness, duration_text, storable_text,
+    JobContext, JobError, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobResult,
+    LogRecord, MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN,
+    MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT, NewJob, ParentOf, PauseTarget, Paused, Registry,
+    Result, RetryPolicy, State, StateChange, StateCounts, TRUNCATION_MARKER, TypedJobId,
+    UNIQUE_WHILE_UNFINISHED, UNIQUE_WITHIN_PERIOD, Uniqueness, duration_text, storable_text,
 };
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{
-    Batch, Client, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    Batch, Client, ClientBuilder, ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, EnqueueInTransaction, EnqueueOptions, RecurringOptions, Server,
     ServerBuilder, ServerHandle, Storage, enqueue_in_tx,
 };
@@ -40,6 +41,12 @@ pub mod recurring {
         CronSchedule, DEFAULT_TIME_ZONE, MAX_CATCH_UP, MISFIRE_GRACE, Misfire, ScheduleError,
     };
     pub use jobs_runtime::RecurringOptions;
+}
+
+/// Filters: the application's code around every job's life (client,
+/// server and state filters; see [`jobs_runtime::filters`]).
+pub mod filters {
+    pub use jobs_runtime::filters::*;
 }
 
 /// The server's settings and their defaults.

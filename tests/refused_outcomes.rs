@@ -75,6 +75,12 @@ impl JobStorage for Refusing {
     async fn set_paused(&self, p: SetPausedParams) -> jobs::Result<bool> {
         self.inner.set_paused(p).await
     }
+    async fn write_log(&self, p: WriteLogParams) -> jobs::Result<()> {
+        self.inner.write_log(p).await
+    }
+    async fn set_parameters(&self, p: SetParametersParams) -> jobs::Result<()> {
+        self.inner.set_parameters(p).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -148,6 +154,12 @@ impl MonitoringStorage for Refusing {
     }
     async fn paused(&self) -> jobs::Result<Vec<Paused>> {
         self.inner.paused().await
+    }
+    async fn job_parameters(&self, id: JobId) -> jobs::Result<JobParameters> {
+        self.inner.job_parameters(id).await
+    }
+    async fn job_log(&self, q: JobLogQuery) -> jobs::Result<Vec<LogRecord>> {
+        self.inner.job_log(q).await
     }
 }
 

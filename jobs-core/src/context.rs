@@ -1,10 +1,16 @@
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use crate::{CancelReason, Cancellation, JobError, JobId};
+use crate::{
+    Attempt, CancelReason, Cancellation, ContextSink, JobError, JobId, JobParameters,
+    MAX_LOG_LINES_PER_ATTEMPT, check_parameter, storable_text,
+};
 
 /// What a running job may know about itself.
 ///
@@ -18,7 +24,7 @@ use crate::{CancelReason, Cancellation, JobError, JobId};
 ///     Ok(())
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct JobContext {
     id: JobId,
     name: &'static str,
@@ -31,6 +37,29 @@ pub struct JobContext {
     /// The job's own token, a child of the attempt's: made when first
     /// asked for, so that an attempt that never asks costs nothing more.
     token: OnceLock<CancellationToken>,
+    /// Where the log, progress and parameters go; `None` outside a server.
+    sink: Option<Arc<Sink>>,
+}
+
+/// The attempt's sink, with its count of log lines (shared by the
+/// context's clones).
+struct Sink {
+    sink: Arc<dyn ContextSink>,
+    lines: AtomicU32,
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("queue", &self.queue)
+            .field("attempt", &self.attempt)
+            .field("max_attempts", &self.max_attempts)
+            .field("enqueued_at", &self.enqueued_at)
+            .field("cancel_reason", &self.cancel_reason())
+            .finish_non_exhaustive()
+    }
 }
 
 impl JobContext {
@@ -53,6 +82,147 @@ impl JobContext {
             parent_result: None,
             cancellation: Cancellation::new(),
             token: OnceLock::new(),
+            sink: None,
+        }
+    }
+
+    /// The context with the sink its log, progress and parameters go to;
+    /// the server sets it.
+    #[must_use]
+    pub fn with_sink(mut self, sink: Arc<dyn ContextSink>) -> Self {
+        self.sink = Some(Arc::new(Sink {
+            sink,
+            lines: AtomicU32::new(0),
+        }));
+        self
+    }
+
+    fn attempt_key(&self) -> Attempt {
+        Attempt {
+            id: self.id,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Adds a line to the job's log, kept with the job for the dashboard
+    /// (Hangfire.Console's `WriteLine`) and listed by
+    /// `Storage::job_log`. Does not wait: the server writes the lines it
+    /// gathered at most every second, and at the latest shortly after the
+    /// attempt ends; each keeps the time it was logged.
+    ///
+    /// A line is made storable (a NUL byte replaced, cut at
+    /// [`MAX_TEXT_LEN`](crate::MAX_TEXT_LEN) bytes). An attempt keeps its
+    /// first [`MAX_LOG_LINES_PER_ATTEMPT`] lines, then one that says later
+    /// lines are dropped. Outside a server (a context made by
+    /// [`JobContext::new`] alone) lines are not kept.
+    ///
+    /// ```ignore
+    /// ctx.log(format!("sending {template} to {user_id}"));
+    /// ```
+    pub fn log(&self, line: impl Into<String>) {
+        let Some(sink) = &self.sink else { return };
+        let logged = sink.lines.fetch_add(1, Ordering::Relaxed);
+        let text = match logged.cmp(&MAX_LOG_LINES_PER_ATTEMPT) {
+            std::cmp::Ordering::Less => {
+                let line = line.into();
+                match storable_text(&line) {
+                    std::borrow::Cow::Borrowed(_) => line,
+                    std::borrow::Cow::Owned(stored) => stored,
+                }
+            }
+            std::cmp::Ordering::Equal => format!(
+                "(this attempt logged {MAX_LOG_LINES_PER_ATTEMPT} lines, the most kept; later lines are dropped)"
+            ),
+            std::cmp::Ordering::Greater => {
+                // Keep the count from wrapping around in an endless loop.
+                sink.lines
+                    .store(MAX_LOG_LINES_PER_ATTEMPT + 1, Ordering::Relaxed);
+                return;
+            }
+        };
+        sink.sink.log(self.attempt_key(), text);
+    }
+
+    /// Reports how far the job is, from 0.0 (nothing done) to 1.0 (all
+    /// done), for the dashboard; a value out of that range is clamped, NaN
+    /// is ignored. The server stores the latest value at most every second
+    /// ([`JobRecord::progress`](crate::JobRecord::progress)).
+    pub fn progress(&self, progress: f64) {
+        let Some(sink) = &self.sink else { return };
+        if progress.is_nan() {
+            return;
+        }
+        sink.sink
+            .progress(self.attempt_key(), progress.clamp(0.0, 1.0));
+    }
+
+    /// Reads the job's parameter `name` (see
+    /// [`JobParameters`](crate::JobParameters)): what a client filter set
+    /// at enqueue, or an earlier attempt with
+    /// [`set_parameter`](Self::set_parameter). `None` when it is not set.
+    ///
+    /// # Errors
+    /// A retryable [`JobError`] when the storage cannot be read (or the
+    /// context was made outside a server); a permanent one when the value
+    /// does not decode as a `T`.
+    pub async fn parameter<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, JobError> {
+        let parameters = self.parameters().await?;
+        let Some(json) = parameters.get(name) else {
+            return Ok(None);
+        };
+        serde_json::from_str(json).map(Some).map_err(|error| {
+            JobError::permanent(format!(
+                "job parameter `{name}` does not decode as `{}`: {error}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    /// Every parameter of the job, name to JSON value.
+    ///
+    /// # Errors
+    /// A retryable [`JobError`] when the storage cannot be read, or the
+    /// context was made outside a server.
+    pub async fn parameters(&self) -> Result<JobParameters, JobError> {
+        let sink = self.sink()?;
+        sink.parameters(self.id)
+            .await
+            .map_err(|error| JobError::new(format!("reading the job's parameters: {error}")))
+    }
+
+    /// Sets the job's parameter `name` to `value` (as JSON), stored at
+    /// once: a later attempt, a continuation's filter, the dashboard see
+    /// it.
+    ///
+    /// # Errors
+    /// A permanent [`JobError`] when `value` does not serialize or the
+    /// parameter is refused (see
+    /// [`check_parameter`](crate::check_parameter)); a retryable one when
+    /// the storage cannot be written, or the context was made outside a
+    /// server.
+    pub async fn set_parameter<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<(), JobError> {
+        let json = serde_json::to_string(value).map_err(|error| {
+            JobError::permanent(format!(
+                "job parameter `{name}` does not serialize: {error}"
+            ))
+        })?;
+        check_parameter(name, &json).map_err(|error| JobError::permanent(error.to_string()))?;
+        let sink = self.sink()?;
+        sink.set_parameters(self.id, JobParameters::from([(name.to_owned(), json)]))
+            .await
+            .map_err(|error| JobError::new(format!("setting job parameter `{name}`: {error}")))
+    }
+
+    fn sink(&self) -> Result<&dyn ContextSink, JobError> {
+        match &self.sink {
+            Some(sink) => Ok(&*sink.sink),
+            None => Err(JobError::new(
+                "this JobContext has no storage: it was made outside a server",
+            )),
         }
     }
 

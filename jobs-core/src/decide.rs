@@ -160,6 +160,7 @@ mod tests {
                 id: JobId(1),
                 attempt,
             },
+            name: "job".into(),
             max_attempts,
             server: Some("host:1:ab".into()),
         }

@@ -92,6 +92,16 @@ pub enum Error {
         source: crate::recurring::ScheduleError,
     },
 
+    /// A client filter rejected the job: nothing of the enqueue call was
+    /// stored.
+    #[error("job `{name}` was rejected: {reason}")]
+    Rejected {
+        /// The job's name.
+        name: String,
+        /// Why, as the filter said.
+        reason: String,
+    },
+
     /// No batch has this id.
     #[error("no batch with id {0}")]
     BatchNotFound(BatchId),
@@ -108,6 +118,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// A job of `name` rejected by a client filter, for `reason`.
+    pub fn rejected(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Rejected {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// Wraps a driver error with the operation that failed; `transient`
     /// says whether repeating the call later may succeed (see
     /// [`is_transient`](Self::is_transient)).

@@ -15,6 +15,7 @@
 pub mod backend;
 mod cancellation;
 mod context;
+mod context_sink;
 mod control;
 pub mod decide;
 mod duration;
@@ -31,16 +32,19 @@ mod text;
 pub use backend::{
     Attempt, BatchRecord, BatchState, Continuation, ContinueOn, DueRecurring, DueRecurringParams,
     EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
-    FetchParams, FetchedJob, FinishParams, FireRecurringParams, JobOutcome, JobQuery, JobRecord,
-    JobStorage, LeadParams, MAINTENANCE_LEADERSHIP, MAX_RETRY_DELAY, MaintenanceStorage,
-    MonitoringStorage, MoveParams, NewBatch, NewJob, Notification, NotificationStorage, Outcome,
-    Parent, PauseRecurringParams, PauseTarget, Paused, PromoteParams, PruneServersParams,
-    RecurringDefinition, RecurringJob, ResolveAwaitingParams, SaveRecurringParams, Schedule,
-    ServerInfo, ServerRecord, ServerStorage, SetPausedParams, StateCounts, StorageBackend,
-    StoredOutcome, SyncRecurringParams,
+    FetchParams, FetchedJob, FinishParams, FireRecurringParams, JobLogQuery, JobOutcome,
+    JobParameters, JobProgress, JobQuery, JobRecord, JobStorage, LeadParams, LogLine, LogRecord,
+    MAINTENANCE_LEADERSHIP, MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN,
+    MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams, NewBatch, NewJob,
+    Notification, NotificationStorage, Outcome, Parent, PauseRecurringParams, PauseTarget, Paused,
+    PromoteParams, PruneServersParams, RecurringDefinition, RecurringJob, ResolveAwaitingParams,
+    SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage, SetParametersParams,
+    SetPausedParams, StateCounts, StorageBackend, StoredOutcome, SyncRecurringParams,
+    WriteLogParams, check_parameter,
 };
 pub use cancellation::{CancelReason, Cancellation};
 pub use context::JobContext;
+pub use context_sink::ContextSink;
 pub use control::{
     Concurrency, ConcurrencyKey, UNIQUE_WHILE_UNFINISHED, UNIQUE_WITHIN_PERIOD, UniqueKey,
     Uniqueness, canonical_json,

@@ -196,10 +196,12 @@ impl Client {
     /// attached batch does not exist;
     /// [`Error::BatchFinished`](jobs_core::Error::BatchFinished) when
     /// members are added to a batch that finished or was cancelled;
-    /// [`Error::Storage`](jobs_core::Error::Storage) when the storage fails.
+    /// [`Error::Storage`](jobs_core::Error::Storage) when the storage fails;
+    /// what a [client filter](crate::ClientFilter) returns when it rejects
+    /// a member.
     pub async fn enqueue_batch(&self, batch: Batch) -> Result<BatchId> {
         let id = batch.id.clone();
-        let params = batch.into_params();
+        let params = self.filtered(batch.into_params()).await?;
         if !params.jobs.is_empty() || !params.batches.is_empty() {
             self.storage().enqueue(params).await?;
         }

@@ -1,12 +1,14 @@
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jobs_core::{
-    BatchId, Concurrency, Continuation, ContinueOn, EnqueueParams, Error, Job, JobId, NewJob,
-    Parent, Result, Schedule, Uniqueness, canonical_json,
+    BatchId, Concurrency, Continuation, ContinueOn, EnqueueParams, Error, Job, JobId,
+    JobParameters, NewJob, Parent, Result, Schedule, Uniqueness, canonical_json,
 };
 
-use crate::Storage;
+use crate::{ClientFilter, Storage};
 
 /// Enqueues and schedules jobs.
 ///
@@ -19,15 +21,96 @@ use crate::Storage;
 /// and its [`EnqueueOptions`]; [`enqueue`](Self::enqueue),
 /// [`schedule_in`](Self::schedule_in) and [`schedule_at`](Self::schedule_at)
 /// are shorthands for its common options.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
     storage: Storage,
+    filters: Arc<[Arc<dyn ClientFilter>]>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("storage", &self.storage)
+            .field("filters", &self.filters.len())
+            .finish()
+    }
+}
+
+/// Builds a [`Client`] with filters; from [`Client::builder`].
+///
+/// ```no_run
+/// # async fn demo(storage: jobs_runtime::Storage, tenant: impl jobs_runtime::ClientFilter) {
+/// let client = jobs_runtime::Client::builder(storage).filter(tenant).build();
+/// # }
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    storage: Storage,
+    filters: Vec<Arc<dyn ClientFilter>>,
+}
+
+impl ClientBuilder {
+    /// Adds a [`ClientFilter`], run on each job before it is stored,
+    /// after the filters added before it.
+    pub fn filter(mut self, filter: impl ClientFilter) -> Self {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        Client {
+            storage: self.storage,
+            filters: self.filters.into(),
+        }
+    }
 }
 
 impl Client {
-    /// A client over a storage.
+    /// A client over a storage, without filters.
     pub fn new(storage: Storage) -> Self {
-        Client { storage }
+        Client::builder(storage).build()
+    }
+
+    /// A builder for a client over `storage` with
+    /// [filters](crate::filters).
+    pub fn builder(storage: Storage) -> ClientBuilder {
+        ClientBuilder {
+            storage,
+            filters: Vec::new(),
+        }
+    }
+
+    /// Runs the client filters on each job of `params`, in order.
+    ///
+    /// # Errors
+    /// The first error a filter returns: the job is rejected.
+    pub(crate) async fn filtered(&self, mut params: EnqueueParams) -> Result<EnqueueParams> {
+        for job in &mut params.jobs {
+            for filter in self.filters.iter() {
+                filter.on_enqueue(job).await?;
+            }
+        }
+        Ok(params)
+    }
+
+    /// Enqueues `job` with `options` in the application's transaction
+    /// `tx`, after this client's filters; as the generated
+    /// `enqueue_in_tx` helpers (which run no filter) otherwise.
+    ///
+    /// # Errors
+    /// As [`enqueue_in_tx`](crate::enqueue_in_tx), and what a filter
+    /// returns.
+    pub async fn enqueue_in_tx<J: Job>(
+        &self,
+        tx: &mut impl crate::EnqueueInTransaction,
+        job: J,
+        options: EnqueueOptions,
+    ) -> Result<JobId> {
+        let params = self
+            .filtered(EnqueueParams::jobs(vec![new_job(&job, options)?]))
+            .await?;
+        tx.enqueue_jobs(params).await.map(first)
     }
 
     /// The storage this client writes to.
@@ -137,7 +220,8 @@ impl Client {
     }
 
     async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        self.storage.enqueue(EnqueueParams::jobs(jobs)).await
+        let params = self.filtered(EnqueueParams::jobs(jobs)).await?;
+        self.storage.enqueue(params).await
     }
 }
 
@@ -177,9 +261,33 @@ pub struct EnqueueOptions {
     parent: Option<Parent>,
     continue_on: ContinueOn,
     batch: Option<BatchId>,
+    parameters: JobParameters,
 }
 
 impl EnqueueOptions {
+    /// Sets the job parameter `name` to `value` (see
+    /// [`JobParameters`]); the job reads it with
+    /// [`JobContext::parameter`](jobs_core::JobContext::parameter). Client
+    /// filters may add more. An invalid name or a value longer than
+    /// [`MAX_PARAMETER_LEN`](jobs_core::MAX_PARAMETER_LEN) makes the
+    /// enqueue fail with [`Error::Config`].
+    ///
+    /// ```
+    /// use jobs_runtime::EnqueueOptions;
+    ///
+    /// let options = EnqueueOptions::new().parameter("tenant", "acme");
+    /// ```
+    #[must_use]
+    pub fn parameter(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.parameters
+            .insert(name.into(), value.into().to_string());
+        self
+    }
+
     /// No option: the job's queue and attempts, enqueued at once.
     pub fn new() -> Self {
         Self::default()
@@ -388,6 +496,7 @@ pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob
         batch: options.batch,
         unique,
         concurrency,
+        parameters: options.parameters,
     })
 }
 

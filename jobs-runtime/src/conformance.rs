@@ -1319,6 +1319,7 @@ pub async fn expired_leases_lists_only_expired_attempts(storage: &Storage) {
         expired,
         [ExpiredLease {
             job: short.held(),
+            name: short.name.clone(),
             max_attempts: 3,
             server: Some(SERVER.to_owned()),
         }]
@@ -1327,6 +1328,7 @@ pub async fn expired_leases_lists_only_expired_attempts(storage: &Storage) {
     // A rescue that names the running lease too moves only the expired one.
     let not_expired = ExpiredLease {
         job: long.held(),
+        name: long.name.clone(),
         max_attempts: 3,
         server: Some(SERVER.to_owned()),
     };

@@ -10,6 +10,8 @@ mod batch;
 mod client;
 pub mod conformance;
 mod connect_options;
+pub mod filters;
+mod job_parameters;
 mod limited_probe;
 #[cfg(test)]
 mod migrations_check;
@@ -29,10 +31,11 @@ mod transaction;
 mod unique;
 
 pub use batch::Batch;
-pub use client::{Client, EnqueueOptions};
+pub use client::{Client, ClientBuilder, EnqueueOptions};
 pub use connect_options::{
     ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };
+pub use filters::{ClientFilter, Next, ServerFilter, StateFilter, StateTransition, TracingFilter};
 pub use recurring::RecurringOptions;
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use storage::Storage;

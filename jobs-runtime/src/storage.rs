@@ -13,6 +13,7 @@ use jobs_core::{
     EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, PromoteParams,
     Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
 };
+use jobs_core::{JobLogQuery, JobParameters, LogRecord, SetParametersParams};
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::{Notify, watch};
@@ -179,6 +180,47 @@ impl Storage {
     /// [`Error::Storage`] when the database cannot be read.
     pub async fn history(&self, id: impl Into<JobId>) -> Result<Vec<StateChange>> {
         self.backend.history(id.into()).await
+    }
+
+    /// Reads a job's log: the lines its attempts logged with
+    /// [`JobContext::log`](jobs_core::JobContext::log), oldest first, a
+    /// keyset page as `query` says (`JobLogQuery::new(id).after(last.id)`
+    /// for the next one); empty when no job has this id.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn job_log(&self, query: JobLogQuery) -> Result<Vec<LogRecord>> {
+        self.backend.job_log(query).await
+    }
+
+    /// Reads a job's parameters, name to JSON value (see
+    /// [`JobParameters`]); empty when no job has this id.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn job_parameters(&self, id: impl Into<JobId>) -> Result<JobParameters> {
+        self.backend.job_parameters(id.into()).await
+    }
+
+    /// Sets a job's parameter `name` to `value`, whatever the job's state
+    /// (as Hangfire's `SetJobParameter`).
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`] when no job has this id; [`Error::Config`]
+    /// for a name or value [`check_parameter`](jobs_core::check_parameter)
+    /// refuses; [`Error::Storage`] when the database fails.
+    pub async fn set_job_parameter(
+        &self,
+        id: impl Into<JobId>,
+        name: &str,
+        value: impl Into<serde_json::Value>,
+    ) -> Result<()> {
+        self.backend
+            .set_parameters(SetParametersParams {
+                job: id.into(),
+                parameters: JobParameters::from([(name.to_owned(), value.into().to_string())]),
+            })
+            .await
     }
 
     /// Counts the jobs in each state.

@@ -19,6 +19,7 @@ use jobs_core::{
     MaintenanceStorage, MonitoringStorage, MoveParams, NotificationStorage, PromoteParams,
     PruneServersParams, Result, ServerInfo, ServerRecord, ServerStorage, StateChange, StateCounts,
 };
+use jobs_core::{JobLogQuery, JobParameters, LogRecord, SetParametersParams, WriteLogParams};
 use tracing::{Instrument, Span, debug, debug_span};
 
 /// A backend whose every call is traced.
@@ -80,6 +81,20 @@ impl<B: JobStorage> JobStorage for Traced<B> {
         let span =
             debug_span!("storage.set_paused", target = %params.target, paused = params.paused);
         traced(span, self.inner.set_paused(params)).await
+    }
+
+    async fn write_log(&self, params: WriteLogParams) -> Result<()> {
+        let span = debug_span!(
+            "storage.write_log",
+            lines = params.lines.len(),
+            progress = params.progress.len()
+        );
+        traced(span, self.inner.write_log(params)).await
+    }
+
+    async fn set_parameters(&self, params: SetParametersParams) -> Result<()> {
+        let span = debug_span!("storage.set_parameters", job.id = %params.job);
+        traced(span, self.inner.set_parameters(params)).await
     }
 }
 
@@ -198,6 +213,16 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
 
     async fn paused(&self) -> Result<Vec<Paused>> {
         traced(debug_span!("storage.paused"), self.inner.paused()).await
+    }
+
+    async fn job_parameters(&self, id: JobId) -> Result<JobParameters> {
+        let span = debug_span!("storage.job_parameters", job.id = %id);
+        traced(span, self.inner.job_parameters(id)).await
+    }
+
+    async fn job_log(&self, query: JobLogQuery) -> Result<Vec<LogRecord>> {
+        let span = debug_span!("storage.job_log", job.id = %query.job);
+        traced(span, self.inner.job_log(query)).await
     }
 }
 

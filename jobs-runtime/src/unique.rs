@@ -117,8 +117,18 @@ fn mismatch() -> Error {
 /// The ids of a call's jobs as rounds of insert and look-up settle them.
 pub(crate) struct Settling {
     ids: Vec<Option<i64>>,
+    /// Whether each job was stored (not a duplicate given its key's
+    /// holder's id).
+    stored: Vec<bool>,
     /// The jobs (their places in the call) still without an id.
     pending: Vec<usize>,
+}
+
+/// The ids of a call's unique jobs, in the call's order, and whether each
+/// was stored (`false`: a duplicate, given its key's holder's id).
+pub(crate) struct Settled {
+    pub ids: Vec<jobs_core::JobId>,
+    pub stored: Vec<bool>,
 }
 
 impl Settling {
@@ -126,6 +136,7 @@ impl Settling {
     pub(crate) fn new(jobs: usize) -> Self {
         Settling {
             ids: vec![None; jobs],
+            stored: vec![false; jobs],
             pending: (0..jobs).collect(),
         }
     }
@@ -135,22 +146,35 @@ impl Settling {
         &self.pending
     }
 
-    /// Takes the ids [`place`] gave the pending jobs (in their order);
-    /// the ids of every job, in the call's order, once all have one.
-    pub(crate) fn settle(&mut self, placed: Vec<Option<i64>>) -> Option<Vec<jobs_core::JobId>> {
+    /// Takes the ids [`place`] gave the pending jobs (in their order),
+    /// of which those of `inserted` were stored by this round; the ids of
+    /// every job, in the call's order, once all have one.
+    pub(crate) fn settle(
+        &mut self,
+        placed: Vec<Option<i64>>,
+        inserted: &[(i64, Option<String>)],
+    ) -> Option<Settled> {
+        let mut fresh: std::collections::HashSet<i64> =
+            inserted.iter().map(|(id, _)| *id).collect();
         let mut again = Vec::new();
         for (&slot, id) in self.pending.iter().zip(placed) {
             match id {
-                Some(id) => self.ids[slot] = Some(id),
+                Some(id) => {
+                    self.ids[slot] = Some(id);
+                    // The first job given a new row is the one stored.
+                    self.stored[slot] = fresh.remove(&id);
+                }
                 None => again.push(slot),
             }
         }
         self.pending = again;
-        self.pending.is_empty().then(|| {
-            self.ids
+        self.pending.is_empty().then(|| Settled {
+            ids: self
+                .ids
                 .iter()
                 .map(|id| jobs_core::JobId(id.unwrap_or_default()))
-                .collect()
+                .collect(),
+            stored: std::mem::take(&mut self.stored),
         })
     }
 }

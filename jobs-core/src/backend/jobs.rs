@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::batches::NewBatch;
 use super::continuations::Continuation;
+use super::job_log::WriteLogParams;
 use super::outcome::FinishParams;
+use super::parameters::{JobParameters, SetParametersParams};
 use super::paused::SetPausedParams;
 use crate::{BatchId, ConcurrencyKey, JobId, Result, State, UniqueKey};
 
@@ -96,6 +98,9 @@ pub struct NewJob {
     /// [`JobStorage::fetch`] takes it only while fewer than `limit` jobs
     /// of the key are `Processing`.
     pub concurrency: Option<ConcurrencyKey>,
+    /// Its parameters (name to JSON), stored with it: what client filters
+    /// set (see [`parameters`](super::parameters)). Empty by default.
+    pub parameters: JobParameters,
 }
 
 impl NewJob {
@@ -120,6 +125,7 @@ impl NewJob {
             batch: None,
             unique: None,
             concurrency: None,
+            parameters: JobParameters::new(),
         }
     }
 
@@ -372,6 +378,28 @@ pub trait JobStorage: Send + Sync + 'static {
     /// listening servers. Returns whether anything changed (`false` when
     /// it was paused, or resumed, already).
     async fn set_paused(&self, params: SetPausedParams) -> Result<bool>;
+
+    /// Appends running jobs' log lines and stores their latest progress
+    /// (see [`job_log`](super::job_log)), in one transaction. A line of a
+    /// job that no longer exists (expired) is dropped; a progress of an
+    /// attempt that is no longer the job's current `Processing` one is
+    /// not stored. Each line's time is the storage's now minus its
+    /// [`age`](super::LogLine::age).
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) when the write fails;
+    /// nothing of the call is stored then.
+    async fn write_log(&self, params: WriteLogParams) -> Result<()>;
+
+    /// Sets parameters of a job (see [`parameters`](super::parameters)):
+    /// a name already set gets the new value.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`](crate::Error::JobNotFound) for an unknown
+    /// job; [`Error::Config`](crate::Error::Config) for a parameter
+    /// [`check_parameter`](super::check_parameter) refuses (nothing is set
+    /// then).
+    async fn set_parameters(&self, params: SetParametersParams) -> Result<()>;
 
     /// Cancels a `Started` batch and its nested batches: they become
     /// `Deleted`, and their members that wait (`Scheduled`, `Enqueued`,

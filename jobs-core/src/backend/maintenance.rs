@@ -34,6 +34,8 @@ pub struct ExpiredLeasesParams {
 pub struct ExpiredLease {
     /// The attempt.
     pub job: Attempt,
+    /// The job's name.
+    pub name: String,
     /// The most attempts the job gets.
     pub max_attempts: u32,
     /// The server that held it.

@@ -3,10 +3,10 @@
 //!
 //! | trait | calls | who calls them |
 //! | --- | --- | --- |
-//! | [`JobStorage`] | enqueue, fetch, finish, extend leases, move (requeue, delete, cancel), pause and resume queues and job names | clients, the server's fetcher, completer and lease keeper, operators |
+//! | [`JobStorage`] | enqueue, fetch, finish, extend leases, move (requeue, delete, cancel), pause and resume queues and job names, running jobs' log, progress and parameters | clients, the server's fetcher, completer and lease keeper, operators |
 //! | [`MaintenanceStorage`] | promote scheduled jobs, find and rescue expired leases, expire finished jobs, leadership by name, the storage's clock, recurring jobs (save, sync, pause, remove, find due, fire a tick) | the leader's maintenance services |
 //! | [`ServerStorage`] | register, heartbeat, unregister, list and prune servers | every server's heartbeat; the dashboard |
-//! | [`MonitoringStorage`] | read a job and its history, count by state, list jobs by state and queue (keyset pages), list recurring jobs, batches, paused queues and job names | applications, the dashboard, the CLI; read-only |
+//! | [`MonitoringStorage`] | read a job and its history, count by state, list jobs by state and queue (keyset pages), list recurring jobs, batches, paused queues and job names, a job's parameters and log | applications, the dashboard, the CLI; read-only |
 //! | [`NotificationStorage`] | wake servers when jobs become available elsewhere | every server's notifier |
 //!
 //! [`StorageBackend`] is all five together: a storage implements the five
@@ -31,17 +31,22 @@
 
 mod batches;
 mod continuations;
+mod job_log;
 mod jobs;
 mod maintenance;
 mod monitoring;
 mod notifications;
 mod outcome;
+mod parameters;
 mod paused;
 mod recurring;
 mod servers;
 
 pub use batches::{BatchRecord, BatchState, NewBatch};
 pub use continuations::{Continuation, ContinueOn, Parent, ResolveAwaitingParams};
+pub use job_log::{
+    JobLogQuery, JobProgress, LogLine, LogRecord, MAX_LOG_LINES_PER_ATTEMPT, WriteLogParams,
+};
 pub use jobs::{
     Attempt, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, JobStorage, MoveParams,
     NewJob, Schedule,
@@ -53,6 +58,9 @@ pub use maintenance::{
 pub use monitoring::{JobQuery, JobRecord, MonitoringStorage, StateCounts};
 pub use notifications::{Notification, NotificationStorage};
 pub use outcome::{FinishParams, JobOutcome, MAX_RETRY_DELAY, Outcome, StoredOutcome};
+pub use parameters::{
+    JobParameters, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN, SetParametersParams, check_parameter,
+};
 pub use paused::{PauseTarget, Paused, SetPausedParams};
 pub use recurring::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,

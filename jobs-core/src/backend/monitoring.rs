@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::batches::BatchRecord;
+use super::job_log::{JobLogQuery, LogRecord};
+use super::parameters::JobParameters;
 use super::paused::Paused;
 use super::recurring::RecurringJob;
 use crate::{BatchId, JobId, Result, State, StateChange};
@@ -43,6 +45,10 @@ pub struct JobRecord {
     pub parent_batch: Option<BatchId>,
     /// The batch it belongs to.
     pub batch: Option<BatchId>,
+    /// The latest progress its running attempt reported
+    /// (`ctx.progress(..)`), from 0.0 to 1.0; `None` when none did. Kept
+    /// after the attempt ends.
+    pub progress: Option<f64>,
 }
 
 /// How many jobs are in each state.
@@ -174,4 +180,11 @@ pub trait MonitoringStorage: Send + Sync + 'static {
 
     /// The paused queues, then the paused job names, each sorted by name.
     async fn paused(&self) -> Result<Vec<Paused>>;
+
+    /// The parameters of job `id` (empty for an unknown job).
+    async fn job_parameters(&self, id: JobId) -> Result<JobParameters>;
+
+    /// Log lines of a job, in the order they were logged, as `query`
+    /// pages them (empty for an unknown job).
+    async fn job_log(&self, query: JobLogQuery) -> Result<Vec<LogRecord>>;
 }

@@ -95,6 +95,36 @@ pub struct StoredOutcome {
 }
 
 impl Outcome {
+    /// The state the job moves to, as [`stored`](Self::stored) says,
+    /// without making the stored texts.
+    pub fn state(&self) -> State {
+        match self {
+            Outcome::Succeeded { .. } => State::Succeeded,
+            Outcome::Failed { .. } => State::Failed,
+            Outcome::Retry { .. } => State::Scheduled,
+            Outcome::Requeue { .. } => State::Enqueued,
+            Outcome::Rescued { attempts_left, .. } => {
+                if *attempts_left {
+                    State::Enqueued
+                } else {
+                    State::Failed
+                }
+            }
+        }
+    }
+
+    /// The move's reason, as given (not yet made storable); `None` for a
+    /// success.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Succeeded { .. } => None,
+            Outcome::Failed { reason }
+            | Outcome::Retry { reason, .. }
+            | Outcome::Requeue { reason, .. }
+            | Outcome::Rescued { reason, .. } => Some(reason),
+        }
+    }
+
     /// What a storage writes for this outcome.
     pub fn stored(&self) -> StoredOutcome {
         let text = |text: &str| crate::storable_text(text).into_owned();

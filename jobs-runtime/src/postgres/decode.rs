@@ -60,5 +60,6 @@ pub(super) fn record(row: &PgRow) -> std::result::Result<JobRecord, sqlx::Error>
             .try_get::<Option<String>, _>("parent_batch_id")?
             .map(BatchId),
         batch: row.try_get::<Option<String>, _>("batch_id")?.map(BatchId),
+        progress: row.try_get("progress")?,
     })
 }

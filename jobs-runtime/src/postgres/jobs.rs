@@ -5,7 +5,8 @@
 
 use jobs_core::{
     Attempt, BatchId, EnqueueParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams,
-    JobId, JobOutcome, JobStorage, MoveParams, NewJob, Result, SetPausedParams, State, decide,
+    JobId, JobOutcome, JobStorage, MoveParams, NewJob, Result, SetParametersParams,
+    SetPausedParams, State, WriteLogParams, decide,
 };
 use sqlx::Arguments;
 use sqlx::postgres::PgRow;
@@ -715,6 +716,14 @@ impl JobStorage for PostgresStorage {
 
     async fn set_paused(&self, params: SetPausedParams) -> Result<bool> {
         self.paused_set(params).await
+    }
+
+    async fn write_log(&self, params: WriteLogParams) -> Result<()> {
+        self.log_write(params).await
+    }
+
+    async fn set_parameters(&self, params: SetParametersParams) -> Result<()> {
+        self.parameters_set(params).await
     }
 
     async fn move_jobs(&self, params: MoveParams) -> Result<Vec<JobId>> {

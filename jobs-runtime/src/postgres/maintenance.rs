@@ -46,7 +46,7 @@ impl MaintenanceStorage for PostgresStorage {
         self.run(
             "finding expired leases",
             sqlx::query(self.sql(
-                "SELECT id, attempt, max_attempts, server FROM {s}.jobs_job
+                "SELECT id, name, attempt, max_attempts, server FROM {s}.jobs_job
                  WHERE state = 'Processing' AND lease_expires_at < now()
                  ORDER BY lease_expires_at LIMIT $1",
             ))
@@ -57,6 +57,7 @@ impl MaintenanceStorage for PostgresStorage {
                         id: JobId(row.try_get("id")?),
                         attempt: count(&row, "attempt")?,
                     },
+                    name: row.try_get("name")?,
                     max_attempts: count(&row, "max_attempts")?,
                     server: row.try_get("server")?,
                 })
@@ -87,6 +88,10 @@ impl MaintenanceStorage for PostgresStorage {
                  RETURNING id
              ), forgotten AS (
                  DELETE FROM {s}.jobs_job_state WHERE job_id IN (SELECT id FROM expired)
+             ), logs AS (
+                 DELETE FROM {s}.jobs_job_log WHERE job_id IN (SELECT id FROM expired)
+             ), parameters AS (
+                 DELETE FROM {s}.jobs_job_parameter WHERE job_id IN (SELECT id FROM expired)
              )
              SELECT count(*) FROM expired",
                 ))

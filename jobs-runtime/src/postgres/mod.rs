@@ -12,11 +12,13 @@
 
 mod batches;
 mod decode;
+mod job_log;
 mod jobs;
 mod limited;
 mod maintenance;
 mod monitoring;
 mod notifications;
+mod parameters;
 mod paused;
 #[cfg(test)]
 mod plan_tests;

@@ -1,8 +1,8 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
 use jobs_core::{
-    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, Paused,
-    RecurringJob, Result, State, StateChange, StateCounts,
+    BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
+    MonitoringStorage, Paused, RecurringJob, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -20,7 +20,7 @@ use super::decode::{decode_state, limit, record};
 pub(super) fn list_sql(state: Option<State>, by_queue: bool) -> String {
     let mut sql = String::from(
         "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
-                state_changed_at, run_at, reason, result, parent_id, parent_batch_id, batch_id
+                state_changed_at, run_at, reason, result, parent_id, parent_batch_id, batch_id, progress
          FROM {s}.jobs_job WHERE id < $1",
     );
     if let Some(state) = state {
@@ -42,7 +42,7 @@ impl MonitoringStorage for PostgresStorage {
             sqlx::query(self.sql(
                 "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                     state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
-                    batch_id
+                    batch_id, progress
              FROM {s}.jobs_job WHERE id = $1",
             ))
             .bind(id.0)
@@ -116,5 +116,13 @@ impl MonitoringStorage for PostgresStorage {
 
     async fn paused(&self) -> Result<Vec<Paused>> {
         self.paused_list().await
+    }
+
+    async fn job_parameters(&self, id: JobId) -> Result<JobParameters> {
+        self.parameters_of(id).await
+    }
+
+    async fn job_log(&self, query: JobLogQuery) -> Result<Vec<LogRecord>> {
+        self.log_list(query).await
     }
 }

@@ -15,7 +15,7 @@ use super::{channel_of, in_schema};
 use crate::related::{self, ParentJob, StoredBatch, plan};
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
-use crate::unique;
+use crate::{job_parameters, unique};
 
 const OP: &str = "enqueueing jobs";
 
@@ -30,19 +30,49 @@ pub(crate) async fn enqueue_on(
     schema: &str,
     params: EnqueueParams,
 ) -> Result<Vec<JobId>> {
-    unique::refuse_related(&params)?;
+    if !job_parameters::any(&params.jobs)? {
+        return store(conn, schema, &params).await.map(|(ids, _)| ids);
+    }
+    // The jobs and their parameters commit together.
+    let mut tx = conn.begin().await.map_err(|e| storage_error(OP, e))?;
+    let (ids, stored) = store(&mut tx, schema, &params).await?;
+    let rows = job_parameters::rows(&params.jobs, &ids, stored.as_deref());
+    sqlx::query(in_schema(
+        schema,
+        "INSERT INTO {s}.jobs_job_parameter (job_id, name, value)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])",
+    ))
+    .bind(rows.job_ids)
+    .bind(rows.names)
+    .bind(rows.values)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| storage_error(OP, e))?;
+    tx.commit().await.map_err(|e| storage_error(OP, e))?;
+    Ok(ids)
+}
+
+/// Stores the jobs and batches of `params`; returns the jobs' ids in
+/// order and, for unique jobs, which of them were stored (not given their
+/// key's holder's id).
+async fn store(
+    conn: &mut PgConnection,
+    schema: &str,
+    params: &EnqueueParams,
+) -> Result<(Vec<JobId>, Option<Vec<bool>>)> {
+    unique::refuse_related(params)?;
     let channel = channel_of(schema);
     if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
         if unique::any_unique(&params) {
             let mut tx = conn.begin().await.map_err(|e| storage_error(OP, e))?;
-            let ids = unique_jobs(&mut tx, schema, &channel, &params.jobs)
+            let settled = unique_jobs(&mut tx, schema, &channel, &params.jobs)
                 .await
                 .map_err(|e| match e {
                     Failure::Sql(e) => storage_error(OP, e),
                     Failure::Refused(e) => e,
                 })?;
             tx.commit().await.map_err(|e| storage_error(OP, e))?;
-            return Ok(ids);
+            return Ok((settled.ids, Some(settled.stored)));
         }
         // One statement: insert, and wake the listening servers on commit.
         let control = unique::needs_control(&params.jobs);
@@ -65,17 +95,17 @@ pub(crate) async fn enqueue_on(
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| storage_error(OP, e))?;
-        return Ok(sorted_ids(ids));
+        return Ok((sorted_ids(ids), None));
     }
     let mut tx = conn.begin().await.map_err(|e| storage_error(OP, e))?;
-    let ids = related_jobs(&mut tx, schema, &channel, &params)
+    let ids = related_jobs(&mut tx, schema, &channel, params)
         .await
         .map_err(|e| match e {
             Failure::Sql(e) => storage_error(OP, e),
             Failure::Refused(e) => e,
         })?;
     tx.commit().await.map_err(|e| storage_error(OP, e))?;
-    Ok(sorted_ids(ids))
+    Ok((sorted_ids(ids), None))
 }
 
 /// [`enqueue_on`] inside a savepoint of the application's transaction
@@ -245,7 +275,7 @@ async fn unique_jobs(
     schema: &str,
     channel: &str,
     jobs: &[NewJob],
-) -> std::result::Result<Vec<JobId>, Failure> {
+) -> std::result::Result<unique::Settled, Failure> {
     let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
         .fetch_one(&mut *conn)
         .await?;
@@ -288,8 +318,8 @@ async fn unique_jobs(
                 .collect()
         };
         let placed = unique::place(&keys, &inserted, &holders).map_err(Failure::Refused)?;
-        if let Some(ids) = settling.settle(placed) {
-            return Ok(ids);
+        if let Some(settled) = settling.settle(placed, &inserted) {
+            return Ok(settled);
         }
     }
     Err(Failure::Refused(unique::gave_up()))

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -5,8 +6,10 @@ use std::time::Duration;
 use jobs_core::{Error, Registry, Result};
 use tokio::sync::Semaphore;
 
-use super::{ServerHandle, Shared};
+use super::job_log_writer::JobLogSink;
+use super::{Background, ServerHandle, Shared};
 use crate::Storage;
+use crate::filters::{ServerFilter, StateFilter, StateFilters, TracingFilter};
 
 /// How many jobs one fetch takes at most (fewer when fewer workers are free).
 pub const DEFAULT_FETCH_BATCH: usize = 200;
@@ -337,10 +340,22 @@ impl ServerConfig {
 }
 
 /// Builds a server: [`Server::builder`](super::Server::builder).
-#[derive(Debug)]
 pub struct ServerBuilder {
     storage: Storage,
     config: ServerConfig,
+    filters: Vec<Arc<dyn ServerFilter>>,
+    state_filters: Vec<Arc<dyn StateFilter>>,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("storage", &self.storage)
+            .field("config", &self.config)
+            .field("filters", &self.filters.len())
+            .field("state_filters", &self.state_filters.len())
+            .finish()
+    }
 }
 
 impl ServerBuilder {
@@ -348,7 +363,23 @@ impl ServerBuilder {
         ServerBuilder {
             storage,
             config: ServerConfig::default(),
+            filters: vec![Arc::new(TracingFilter)],
+            state_filters: Vec::new(),
         }
+    }
+
+    /// Adds a [`ServerFilter`], run around each attempt inside the
+    /// filters added before it ([`TracingFilter`] is always the first).
+    pub fn filter(mut self, filter: impl ServerFilter) -> Self {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// Adds a [`StateFilter`], told of each move this server makes, after
+    /// the filters added before it.
+    pub fn state_filter(mut self, filter: impl StateFilter) -> Self {
+        self.state_filters.push(Arc::new(filter));
+        self
     }
 
     /// [`ServerConfig::workers`].
@@ -493,10 +524,13 @@ impl ServerBuilder {
         super::run_until(self.into_shared()?, signal).await
     }
 
-    fn into_shared(self) -> Result<Shared> {
+    fn into_shared(self) -> Result<(Shared, Background)> {
         self.config.validate()?;
         let registry = Registry::from_inventory()?;
-        Ok(Shared {
+        let (log_sink, log) = JobLogSink::new(self.storage.clone());
+        let state_filters = StateFilters::new(self.state_filters);
+        let (states, state_receiver) = state_filters.channel();
+        let shared = Shared {
             storage: self.storage,
             registry,
             capacity: Arc::new(Semaphore::new(self.config.workers + self.config.prefetch)),
@@ -505,7 +539,16 @@ impl ServerBuilder {
             config: self.config,
             id: server_id(),
             held: Default::default(),
-        })
+            filters: self.filters,
+            log_sink,
+            states,
+        };
+        let background = Background {
+            log,
+            state_filters,
+            states: state_receiver,
+        };
+        Ok((shared, background))
     }
 }
 

@@ -19,12 +19,13 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use jobs_core::{
     Attempt, Error, FetchedJob, FinishParams, JobError, JobId, JobOutcome, Outcome, Result,
-    RetryPolicy, ServerRecord, decide,
+    RetryPolicy, ServerRecord, State, decide, storable_text,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{error, warn};
 
 use super::Shared;
+use crate::filters::StateTransition;
 
 /// The most outcomes recorded in one batch.
 const MAX_BATCH: usize = 1000;
@@ -78,6 +79,8 @@ pub(crate) enum AttemptEnd {
 #[derive(Debug)]
 pub(crate) struct Finished {
     pub job: Attempt,
+    /// The job's name, for the state filters.
+    pub name: String,
     pub max_attempts: u32,
     /// `None` when no job of that name is registered.
     pub retry_policy: Option<RetryPolicy>,
@@ -88,10 +91,8 @@ impl Finished {
     /// An attempt that ends before it ran.
     pub fn without_running(job: &FetchedJob, end: AttemptEnd) -> Self {
         Finished {
-            job: Attempt {
-                id: job.id,
-                attempt: job.attempt,
-            },
+            job: job.held(),
+            name: job.name.clone(),
             max_attempts: job.max_attempts,
             retry_policy: None,
             end,
@@ -157,21 +158,25 @@ async fn record(shared: &Shared, batch: &[Report]) {
     } else {
         None
     };
-    let outcomes: Vec<JobOutcome> = batch
+    let (outcomes, names): (Vec<JobOutcome>, Vec<&str>) = batch
         .iter()
         .filter_map(|(finished, _)| {
             let outcome = decide(shared, finished, servers.as_ref())?;
-            Some(JobOutcome {
+            let outcome = JobOutcome {
                 job: finished.job,
                 outcome,
-            })
+            };
+            Some((outcome, finished.name.as_str()))
         })
-        .collect();
+        .unzip();
     if outcomes.is_empty() {
         return;
     }
     let refused = match write(shared, &outcomes).await {
-        Ok(()) => return,
+        Ok(moved) => {
+            tell(shared, &outcomes, &names, &moved);
+            return;
+        }
         Err(refused) => refused,
     };
     if outcomes.len() > 1 {
@@ -181,9 +186,34 @@ async fn record(shared: &Shared, batch: &[Report]) {
             "the storage refused a batch of outcomes; recording them one by one"
         );
     }
-    for outcome in outcomes {
-        record_alone(shared, outcome).await;
+    for (outcome, name) in outcomes.into_iter().zip(names) {
+        record_alone(shared, outcome, name).await;
     }
+}
+
+/// Tells the state filters of the outcomes that moved their job.
+fn tell(shared: &Shared, outcomes: &[JobOutcome], names: &[&str], moved: &[JobId]) {
+    if !shared.states.listens() {
+        return;
+    }
+    let moved: HashSet<JobId> = moved.iter().copied().collect();
+    shared.states.send(
+        outcomes
+            .iter()
+            .zip(names)
+            .filter(|(outcome, _)| moved.contains(&outcome.job.id))
+            .map(|(outcome, name)| StateTransition {
+                job: outcome.job.id,
+                name: (*name).to_owned(),
+                from: Some(State::Processing),
+                to: outcome.outcome.state(),
+                reason: outcome
+                    .outcome
+                    .reason()
+                    .map(|reason| storable_text(reason).into_owned()),
+            })
+            .collect(),
+    );
 }
 
 /// The outcome to record for an attempt; `None` when nothing is recorded
@@ -271,9 +301,10 @@ fn unknown(shared: &Shared, name: &str, servers: Option<&Result<Vec<ServerRecord
     }
 }
 
-/// Writes `outcomes` in one call, waiting out transient errors. Returns the
-/// error when the storage refuses them for good.
-async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<(), Error> {
+/// Writes `outcomes` in one call, waiting out transient errors; returns
+/// the jobs that moved, or the error when the storage refuses them for
+/// good.
+async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<Vec<JobId>, Error> {
     let moved = until_not_transient(outcomes.len(), || {
         shared.storage.finish(FinishParams {
             jobs: outcomes.to_vec(),
@@ -281,15 +312,18 @@ async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<(), Error> {
     })
     .await?;
     report_stale(outcomes, &moved);
-    Ok(())
+    Ok(moved)
 }
 
 /// Records one job's outcome; if the storage refuses it for good, records
 /// the same move with its texts replaced by a fallback reason naming the
 /// storage's error; if that is refused too, leaves the job to be rescued.
-async fn record_alone(shared: &Shared, outcome: JobOutcome) {
+async fn record_alone(shared: &Shared, outcome: JobOutcome, name: &str) {
     let refused = match write(shared, std::slice::from_ref(&outcome)).await {
-        Ok(()) => return,
+        Ok(moved) => {
+            tell(shared, std::slice::from_ref(&outcome), &[name], &moved);
+            return;
+        }
         Err(refused) => refused,
     };
     let fallback = JobOutcome {
@@ -302,13 +336,14 @@ async fn record_alone(shared: &Shared, outcome: JobOutcome) {
         error = %refused,
         "the storage refused this job's outcome; recording it with a fallback reason"
     );
-    if let Err(error) = write(shared, std::slice::from_ref(&fallback)).await {
-        error!(
+    match write(shared, std::slice::from_ref(&fallback)).await {
+        Ok(moved) => tell(shared, std::slice::from_ref(&fallback), &[name], &moved),
+        Err(error) => error!(
             job.id = %outcome.job.id,
             attempt = outcome.job.attempt,
             %error,
             "the storage refused this job's outcome even with a fallback reason; the job will be rescued when its lease expires"
-        );
+        ),
     }
 }
 

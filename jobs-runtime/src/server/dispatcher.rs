@@ -5,15 +5,13 @@
 //! [`PREFETCH_HORIZON`](super::PREFETCH_HORIZON). When the server stops,
 //! the jobs still waiting for a worker are given back.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
-use jobs_core::{CancelReason, Cancellation, FetchedJob, JobError};
+use jobs_core::{CancelReason, Cancellation, FetchedJob};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error};
+use tracing::debug;
 
 use super::completer::{AttemptEnd, Finished, Report};
 use super::{Shared, executor};
@@ -85,24 +83,9 @@ pub(crate) async fn run(
                 capacity,
             } = queued;
             let started = std::time::Instant::now();
-            // The job's own panics are its failure (the executor catches
-            // them); one of the server's code is caught here too, so that
-            // the attempt is still reported and released: it fails.
-            let (held, max_attempts) = (job.held(), job.max_attempts);
-            let finished = AssertUnwindSafe(executor::execute(&shared, job, &cancel, &interrupt))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    error!(job.id = %held.id, "running the job panicked in the server; failing it");
-                    Finished {
-                        job: held,
-                        max_attempts,
-                        retry_policy: None,
-                        end: AttemptEnd::Failed(JobError::new(
-                            "the server panicked running the job",
-                        )),
-                    }
-                });
+            // The job's panics and the server's own are caught in the
+            // executor: the attempt is always reported and released.
+            let finished = executor::execute(&shared, job, &cancel, &interrupt).await;
             shared.local.record_attempt(started.elapsed());
             drop(worker);
             shared.local.worker_freed();

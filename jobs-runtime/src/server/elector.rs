@@ -20,6 +20,7 @@ use super::ServerConfig;
 use super::maintenance::Maintenance;
 use super::periodic::sleep_or_cancel;
 use crate::Storage;
+use crate::filters::StateTeller;
 
 /// Takes or renews the leadership every third of the ttl until `cancel`;
 /// starts the leader-only services when it leads and stops them when it
@@ -30,6 +31,7 @@ pub(crate) async fn run(
     storage: Storage,
     server: String,
     config: ServerConfig,
+    states: StateTeller,
     cancel: CancellationToken,
 ) {
     let period = config.leader_ttl / 3;
@@ -41,7 +43,7 @@ pub(crate) async fn run(
             (true, Some(running)) => maintenance = Some(running),
             (true, None) => {
                 info!("leading the maintenance");
-                maintenance = Some(Maintenance::start(&storage, &config));
+                maintenance = Some(Maintenance::start(&storage, &config, &states));
             }
             (false, Some(running)) => {
                 info!("no longer leading the maintenance");

@@ -1,6 +1,7 @@
 //! Runs one attempt of a job: find its code, decode its arguments, run it
-//! inside its own tracing span, and turn a panic anywhere in that (a
-//! `Deserialize` impl too) into that job's failure (River's `jobexecutor`).
+//! inside the server filters (the first of which opens its tracing span),
+//! and turn a panic anywhere in that (a `Deserialize` impl, a filter too)
+//! into that job's failure (River's `jobexecutor`).
 //!
 //! An attempt asked to stop sees its `JobContext` cancellation token fire
 //! and gets a grace to return: the server's cancel grace after a cancel, a
@@ -13,39 +14,75 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use jobs_core::{
-    Attempt, CancelReason, Cancellation, FetchedJob, JobContext, JobError, JobRegistration,
-    JobResult, duration_text,
+    CancelReason, Cancellation, FetchedJob, JobContext, JobError, JobRegistration, JobResult,
+    duration_text,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{error, warn};
 
 use super::Shared;
 use super::completer::{AttemptEnd, Finished};
+use crate::filters;
 
 /// Runs the attempt until it ends, or until `cancel` fires (a cancel, a
 /// lost lease, a shutdown) or its timeout passes and it does not return
 /// within its grace. `interrupt` fires when the shutdown timeout is over.
+/// A panic of the server's own code here fails the attempt too, so that
+/// it is still reported and its capacity released.
 pub(crate) async fn execute(
     shared: &Shared,
     job: FetchedJob,
     cancel: &Cancellation,
     interrupt: &CancellationToken,
 ) -> Finished {
-    let held = Attempt {
-        id: job.id,
-        attempt: job.attempt,
+    let held = job.held();
+    let registration = shared.registry.get(&job.name);
+    let end = match registration {
+        None => AttemptEnd::Unknown {
+            name: job.name.clone(),
+        },
+        Some(registration) => {
+            AssertUnwindSafe(attempt_end(shared, &job, registration, cancel, interrupt))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    error!(job.id = %held.id, "running the job panicked in the server; failing it");
+                    AttemptEnd::Failed(JobError::new("the server panicked running the job"))
+                })
+        }
     };
-    let Some(registration) = shared.registry.get(&job.name) else {
-        return Finished {
-            job: held,
-            max_attempts: job.max_attempts,
-            retry_policy: None,
-            end: AttemptEnd::Unknown { name: job.name },
-        };
-    };
+    Finished {
+        job: held,
+        name: job.name,
+        max_attempts: job.max_attempts,
+        retry_policy: registration.map(|registration| registration.retry_policy),
+        end,
+    }
+}
+
+/// The end of a registered job's attempt: its filters and the job, a
+/// panic in them its failure.
+async fn attempt_end(
+    shared: &Shared,
+    job: &FetchedJob,
+    registration: &JobRegistration,
+    cancel: &Cancellation,
+    interrupt: &CancellationToken,
+) -> AttemptEnd {
     let timeout = registration.timeout.or(shared.config.job_timeout);
-    let span = info_span!("job", job.id = %job.id, job.name = %job.name, attempt = job.attempt);
-    let attempt = AssertUnwindSafe(attempt(&job, registration, cancel))
+    let ctx = JobContext::new(
+        job.id,
+        registration.name,
+        job.queue.clone(),
+        job.attempt,
+        job.max_attempts,
+        job.enqueued_at,
+    )
+    .with_parent_result(job.parent_result.clone())
+    .with_cancellation(cancel.clone())
+    .with_sink(shared.log_sink.clone());
+    let run_job = Box::pin(attempt(ctx.clone(), &job.name, &job.args, registration));
+    let attempt = AssertUnwindSafe(filters::around(&shared.filters, &ctx, run_job))
         .catch_unwind()
         .map(|run| {
             run.unwrap_or_else(|panic| {
@@ -54,14 +91,8 @@ pub(crate) async fn execute(
                     panic_message(&*panic)
                 )))
             })
-        })
-        .instrument(span);
-    Finished {
-        job: held,
-        max_attempts: job.max_attempts,
-        retry_policy: Some(registration.retry_policy),
-        end: run(shared, attempt, cancel, interrupt, timeout).await,
-    }
+        });
+    run(shared, attempt, cancel, interrupt, timeout).await
 }
 
 /// Drives a registered job's attempt to its end.
@@ -155,26 +186,16 @@ fn ended(result: JobResult) -> AttemptEnd {
     }
 }
 
-/// The attempt's future, with a context whose token is `cancel`.
+/// The job's own run: decode its arguments, then run it with `ctx`.
 async fn attempt(
-    job: &FetchedJob,
+    ctx: JobContext,
+    name: &str,
+    args: &str,
     registration: &JobRegistration,
-    cancel: &Cancellation,
 ) -> JobResult {
-    let ctx = JobContext::new(
-        job.id,
-        registration.name,
-        job.queue.clone(),
-        job.attempt,
-        job.max_attempts,
-        job.enqueued_at,
-    )
-    .with_parent_result(job.parent_result.clone())
-    .with_cancellation(cancel.clone());
-    match (registration.decode)(ctx, &job.args) {
+    match (registration.decode)(ctx, args) {
         Err(error) => Err(JobError::permanent(format!(
-            "the stored arguments of job `{}` no longer decode: {error}",
-            job.name
+            "the stored arguments of job `{name}` no longer decode: {error}"
         ))),
         Ok(run) => run.await,
     }

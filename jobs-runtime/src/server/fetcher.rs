@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_core::{FetchParams, FetchedJob};
+use jobs_core::{FetchParams, FetchedJob, State};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -16,6 +16,7 @@ use super::Shared;
 use super::completer::Report;
 use super::dispatcher::Queued;
 use super::periodic::sleep_or_cancel;
+use crate::filters::StateTransition;
 
 /// The longest wait after a failed fetch (the database went away); the wait
 /// doubles from 50 ms up to this.
@@ -137,6 +138,20 @@ fn hold_all(
     permits: Vec<OwnedSemaphorePermit>,
 ) {
     let cancels = shared.held.hold(&fetched);
+    if shared.states.listens() {
+        shared.states.send(
+            fetched
+                .iter()
+                .map(|job| StateTransition {
+                    job: job.id,
+                    name: job.name.clone(),
+                    from: Some(State::Enqueued),
+                    to: State::Processing,
+                    reason: None,
+                })
+                .collect(),
+        );
+    }
     for ((job, capacity), cancel) in fetched.into_iter().zip(permits).zip(cancels) {
         let queued = Queued {
             job,

@@ -12,6 +12,7 @@ use super::{
     server_pruner,
 };
 use crate::Storage;
+use crate::filters::StateTeller;
 
 /// The leader-only services while they run.
 pub(crate) struct Maintenance {
@@ -21,7 +22,7 @@ pub(crate) struct Maintenance {
 
 impl Maintenance {
     /// Starts every leader-only service.
-    pub fn start(storage: &Storage, config: &ServerConfig) -> Maintenance {
+    pub fn start(storage: &Storage, config: &ServerConfig, states: &StateTeller) -> Maintenance {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(scheduler::run(
@@ -41,6 +42,7 @@ impl Maintenance {
         ));
         tasks.spawn(rescuer::run(
             storage.clone(),
+            states.clone(),
             config.rescue_interval,
             stop.clone(),
         ));

@@ -14,6 +14,8 @@
 //! - the lease keeper (`lease_keeper.rs`) extends the leases of running jobs;
 //! - the notifier (`notifier.rs`) wakes the fetcher on the storage's
 //!   notifications (PostgreSQL `LISTEN`/`NOTIFY`);
+//! - the job log writer (`job_log_writer.rs`) writes what running jobs
+//!   log and their progress, gathered, in one storage call;
 //! - the heartbeat (`heartbeat.rs`) registers the server and keeps it alive;
 //! - the elector (`elector.rs`) keeps one server of the storage leader, and
 //!   starts the leader-only services (`maintenance.rs`) when this server
@@ -48,6 +50,7 @@ mod expirer;
 mod fetcher;
 mod heartbeat;
 mod held;
+mod job_log_writer;
 mod lease_keeper;
 mod local_queue;
 mod maintenance;
@@ -80,6 +83,7 @@ pub use completer::UNKNOWN_JOB_DELAY;
 pub use local_queue::PREFETCH_HORIZON;
 
 use crate::Storage;
+use crate::filters::{ServerFilter, StateFilters, StateReceiver, StateTeller};
 
 /// Runs jobs. Build one with [`Server::builder`].
 ///
@@ -154,6 +158,20 @@ pub(crate) struct Shared {
     pub workers: Arc<Semaphore>,
     /// How far ahead of the free workers to fetch.
     pub local: local_queue::LocalQueue,
+    /// The server filters, [`TracingFilter`](crate::TracingFilter) first.
+    pub filters: Vec<Arc<dyn ServerFilter>>,
+    /// Where the attempts' contexts send their log, progress and
+    /// parameters.
+    pub log_sink: Arc<job_log_writer::JobLogSink>,
+    /// Tells the state filters of the moves this server makes.
+    pub states: StateTeller,
+}
+
+/// What the server's background tasks read, made with [`Shared`].
+pub(crate) struct Background {
+    pub log: job_log_writer::Receiver,
+    pub state_filters: StateFilters,
+    pub states: StateReceiver,
 }
 
 impl Shared {
@@ -172,11 +190,11 @@ impl Shared {
     }
 }
 
-fn start(shared: Shared) -> ServerHandle {
+fn start((shared, background): (Shared, Background)) -> ServerHandle {
     let stop = CancellationToken::new();
     let id = shared.id.clone();
     let span = info_span!("server", server = %id);
-    let task = tokio::spawn(run(Arc::new(shared), stop.clone()).instrument(span));
+    let task = tokio::spawn(run(Arc::new(shared), background, stop.clone()).instrument(span));
     ServerHandle {
         id,
         stop,
@@ -184,15 +202,15 @@ fn start(shared: Shared) -> ServerHandle {
     }
 }
 
-async fn run_until(shared: Shared, signal: impl Future) -> Result<()> {
-    let handle = start(shared);
+async fn run_until(server: (Shared, Background), signal: impl Future) -> Result<()> {
+    let handle = start(server);
     signal.await;
     info!(server = %handle.id, "stopping");
     handle.shutdown().await;
     Ok(())
 }
 
-async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+async fn run(shared: Arc<Shared>, background: Background, stop: CancellationToken) {
     info!(
         workers = shared.config.workers,
         queues = ?shared.config.queues,
@@ -227,6 +245,17 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         storage.clone(),
         shared.id.clone(),
         shared.config.clone(),
+        shared.states.clone(),
+        stop_services.clone(),
+    ));
+    services.spawn(job_log_writer::run(
+        storage.clone(),
+        background.log,
+        stop_services.clone(),
+    ));
+    services.spawn(crate::filters::tell_state_filters(
+        background.state_filters,
+        background.states,
         stop_services.clone(),
     ));
 
@@ -273,8 +302,17 @@ async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             completer.abort();
         }
     }
+    // The services end; the log writer writes what the last attempts
+    // logged, the state filters hear of the last moves.
     stop_services.cancel();
     services.close();
-    services.wait().await;
+    if tokio::time::timeout(timeout, services.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            "the server's services did not end within the shutdown timeout (a state filter still running?); leaving them"
+        );
+    }
     info!("server stopped");
 }

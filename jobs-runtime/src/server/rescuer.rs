@@ -3,27 +3,38 @@
 //! River's `job_rescuer`. Leader-only: started and stopped with the
 //! leadership (see `maintenance.rs`).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use jobs_core::{ExpiredLeasesParams, FinishParams, JobOutcome, Result, decide};
+use jobs_core::{ExpiredLeasesParams, FinishParams, JobId, JobOutcome, Result, State, decide};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::periodic::every;
 use crate::Storage;
+use crate::filters::{StateTeller, StateTransition};
 
 /// The most jobs moved per storage call.
 pub const RESCUE_BATCH: usize = 1000;
 
 /// Runs [`run_once`] every `interval` until `cancel`.
-pub(crate) async fn run(storage: Storage, interval: Duration, cancel: CancellationToken) {
-    every(interval, &cancel, "rescuing jobs", || run_once(&storage)).await;
+pub(crate) async fn run(
+    storage: Storage,
+    states: StateTeller,
+    interval: Duration,
+    cancel: CancellationToken,
+) {
+    every(interval, &cancel, "rescuing jobs", || {
+        run_once(&storage, &states)
+    })
+    .await;
 }
 
 /// Rescues every job whose lease expired; returns how many moved. What
 /// each becomes is decided here ([`decide::rescued`]); the storage moves
-/// only those whose lease is still expired when it writes.
-pub(crate) async fn run_once(storage: &Storage) -> Result<u64> {
+/// only those whose lease is still expired when it writes. The state
+/// filters are told of the moves.
+pub(crate) async fn run_once(storage: &Storage, states: &StateTeller) -> Result<u64> {
     let mut total = 0;
     loop {
         let expired = storage
@@ -33,14 +44,31 @@ pub(crate) async fn run_once(storage: &Storage) -> Result<u64> {
             })
             .await?;
         let found = expired.len();
-        let jobs = expired
+        let jobs: Vec<JobOutcome> = expired
             .iter()
             .map(|lease| JobOutcome {
                 job: lease.job,
                 outcome: decide::rescued(lease),
             })
             .collect();
-        let moved = storage.rescue(FinishParams { jobs }).await?;
+        let moved = storage.rescue(FinishParams { jobs: jobs.clone() }).await?;
+        if states.listens() {
+            let moved: HashSet<JobId> = moved.iter().copied().collect();
+            states.send(
+                expired
+                    .iter()
+                    .zip(&jobs)
+                    .filter(|(lease, _)| moved.contains(&lease.job.id))
+                    .map(|(lease, job)| StateTransition {
+                        job: lease.job.id,
+                        name: lease.name.clone(),
+                        from: Some(State::Processing),
+                        to: job.outcome.state(),
+                        reason: job.outcome.reason().map(str::to_owned),
+                    })
+                    .collect(),
+            );
+        }
         total += moved.len() as u64;
         if found < RESCUE_BATCH || moved.is_empty() {
             if total > 0 {

@@ -81,5 +81,6 @@ pub(super) fn record(row: &SqliteRow) -> std::result::Result<JobRecord, sqlx::Er
             .try_get::<Option<String>, _>("parent_batch_id")?
             .map(BatchId),
         batch: row.try_get::<Option<String>, _>("batch_id")?.map(BatchId),
+        progress: row.try_get("progress")?,
     })
 }

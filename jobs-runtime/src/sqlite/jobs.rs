@@ -3,7 +3,8 @@
 
 use jobs_core::{
     Attempt, BatchId, EnqueueParams, Error, ExtendLeasesParams, FetchParams, FetchedJob,
-    FinishParams, JobId, JobStorage, MoveParams, NewJob, Result, SetPausedParams, State, decide,
+    FinishParams, JobId, JobStorage, MoveParams, NewJob, Result, SetParametersParams,
+    SetPausedParams, State, WriteLogParams, decide,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
@@ -497,6 +498,14 @@ impl JobStorage for SqliteStorage {
 
     async fn set_paused(&self, params: SetPausedParams) -> Result<bool> {
         self.paused_set(params).await
+    }
+
+    async fn write_log(&self, params: WriteLogParams) -> Result<()> {
+        self.log_write(params).await
+    }
+
+    async fn set_parameters(&self, params: SetParametersParams) -> Result<()> {
+        self.parameters_set(params).await
     }
 
     async fn fetch(&self, params: FetchParams) -> Result<Vec<FetchedJob>> {

@@ -39,7 +39,7 @@ impl MaintenanceStorage for SqliteStorage {
 
     async fn expired_leases(&self, params: ExpiredLeasesParams) -> Result<Vec<ExpiredLease>> {
         sqlx::query(concat!(
-            "SELECT id, attempt, max_attempts, server FROM jobs_job
+            "SELECT id, name, attempt, max_attempts, server FROM jobs_job
              WHERE state = 'Processing' AND lease_expires_at < ",
             now_ms!(),
             " ORDER BY lease_expires_at LIMIT ?1"
@@ -51,6 +51,7 @@ impl MaintenanceStorage for SqliteStorage {
                     id: JobId(row.try_get("id")?),
                     attempt: row.try_get("attempt")?,
                 },
+                name: row.try_get("name")?,
                 max_attempts: row.try_get("max_attempts")?,
                 server: row.try_get("server")?,
             })

@@ -19,10 +19,12 @@ macro_rules! now_ms {
 
 mod batches;
 mod decode;
+mod job_log;
 mod jobs;
 mod maintenance;
 mod monitoring;
 mod notifications;
+mod parameters;
 mod paused;
 #[cfg(test)]
 mod plan_tests;

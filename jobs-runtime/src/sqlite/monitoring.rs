@@ -1,8 +1,8 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
 use jobs_core::{
-    BatchId, BatchRecord, Error, JobId, JobQuery, JobRecord, MonitoringStorage, Paused,
-    RecurringJob, Result, State, StateChange, StateCounts,
+    BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
+    MonitoringStorage, Paused, RecurringJob, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -17,7 +17,7 @@ impl MonitoringStorage for SqliteStorage {
         sqlx::query(
             "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                     state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
-                    batch_id
+                    batch_id, progress
              FROM jobs_job WHERE id = ?1",
         )
         .bind(id.0)
@@ -75,7 +75,7 @@ impl MonitoringStorage for SqliteStorage {
         let mut sql = String::from(
             "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
                     state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
-                    batch_id
+                    batch_id, progress
              FROM jobs_job WHERE id < ?",
         );
         if let Some(state) = query.state {
@@ -112,5 +112,13 @@ impl MonitoringStorage for SqliteStorage {
 
     async fn paused(&self) -> Result<Vec<Paused>> {
         self.paused_list().await
+    }
+
+    async fn job_parameters(&self, id: JobId) -> Result<JobParameters> {
+        self.parameters_of(id).await
+    }
+
+    async fn job_log(&self, query: JobLogQuery) -> Result<Vec<LogRecord>> {
+        self.log_list(query).await
     }
 }

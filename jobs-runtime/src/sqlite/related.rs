@@ -13,7 +13,7 @@ use super::jobs::{insert_jobs, insert_planned, insert_unique};
 use crate::related::{self, ParentJob, StoredBatch, plan};
 use crate::sorted_ids::sorted_ids;
 use crate::sql_error::storage_error;
-use crate::unique;
+use crate::{job_parameters, unique};
 
 pub(super) const OP: &str = "enqueueing jobs";
 
@@ -27,15 +27,43 @@ pub(crate) async fn enqueue_on(
     now: i64,
     params: &EnqueueParams,
 ) -> Result<Vec<JobId>> {
+    let parameters = job_parameters::any(&params.jobs)?;
+    let (ids, stored) = store(conn, now, params).await?;
+    if parameters {
+        let rows = job_parameters::rows(&params.jobs, &ids, stored.as_deref());
+        let rows: Vec<serde_json::Value> = (0..rows.job_ids.len())
+            .map(|row| serde_json::json!([rows.job_ids[row], rows.names[row], rows.values[row]]))
+            .collect();
+        sqlx::query(
+            "INSERT INTO jobs_job_parameter (job_id, name, value)
+             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1)",
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+    }
+    Ok(ids)
+}
+
+/// Stores the jobs and batches of `params`; returns the jobs' ids in
+/// order and, for unique jobs, which of them were stored (not given their
+/// key's holder's id).
+async fn store(
+    conn: &mut SqliteConnection,
+    now: i64,
+    params: &EnqueueParams,
+) -> Result<(Vec<JobId>, Option<Vec<bool>>)> {
     unique::refuse_related(params)?;
     if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
         if unique::any_unique(params) {
-            return unique_jobs(conn, now, &params.jobs).await;
+            let settled = unique_jobs(conn, now, &params.jobs).await?;
+            return Ok((settled.ids, Some(settled.stored)));
         }
         let ids = insert_jobs(conn, now, &params.jobs)
             .await
             .map_err(|e| storage_error(OP, e))?;
-        return Ok(sorted_ids(ids));
+        return Ok((sorted_ids(ids), None));
     }
     let json =
         |value: Vec<String>| serde_json::to_string(&value).map_err(|e| Error::storage(OP, e));
@@ -135,7 +163,7 @@ pub(crate) async fn enqueue_on(
     let ids = insert_planned(conn, now, &plan.jobs)
         .await
         .map_err(|e| storage_error(OP, e))?;
-    Ok(sorted_ids(ids))
+    Ok((sorted_ids(ids), None))
 }
 
 /// Stores jobs some of which are unique, in the open write transaction:
@@ -145,7 +173,11 @@ pub(crate) async fn enqueue_on(
 /// key's holder's. SQLite's writers take turns, so the first round
 /// settles every job unless an application's transaction holds a key
 /// without having written it yet.
-async fn unique_jobs(conn: &mut SqliteConnection, now: i64, jobs: &[NewJob]) -> Result<Vec<JobId>> {
+async fn unique_jobs(
+    conn: &mut SqliteConnection,
+    now: i64,
+    jobs: &[NewJob],
+) -> Result<unique::Settled> {
     let mut settling = unique::Settling::new(jobs.len());
     for _ in 0..unique::MAX_ROUNDS {
         let round: Vec<NewJob> = settling
@@ -175,8 +207,8 @@ async fn unique_jobs(conn: &mut SqliteConnection, now: i64, jobs: &[NewJob]) -> 
             .collect()
         };
         let placed = unique::place(&keys, &inserted, &holders)?;
-        if let Some(ids) = settling.settle(placed) {
-            return Ok(ids);
+        if let Some(settled) = settling.settle(placed, &inserted) {
+            return Ok(settled);
         }
     }
     Err(unique::gave_up())
