@@ -86,10 +86,12 @@ use crate::Storage;
 mod batches;
 mod continuations;
 mod control;
+mod job_data;
 mod recurring;
 pub use batches::*;
 pub use continuations::*;
 pub use control::*;
+pub use job_data::*;
 pub use recurring::*;
 
 /// Generates one test per conformance case, each run on a Tokio runtime of
@@ -174,6 +176,10 @@ macro_rules! storage_conformance_tests {
             a_fetch_keeps_each_key_within_its_limit,
             concurrent_fetches_never_exceed_a_limit,
             a_move_leaves_alone_a_unique_job_whose_key_is_held,
+            parameters_are_stored_with_new_jobs_not_with_duplicates,
+            set_parameters_adds_and_replaces,
+            write_log_appends_lines_and_current_progress,
+            a_jobs_log_and_parameters_expire_with_it,
         );
 
         #[test]
