@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+/// The attribute that filters' `impl` blocks take:
+/// `#[jobs::async_trait] impl ServerFilter for Timing { .. }` (the
+/// `async-trait` crate's).
+pub use async_trait::async_trait;
 pub use jobs_core::{
     Backoff, BatchId, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn, Error, Job,
     JobContext, JobError, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobResult,

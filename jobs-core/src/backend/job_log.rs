@@ -33,7 +33,7 @@ pub struct LogLine {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct JobProgress {
     /// The job and the attempt that reported it: a progress of an attempt
-    /// that is no longer the job's current one is not stored.
+    /// that is no longer the job's latest one is not stored.
     pub job: Attempt,
     /// From 0.0 (nothing done) to 1.0 (all done).
     pub progress: f64,
@@ -78,9 +78,9 @@ pub struct JobLogQuery {
 
 impl JobLogQuery {
     /// The first [`MAX_LOG_LINES_PER_ATTEMPT`] lines of `job`.
-    pub fn new(job: JobId) -> Self {
+    pub fn new(job: impl Into<JobId>) -> Self {
         JobLogQuery {
-            job,
+            job: job.into(),
             after: None,
             limit: MAX_LOG_LINES_PER_ATTEMPT as usize,
         }

@@ -382,8 +382,9 @@ pub trait JobStorage: Send + Sync + 'static {
     /// Appends running jobs' log lines and stores their latest progress
     /// (see [`job_log`](super::job_log)), in one transaction. A line of a
     /// job that no longer exists (expired) is dropped; a progress of an
-    /// attempt that is no longer the job's current `Processing` one is
-    /// not stored. Each line's time is the storage's now minus its
+    /// attempt that is no longer the job's latest (it was rescued and
+    /// fetched again) is not stored. Both may arrive after the attempt
+    /// ended: the server writes them within a second. Each line's time is the storage's now minus its
     /// [`age`](super::LogLine::age).
     ///
     /// # Errors

@@ -175,8 +175,8 @@ pub async fn set_parameters_adds_and_replaces(storage: &Storage) {
 
 /// Log lines are appended in the order written, each at the storage's now
 /// minus its age; a line of a job that does not exist is dropped. The log
-/// pages by line id. Progress is stored for a job's current `Processing`
-/// attempt only.
+/// pages by line id. Progress is stored for a job's latest attempt only,
+/// also when it arrives after the attempt ended.
 pub async fn write_log_appends_lines_and_current_progress(storage: &Storage) {
     let ids = enqueue(storage, vec![new_job("a", "q"), new_job("b", "q")]).await;
     let taken = fetch(storage, &["q"], 2).await;
@@ -271,8 +271,8 @@ pub async fn write_log_appends_lines_and_current_progress(storage: &Storage) {
     assert_eq!(a_record.state, State::Succeeded);
     assert_eq!(
         a_record.progress,
-        Some(0.5),
-        "no progress once the attempt ended"
+        Some(1.0),
+        "the last progress of the latest attempt, written after its end"
     );
     let log = storage
         .backend()

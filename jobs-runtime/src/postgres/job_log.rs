@@ -1,7 +1,7 @@
 //! Running jobs' log lines and progress for PostgreSQL: rows of
 //! `jobs_job_log`, and the `progress` column of `jobs_job`.
 
-use jobs_core::{JobLogQuery, LogRecord, Result, State, WriteLogParams};
+use jobs_core::{JobLogQuery, LogRecord, Result, WriteLogParams};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -10,9 +10,7 @@ use super::decode::{count, limit, millis};
 
 /// Appends lines (`$1` job ids, `$2` attempts, `$3` ages in ms, `$4`
 /// texts) of jobs that still exist, and stores progress (`$5` job ids,
-/// `$6` attempts, `$7` values, `$8` the state the job must be in:
-/// `Processing`, bound as a column so that the plan stays on the primary
-/// key, as for every change of held attempts) of current attempts.
+/// `$6` attempts, `$7` values) of jobs whose latest attempt it is.
 const WRITE_LOG: &str = "WITH lines AS (
          INSERT INTO {s}.jobs_job_log (job_id, attempt, logged_at, line)
          SELECT l.job_id, l.attempt, now() - l.age_ms * interval '1 millisecond', l.line
@@ -22,9 +20,8 @@ const WRITE_LOG: &str = "WITH lines AS (
          ORDER BY l.n
      ), progress AS (
          UPDATE {s}.jobs_job j SET progress = p.progress
-         FROM unnest($5::bigint[], $6::int[], $7::float8[], $8::text[])
-              AS p(id, attempt, progress, from_state)
-         WHERE j.id = p.id AND j.attempt = p.attempt AND j.state = p.from_state
+         FROM unnest($5::bigint[], $6::int[], $7::float8[]) AS p(id, attempt, progress)
+         WHERE j.id = p.id AND j.attempt = p.attempt
      )
      SELECT 1";
 
@@ -57,7 +54,6 @@ impl PostgresStorage {
                         .collect::<Vec<_>>(),
                 )
                 .bind(progress.iter().map(|p| p.progress).collect::<Vec<_>>())
-                .bind(vec![State::Processing.as_str(); progress.len()])
                 .execute(&self.pool),
         )
         .await?;

@@ -51,8 +51,7 @@ impl SqliteStorage {
             sqlx::query(
                 "UPDATE jobs_job SET progress = p.value ->> 2
                  FROM json_each(?1) AS p
-                 WHERE jobs_job.id = p.value ->> 0 AND jobs_job.attempt = p.value ->> 1
-                   AND jobs_job.state = 'Processing'",
+                 WHERE jobs_job.id = p.value ->> 0 AND jobs_job.attempt = p.value ->> 1",
             )
             .bind(serde_json::Value::Array(progress).to_string())
             .execute(&mut *tx)
