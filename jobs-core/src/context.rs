@@ -106,9 +106,10 @@ impl JobContext {
 
     /// Adds a line to the job's log, kept with the job for the dashboard
     /// (Hangfire.Console's `WriteLine`) and listed by
-    /// `Storage::job_log`. Does not wait: the server writes the lines it
-    /// gathered at most every second, and at the latest shortly after the
-    /// attempt ends; each keeps the time it was logged.
+    /// `Storage::job_log`. Does not wait: the server gathers lines for
+    /// half a second and writes them together, so a line is stored within
+    /// about that (also after the attempt ended); each keeps the time it
+    /// was logged.
     ///
     /// A line is made storable (a NUL byte replaced, cut at
     /// [`MAX_TEXT_LEN`](crate::MAX_TEXT_LEN) bytes). An attempt keeps its
@@ -145,7 +146,8 @@ impl JobContext {
 
     /// Reports how far the job is, from 0.0 (nothing done) to 1.0 (all
     /// done), for the dashboard; a value out of that range is clamped, NaN
-    /// is ignored. The server stores the latest value at most every second
+    /// is ignored. The server stores the latest value with the log lines,
+    /// within about half a second
     /// ([`JobRecord::progress`](crate::JobRecord::progress)).
     pub fn progress(&self, progress: f64) {
         let Some(sink) = &self.sink else { return };

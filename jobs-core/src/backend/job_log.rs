@@ -2,8 +2,8 @@
 //! kept with the job for the dashboard, as Hangfire.Console keeps a job's
 //! console lines and progress bar.
 //!
-//! The server gathers them and writes them at most every second in one
-//! [`JobStorage::write_log`](super::JobStorage::write_log) call; they
+//! The server gathers them and writes them at most every half second in
+//! one [`JobStorage::write_log`](super::JobStorage::write_log) call; they
 //! expire with their job.
 
 use std::time::Duration;
@@ -12,11 +12,16 @@ use chrono::{DateTime, Utc};
 
 use crate::{Attempt, JobId};
 
-/// The most log lines one attempt keeps: the lines after it are counted,
-/// not stored, and a last line says how many were dropped.
+/// The most log lines one attempt keeps; one more line then says that the
+/// later lines are dropped.
 pub const MAX_LOG_LINES_PER_ATTEMPT: u32 = 1000;
 
-/// One line a running job logged, on its way to the storage.
+/// One line a running job logged
+/// ([`JobContext::log`](crate::JobContext::log)), on its way to the
+/// storage. The server gathers lines and progress and writes them at most
+/// every half second in one
+/// [`JobStorage::write_log`](super::JobStorage::write_log) call; they
+/// expire with their job.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
     /// The job and the attempt that logged it.

@@ -99,7 +99,7 @@ pub struct NewJob {
     /// of the key are `Processing`.
     pub concurrency: Option<ConcurrencyKey>,
     /// Its parameters (name to JSON), stored with it: what client filters
-    /// set (see [`parameters`](super::parameters)). Empty by default.
+    /// set (see [`JobParameters`](super::JobParameters)). Empty by default.
     pub parameters: JobParameters,
 }
 
@@ -380,7 +380,7 @@ pub trait JobStorage: Send + Sync + 'static {
     async fn set_paused(&self, params: SetPausedParams) -> Result<bool>;
 
     /// Appends running jobs' log lines and stores their latest progress
-    /// (see [`job_log`](super::job_log)), in one transaction. A line of a
+    /// (see [`LogLine`](super::LogLine)), in one transaction. A line of a
     /// job that no longer exists (expired) is dropped; a progress of an
     /// attempt that is no longer the job's latest (it was rescued and
     /// fetched again) is not stored. Both may arrive after the attempt
@@ -392,7 +392,7 @@ pub trait JobStorage: Send + Sync + 'static {
     /// nothing of the call is stored then.
     async fn write_log(&self, params: WriteLogParams) -> Result<()>;
 
-    /// Sets parameters of a job (see [`parameters`](super::parameters)):
+    /// Sets parameters of a job (see [`JobParameters`](super::JobParameters)):
     /// a name already set gets the new value.
     ///
     /// # Errors

@@ -9,7 +9,13 @@ use std::collections::BTreeMap;
 
 use crate::{Error, JobId, Result};
 
-/// A job's parameters: name to JSON value.
+/// A job's parameters: name to JSON value, stored with the job apart from
+/// its arguments, as Hangfire's job parameters. A client filter or
+/// `EnqueueOptions::parameter` sets them at enqueue (a tenant, a culture,
+/// a trace id); a server filter or the job reads them
+/// ([`JobContext::parameter`](crate::JobContext::parameter)) and may set
+/// more ([`JobContext::set_parameter`](crate::JobContext::set_parameter));
+/// the dashboard shows them. They expire with their job.
 pub type JobParameters = BTreeMap<String, String>;
 
 /// The longest parameter name, in bytes.

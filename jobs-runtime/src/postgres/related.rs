@@ -63,7 +63,7 @@ async fn store(
     unique::refuse_related(params)?;
     let channel = channel_of(schema);
     if params.batches.is_empty() && !params.jobs.iter().any(|job| job.is_related()) {
-        if unique::any_unique(&params) {
+        if unique::any_unique(params) {
             let mut tx = conn.begin().await.map_err(|e| storage_error(OP, e))?;
             let settled = unique_jobs(&mut tx, schema, &channel, &params.jobs)
                 .await
