@@ -41,14 +41,15 @@ async fn reads_tenant(ctx: JobContext, key: String) -> Result<(), JobError> {
     Ok(())
 }
 
-/// Records that it ran; fails when asked to.
+/// Records that it ran; then succeeds, fails (`"fail"`) or panics
+/// (`"panic"`).
 #[job(retries = 0)]
-async fn records(key: String, fail: bool) -> Result<(), JobError> {
+async fn records(key: String, ending: String) -> Result<(), JobError> {
     see(&key, "job");
-    if fail {
-        Err(JobError::permanent("card declined"))
-    } else {
-        Ok(())
+    match ending.as_str() {
+        "fail" => Err(JobError::permanent("card declined")),
+        "panic" => panic!("the job broke"),
+        _ => Ok(()),
     }
 }
 
@@ -72,6 +73,15 @@ async fn logs_its_work(ctx: JobContext, steps: u32, extra: u32) {
     for line in 0..extra {
         ctx.log(format!("extra {line}"));
     }
+}
+
+/// Waits for its cancellation token, then logs and succeeds.
+#[job]
+async fn logs_at_shutdown(ctx: JobContext, key: String) {
+    see(&key, "started");
+    ctx.cancelled().await;
+    ctx.log("stopping cleanly");
+    ctx.progress(1.0);
 }
 
 /// Tags each job with a tenant; rejects the jobs of queue `closed`.
@@ -153,8 +163,8 @@ async fn client_filters_add_parameters_and_reject(fx: &Fixture) {
 }
 
 /// Records the order of attempts through it: `name>` before, `<name ok`
-/// or `<name err` after. For jobs whose key ends in `skip` it does not
-/// run the job and fails the attempt; for `panic`, it panics.
+/// or `<name err` after. The inner one does not run jobs whose key ends
+/// in `skip` (it fails the attempt), and panics for `filter-panic`.
 struct Around {
     name: &'static str,
     key: String,
@@ -174,7 +184,7 @@ impl ServerFilter for Around {
         if key.ends_with("skip") && self.name == "inner" {
             return Err(JobError::permanent("skipped by the filter"));
         }
-        if key.ends_with("panic") && self.name == "inner" {
+        if key.ends_with("filter-panic") && self.name == "inner" {
             panic!("the filter broke");
         }
         let result = next.await;
@@ -185,27 +195,30 @@ impl ServerFilter for Around {
 }
 
 /// Server filters run around each attempt, the first registered
-/// outermost, inside the tracing filter; one that returns without
-/// running the job fails the attempt, and so does one that panics.
+/// outermost, inside the tracing filter, and see the job's failure and
+/// panic; one that returns without running the job fails the attempt,
+/// and so does one that panics.
 async fn server_filters_wrap_each_attempt_in_order(fx: &Fixture) {
     let base = fx.key("around");
     let storage = &fx.storage;
     let client = Client::new(storage.clone());
-    let enqueue = |suffix: &str, fail: bool| {
+    let enqueue = |suffix: &str, ending: &str| {
+        let ending = ending.to_owned();
         let key = format!("{base}-{suffix}");
         let options = EnqueueOptions::new().parameter("key", key.clone());
         let client = client.clone();
         async move {
-            let id = records::enqueue_with(&client, options, key.clone(), fail)
+            let id = records::enqueue_with(&client, options, key.clone(), ending)
                 .await
                 .unwrap();
             (key, id)
         }
     };
-    let (ok, ok_id) = enqueue("ok", false).await;
-    let (failing, failing_id) = enqueue("fail", true).await;
-    let (skipped, skipped_id) = enqueue("skip", false).await;
-    let (panicking, panicking_id) = enqueue("panic", false).await;
+    let (ok, ok_id) = enqueue("ok", "ok").await;
+    let (failing, failing_id) = enqueue("fail", "fail").await;
+    let (job_panic, job_panic_id) = enqueue("job-panic", "panic").await;
+    let (skipped, skipped_id) = enqueue("skip", "ok").await;
+    let (panicking, panicking_id) = enqueue("filter-panic", "ok").await;
     let server = fast_server(storage)
         .filter(Around {
             name: "outer",
@@ -223,14 +236,20 @@ async fn server_filters_wrap_each_attempt_in_order(fx: &Fixture) {
     let skipped_job = wait_for_state(storage, skipped_id, State::Failed).await;
     assert_eq!(skipped_job.reason.as_deref(), Some("skipped by the filter"));
     let panicked = wait_for_state(storage, panicking_id, State::Failed).await;
+    let job_panicked = wait_for_state(storage, job_panic_id, State::Failed).await;
     server.shutdown().await;
-    assert!(
-        panicked
-            .reason
-            .as_deref()
-            .is_some_and(|reason| reason.contains("the filter broke")),
-        "{:?}",
-        panicked.reason
+    assert_eq!(
+        panicked.reason.as_deref(),
+        Some("a server filter panicked: the filter broke")
+    );
+    assert_eq!(
+        job_panicked.reason.as_deref(),
+        Some("the job panicked: the job broke")
+    );
+    assert_eq!(
+        seen(&job_panic),
+        ["outer>", "inner>", "job", "<inner err", "<outer err"],
+        "the filters see the job's panic as its failure"
     );
     assert_eq!(
         seen(&ok),
@@ -285,8 +304,12 @@ async fn state_filters_are_told_of_each_move(fx: &Fixture) {
     let key = fx.key("states");
     let storage = &fx.storage;
     let client = Client::new(storage.clone());
-    let ok = records::enqueue(&client, key.clone(), false).await.unwrap();
-    let failed = records::enqueue(&client, key.clone(), true).await.unwrap();
+    let ok = records::enqueue(&client, key.clone(), "ok".into())
+        .await
+        .unwrap();
+    let failed = records::enqueue(&client, key.clone(), "fail".into())
+        .await
+        .unwrap();
     let retried = retries_once::enqueue(&client).await.unwrap();
     let recorder = Recorder::default();
     let server = fast_server(storage)
@@ -396,7 +419,33 @@ async fn a_jobs_log_and_progress_are_stored(fx: &Fixture) {
     );
 }
 
+/// At shutdown, what the last attempts logged is written and their moves
+/// are told before `shutdown` returns.
+async fn shutdown_writes_the_last_lines_and_tells_the_last_moves(fx: &Fixture) {
+    let key = fx.key("shutdown-log");
+    let storage = &fx.storage;
+    let client = Client::new(storage.clone());
+    let id = logs_at_shutdown::enqueue(&client, key.clone())
+        .await
+        .unwrap();
+    let recorder = Recorder::default();
+    let server = fast_server(storage)
+        .state_filter(recorder.clone())
+        .start()
+        .unwrap();
+    wait_until("the job to start", || async { seen(&key) == ["started"] }).await;
+    server.shutdown().await;
+    assert_eq!(job(storage, id).await.state, State::Succeeded);
+    let log = storage.job_log(JobLogQuery::new(id)).await.unwrap();
+    let texts: Vec<&str> = log.iter().map(|line| line.text.as_str()).collect();
+    assert_eq!(texts, ["stopping cleanly"]);
+    assert_eq!(job(storage, id).await.progress, Some(1.0));
+    let moves: Vec<State> = recorder.of(id).iter().map(|(_, to, _)| *to).collect();
+    assert_eq!(moves, [State::Processing, State::Succeeded]);
+}
+
 on_every_storage!(
+    shutdown_writes_the_last_lines_and_tells_the_last_moves,
     client_filters_add_parameters_and_reject,
     server_filters_wrap_each_attempt_in_order,
     state_filters_are_told_of_each_move,

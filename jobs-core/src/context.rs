@@ -193,8 +193,8 @@ impl JobContext {
     }
 
     /// Sets the job's parameter `name` to `value` (as JSON), stored at
-    /// once: a later attempt, a continuation's filter, the dashboard see
-    /// it.
+    /// once: a later attempt, the server filters (through
+    /// [`parameter`](Self::parameter)) and the dashboard see it.
     ///
     /// # Errors
     /// A permanent [`JobError`] when `value` does not serialize or the

@@ -81,15 +81,21 @@ impl Client {
         }
     }
 
-    /// Runs the client filters on each job of `params`, in order.
+    /// Runs the client filters on each job of `params`, in order, then
+    /// checks again the queue a filter may have changed.
     ///
     /// # Errors
-    /// The first error a filter returns: the job is rejected.
+    /// The first error a filter returns: the job is rejected;
+    /// [`Error::Config`] for a queue a filter left empty.
     pub(crate) async fn filtered(&self, mut params: EnqueueParams) -> Result<EnqueueParams> {
+        if self.filters.is_empty() {
+            return Ok(params);
+        }
         for job in &mut params.jobs {
             for filter in self.filters.iter() {
                 filter.on_enqueue(job).await?;
             }
+            job.queue = checked_queue(&job.name, &job.queue)?;
         }
         Ok(params)
     }

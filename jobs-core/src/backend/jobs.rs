@@ -384,7 +384,8 @@ pub trait JobStorage: Send + Sync + 'static {
     /// job that no longer exists (expired) is dropped; a progress of an
     /// attempt that is no longer the job's latest (it was rescued and
     /// fetched again) is not stored. Both may arrive after the attempt
-    /// ended: the server writes them within a second. Each line's time is the storage's now minus its
+    /// ended (the server gathers them for half a second, longer while the
+    /// storage is away). Each line's time is the storage's now minus its
     /// [`age`](super::LogLine::age).
     ///
     /// # Errors

@@ -39,8 +39,9 @@ pub struct SetParametersParams {
 ///
 /// # Errors
 /// [`Error::Config`] when the name is empty or longer than
-/// [`MAX_PARAMETER_NAME_LEN`], holds a NUL byte, or the value is longer
-/// than [`MAX_PARAMETER_LEN`] (a JSON text holds no NUL byte).
+/// [`MAX_PARAMETER_NAME_LEN`] or holds a NUL byte, or the value is not
+/// JSON (a string is `"\"acme\""`, not `"acme"`) or is longer than
+/// [`MAX_PARAMETER_LEN`].
 pub fn check_parameter(name: &str, json: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_PARAMETER_NAME_LEN || name.contains('\0') {
         return Err(Error::Config(format!(
@@ -52,6 +53,11 @@ pub fn check_parameter(name: &str, json: &str) -> Result<()> {
         return Err(Error::Config(format!(
             "job parameter `{name}` is {} bytes of JSON; at most {MAX_PARAMETER_LEN} are kept",
             json.len()
+        )));
+    }
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(json) {
+        return Err(Error::Config(format!(
+            "job parameter `{name}` is not JSON ({error}); a string is stored quoted, as serde_json::to_string gives it"
         )));
     }
     Ok(())

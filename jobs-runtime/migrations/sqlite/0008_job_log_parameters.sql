@@ -2,6 +2,9 @@
 -- job parameters (set by client filters and jobs). Same columns, tables
 -- and indexes as the PostgreSQL migration of the same number. Times are
 -- Unix milliseconds, UTC. They go with their job (ON DELETE CASCADE).
+-- Unlike PostgreSQL's, the log keeps its foreign key: SQLite's writes are
+-- serialized, so a line's check that its job exists cannot race the
+-- expiry.
 ALTER TABLE jobs_job ADD COLUMN progress REAL; -- 0.0 to 1.0, the latest reported
 
 CREATE TABLE jobs_job_log (

@@ -170,21 +170,23 @@ pub async fn set_parameters_adds_and_replaces(storage: &Storage) {
     assert!(parameters_of(storage, unknown).await.is_empty());
     let result = set(id, &[("ok", "1"), ("nul\0name", "1")]).await;
     assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+    let result = set(id, &[("raw", "acme")]).await;
+    assert!(
+        matches!(&result, Err(Error::Config(message)) if message.contains("not JSON")),
+        "{result:?}"
+    );
     assert_eq!(parameters_of(storage, id).await.len(), 3, "nothing set");
 }
 
 /// Log lines are appended in the order written, each at the storage's now
 /// minus its age; a line of a job that does not exist is dropped. The log
 /// pages by line id. Progress is stored for a job's latest attempt only,
-/// also when it arrives after the attempt ended.
+/// also when it arrives after the attempt ended; a new attempt starts
+/// without one.
 pub async fn write_log_appends_lines_and_current_progress(storage: &Storage) {
     let ids = enqueue(storage, vec![new_job("a", "q"), new_job("b", "q")]).await;
     let taken = fetch(storage, &["q"], 2).await;
     let (a, b) = (taken[0].held(), taken[1].held());
-    let stale_b = Attempt {
-        id: b.id,
-        attempt: b.attempt + 1,
-    };
     let unknown = Attempt {
         id: JobId(ids[1].0 + 1_000_000),
         attempt: 1,
@@ -203,8 +205,8 @@ pub async fn write_log_appends_lines_and_current_progress(storage: &Storage) {
                 progress: 0.5,
             },
             JobProgress {
-                job: stale_b,
-                progress: 0.9,
+                job: b,
+                progress: 0.7,
             },
         ],
     )
@@ -252,10 +254,38 @@ pub async fn write_log_appends_lines_and_current_progress(storage: &Storage) {
     );
 
     assert_eq!(record(storage, a.id).await.progress, Some(0.5));
+    assert_eq!(record(storage, b.id).await.progress, Some(0.7));
+
+    // b is given back and fetched again: its new attempt starts without
+    // progress, and the old attempt's progress is not stored any more.
+    let requeue = Outcome::Requeue {
+        reason: "given back".into(),
+        forgive: false,
+    };
+    finish(storage, b, requeue).await;
+    let again = fetch(storage, &["q"], 1).await;
+    let b2 = again[0].held();
+    assert_eq!((b2.id, b2.attempt), (b.id, b.attempt + 1));
+    assert_eq!(record(storage, b.id).await.progress, None);
+    write_log(
+        storage,
+        Vec::new(),
+        vec![
+            JobProgress {
+                job: b2,
+                progress: 0.3,
+            },
+            JobProgress {
+                job: b,
+                progress: 0.9,
+            },
+        ],
+    )
+    .await;
     assert_eq!(
         record(storage, b.id).await.progress,
-        None,
-        "a stale attempt's progress is not stored"
+        Some(0.3),
+        "an earlier attempt's progress is not stored"
     );
     finish(storage, a, Outcome::Succeeded { result: None }).await;
     write_log(

@@ -9,7 +9,10 @@ use jobs_core::{NewJob, Result};
 /// A filter may change the job: add parameters
 /// ([`NewJob::parameters`], read by the job with
 /// [`JobContext::parameter`](jobs_core::JobContext::parameter)), move it
-/// to another queue, raise its priority. It rejects the job by returning
+/// to another queue (checked again after the filters), raise its
+/// priority. Its unique and concurrency keys were computed from its
+/// arguments before the filters ran: a filter that changes the arguments
+/// changes no key. It rejects the job by returning
 /// an error, best [`Error::Rejected`](jobs_core::Error::Rejected): the
 /// enqueue call returns that error and stores nothing (in
 /// [`Client::enqueue_many`](crate::Client::enqueue_many) and a batch,

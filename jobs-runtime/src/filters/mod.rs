@@ -20,5 +20,5 @@ mod state;
 pub use client::ClientFilter;
 pub(crate) use server::around;
 pub use server::{Next, ServerFilter, TracingFilter};
-pub use state::{StateFilter, StateTransition};
+pub use state::{STATE_BACKLOG, StateFilter, StateTransition};
 pub(crate) use state::{StateFilters, StateReceiver, StateTeller, run as tell_state_filters};

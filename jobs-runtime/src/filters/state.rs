@@ -16,7 +16,8 @@ pub struct StateTransition {
     pub job: JobId,
     /// Its name ([`Job::NAME`](jobs_core::Job::NAME)).
     pub name: String,
-    /// The state it left; `None` when it was just created.
+    /// The state it left: always `Some` for now (creations are not told;
+    /// `None` is kept for them).
     pub from: Option<State>,
     /// The state it is in now.
     pub to: State,
@@ -39,11 +40,13 @@ pub struct StateTransition {
 /// made through the `Client` or the `Storage` handle (a cancel, an
 /// operator's requeue or delete).
 ///
-/// A server calls its state filters in one task of their own, in the
-/// order the changes were stored, so that a slow filter holds back no job
-/// and no outcome. A filter's panic is logged and the next goes on. At
-/// shutdown the server waits for the changes told so far, within its
-/// shutdown timeout.
+/// A server calls its state filters in one task of their own, in about
+/// the order the changes were stored (the fetcher and the completer's two
+/// writers tell theirs each as they go), so that a slow filter holds back
+/// no job and no outcome. Up to [`STATE_BACKLOG`] batches of changes wait
+/// for a slow filter; past that, changes are dropped with a warning. A
+/// filter's panic is logged and the next goes on. At shutdown the server
+/// waits for the changes told so far, within its shutdown timeout.
 ///
 /// ```
 /// use jobs_core::State;
@@ -67,7 +70,12 @@ pub trait StateFilter: Send + Sync + 'static {
     async fn on_state_changed(&self, change: &StateTransition);
 }
 
-/// The state filters of a client or a server.
+/// The most batches of changes (one per fetch, per outcome write, per
+/// rescue) that wait for a server's state filters; past it, changes are
+/// dropped with a warning rather than held in memory without bound.
+pub const STATE_BACKLOG: usize = 10_000;
+
+/// The state filters of a server.
 #[derive(Clone, Default)]
 pub(crate) struct StateFilters {
     filters: Arc<[Arc<dyn StateFilter>]>,
@@ -102,7 +110,7 @@ impl StateFilters {
     /// A teller and what it sends, for [`run`]; a teller that sends
     /// nothing when there is no filter.
     pub(crate) fn channel(&self) -> (StateTeller, StateReceiver) {
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (sender, receiver) = mpsc::channel(STATE_BACKLOG);
         let teller = StateTeller {
             sender: (!self.is_empty()).then_some(sender),
         };
@@ -111,7 +119,7 @@ impl StateFilters {
 }
 
 /// What a server's [`StateTeller`]s sent.
-pub(crate) struct StateReceiver(mpsc::UnboundedReceiver<Vec<StateTransition>>);
+pub(crate) struct StateReceiver(mpsc::Receiver<Vec<StateTransition>>);
 
 /// Tells `filters` of the changes received, in order, until `stop`; then
 /// of those sent before it.
@@ -136,7 +144,7 @@ pub(crate) async fn run(filters: StateFilters, receiver: StateReceiver, stop: Ca
 /// server has no state filter.
 #[derive(Clone, Default)]
 pub(crate) struct StateTeller {
-    sender: Option<mpsc::UnboundedSender<Vec<StateTransition>>>,
+    sender: Option<mpsc::Sender<Vec<StateTransition>>>,
 }
 
 impl StateTeller {
@@ -146,11 +154,21 @@ impl StateTeller {
     }
 
     pub(crate) fn send(&self, changes: Vec<StateTransition>) {
-        if let Some(sender) = &self.sender
-            && !changes.is_empty()
-            && sender.send(changes).is_err()
-        {
-            warn!("the state filters' task has ended; a state change was not told");
+        let Some(sender) = &self.sender else { return };
+        if changes.is_empty() {
+            return;
+        }
+        match sender.try_send(changes) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(changes)) => warn!(
+                dropped = changes.len(),
+                backlog = STATE_BACKLOG,
+                "the state filters are behind by the most batches kept; these changes are not told"
+            ),
+            Err(mpsc::error::TrySendError::Closed(changes)) => warn!(
+                dropped = changes.len(),
+                "the state filters' task has ended; these changes are not told"
+            ),
         }
     }
 }

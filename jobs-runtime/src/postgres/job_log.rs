@@ -10,18 +10,22 @@ use super::decode::{count, limit, millis};
 
 /// Appends lines (`$1` job ids, `$2` attempts, `$3` ages in ms, `$4`
 /// texts) of jobs that still exist, and stores progress (`$5` job ids,
-/// `$6` attempts, `$7` values) of jobs whose latest attempt it is.
-const WRITE_LOG: &str = "WITH lines AS (
+/// `$6` attempts, `$7` values) of jobs whose latest attempt it is. Jobs
+/// are found by their primary key (`id = ANY(..)`), as every write of
+/// held attempts finds them (see `finish_sql`), whatever the table holds.
+/// The log has no foreign key: a line whose job expires meanwhile is left
+/// behind rather than failing the write of every other line.
+pub(super) const WRITE_LOG: &str = "WITH lines AS (
          INSERT INTO {s}.jobs_job_log (job_id, attempt, logged_at, line)
          SELECT l.job_id, l.attempt, now() - l.age_ms * interval '1 millisecond', l.line
          FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::text[])
               WITH ORDINALITY AS l(job_id, attempt, age_ms, line, n)
-         WHERE EXISTS (SELECT FROM {s}.jobs_job j WHERE j.id = l.job_id)
+         WHERE EXISTS (SELECT FROM {s}.jobs_job j WHERE j.id = ANY($1) AND j.id = l.job_id)
          ORDER BY l.n
      ), progress AS (
          UPDATE {s}.jobs_job j SET progress = p.progress
          FROM unnest($5::bigint[], $6::int[], $7::float8[]) AS p(id, attempt, progress)
-         WHERE j.id = p.id AND j.attempt = p.attempt
+         WHERE j.id = ANY($5) AND j.id = p.id AND j.attempt = p.attempt
      )
      SELECT 1";
 
@@ -32,7 +36,7 @@ impl PostgresStorage {
         }
         let lines = &params.lines;
         let mut progress = params.progress;
-        // Rows locked in id order, as every write of held attempts does.
+        // In id order, as every write of held attempts binds them.
         progress.sort_unstable_by_key(|p| p.job.id);
         self.run(
             "writing job logs",

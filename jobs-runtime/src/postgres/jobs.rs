@@ -84,8 +84,8 @@ pub(super) const NAME_NOT_PAUSED: &str =
 /// A fetch of the jobs that the CTE `picked` gives (its `id`s, locked):
 /// moves them to `Processing` for server `$3` with a lease of `$4` ms,
 /// records each move in the history with the server and the attempt as
-/// its data (kept in the history only, not on the job's row), and returns
-/// them.
+/// its data (kept in the history only, not on the job's row), clears the
+/// progress an earlier attempt reported, and returns them.
 pub(super) fn take_sql(picked: &str) -> String {
     format!(
         "WITH {picked}
@@ -93,7 +93,8 @@ pub(super) fn take_sql(picked: &str) -> String {
          UPDATE {{s}}.jobs_job AS j
          SET state = 'Processing', attempt = j.attempt + 1, server = $3,
              lease_expires_at = now() + $4 * interval '1 millisecond',
-             state_changed_at = now(), run_at = NULL, reason = NULL, state_data = NULL
+             state_changed_at = now(), run_at = NULL, reason = NULL, state_data = NULL,
+             progress = NULL
          FROM picked WHERE j.id = picked.id
          RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.priority,
                    j.created_at, j.state, j.state_changed_at, j.parent_result

@@ -90,8 +90,6 @@ impl MaintenanceStorage for PostgresStorage {
                  DELETE FROM {s}.jobs_job_state WHERE job_id IN (SELECT id FROM expired)
              ), logs AS (
                  DELETE FROM {s}.jobs_job_log WHERE job_id IN (SELECT id FROM expired)
-             ), parameters AS (
-                 DELETE FROM {s}.jobs_job_parameter WHERE job_id IN (SELECT id FROM expired)
              )
              SELECT count(*) FROM expired",
                 ))

@@ -1,6 +1,7 @@
 //! Plan tests: the hot statements read the indexes they are written for,
 //! on tables full of finished jobs with statistics (`ANALYZE`).
 
+use super::job_log::WRITE_LOG;
 use super::jobs::{EXTEND_LEASES, fetch_sql, finish_sql};
 use super::monitoring::list_sql;
 use crate::testing::fresh_postgres;
@@ -108,8 +109,9 @@ fn assert_continuations_by_parent(what: &str, plan: &[String]) {
 
 /// On an ANALYZEd table of 20,000 `Processing` and 500,000 `Succeeded`
 /// jobs, the finish (succeeded and requeued outcomes) and lease-renewal
-/// statements find their rows through the primary key, and the finish
-/// looks for continuations without a sequential scan.
+/// statements, and the write of job logs and progress, find their rows
+/// through the primary key, and the finish looks for continuations
+/// without a sequential scan.
 #[tokio::test]
 async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
     let Some(pg) = fresh_postgres().await else {
@@ -149,6 +151,7 @@ async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
     let reasons = texts("\"server stopping\"");
     let finish = storage.sql(&finish_sql("")).0;
     let extend = storage.sql(EXTEND_LEASES).0;
+    let write_log = storage.sql(WRITE_LOG).0;
     let mut conn = storage.pool().acquire().await.unwrap();
     for mode in ["auto", "force_generic_plan"] {
         set_plan_cache_mode(&mut conn, mode).await;
@@ -196,6 +199,20 @@ async fn held_attempts_are_found_by_primary_key_on_a_full_analyzed_table() {
         assert_primary_key(
             &format!("extend_leases ({mode})"),
             &explain(&mut conn, &extend, &renewed).await,
+        );
+        let halves = list(vec!["0.5"; n].join(","));
+        let logged = [
+            ids.as_str(),
+            &ones,
+            &zeros,
+            &texts("line"),
+            ids.as_str(),
+            &ones,
+            &halves,
+        ];
+        assert_primary_key(
+            &format!("write_log ({mode})"),
+            &explain(&mut conn, &write_log, &logged).await,
         );
     }
 }

@@ -81,17 +81,14 @@ async fn attempt_end(
     .with_parent_result(job.parent_result.clone())
     .with_cancellation(cancel.clone())
     .with_sink(shared.log_sink.clone());
-    let run_job = Box::pin(attempt(ctx.clone(), &job.name, &job.args, registration));
-    let attempt = AssertUnwindSafe(filters::around(&shared.filters, &ctx, run_job))
+    // The job's panic is its failure, inside the filters: they see it
+    // end. A filter's own panic fails the attempt too.
+    let run_job = AssertUnwindSafe(attempt(ctx.clone(), &job.name, &job.args, registration))
         .catch_unwind()
-        .map(|run| {
-            run.unwrap_or_else(|panic| {
-                Err(JobError::new(format!(
-                    "the job panicked: {}",
-                    panic_message(&*panic)
-                )))
-            })
-        });
+        .map(|run| run.unwrap_or_else(|panic| Err(panicked("the job", &*panic))));
+    let attempt = AssertUnwindSafe(filters::around(&shared.filters, &ctx, Box::pin(run_job)))
+        .catch_unwind()
+        .map(|run| run.unwrap_or_else(|panic| Err(panicked("a server filter", &*panic))));
     run(shared, attempt, cancel, interrupt, timeout).await
 }
 
@@ -199,6 +196,11 @@ async fn attempt(
         ))),
         Ok(run) => run.await,
     }
+}
+
+/// The error of an attempt that `who` ("the job") panicked in.
+fn panicked(who: &str, panic: &(dyn Any + Send)) -> JobError {
+    JobError::new(format!("{who} panicked: {}", panic_message(panic)))
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {

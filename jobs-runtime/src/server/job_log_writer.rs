@@ -6,11 +6,15 @@
 //!
 //! Nothing here holds back a job or an outcome: while the storage is away
 //! the lines wait (at most [`MAX_PENDING`], the oldest dropped past it)
-//! with a doubling backoff that is logged; a batch the storage refuses is
-//! dropped with a warning. At shutdown what is left is written once more.
+//! with a doubling backoff that is logged; a write the storage refuses
+//! loses its own lines only, with a warning. At shutdown what is left is
+//! written once more. Progress is kept per attempt, the latest value
+//! only, so a job reporting it in a hot loop sends nothing more than one
+//! wake-up per write. Lines are written at least once: a write whose
+//! commit went through but whose answer was lost is written again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs_core::{
@@ -41,12 +45,16 @@ enum Entry {
         at: Instant,
         text: String,
     },
-    Progress(JobProgress),
+    /// Progress was reported: it waits in [`JobLogSink::progress`].
+    Progress,
 }
 
 /// The server's [`ContextSink`]: given to every attempt's context.
 pub(crate) struct JobLogSink {
     entries: mpsc::UnboundedSender<Entry>,
+    /// The latest progress of each attempt that reported one since the
+    /// writer last took them.
+    progress: Arc<Mutex<HashMap<Attempt, f64>>>,
     storage: Storage,
 }
 
@@ -54,15 +62,25 @@ impl JobLogSink {
     /// The sink, and the receiver that [`run`] drains.
     pub(crate) fn new(storage: Storage) -> (Arc<Self>, Receiver) {
         let (entries, receiver) = mpsc::unbounded_channel();
-        (
-            Arc::new(JobLogSink { entries, storage }),
-            Receiver(receiver),
-        )
+        let progress = Arc::new(Mutex::new(HashMap::new()));
+        let sink = JobLogSink {
+            entries,
+            progress: progress.clone(),
+            storage,
+        };
+        let receiver = Receiver {
+            entries: receiver,
+            progress,
+        };
+        (Arc::new(sink), receiver)
     }
 }
 
 /// What [`run`] reads.
-pub(crate) struct Receiver(mpsc::UnboundedReceiver<Entry>);
+pub(crate) struct Receiver {
+    entries: mpsc::UnboundedReceiver<Entry>,
+    progress: Arc<Mutex<HashMap<Attempt, f64>>>,
+}
 
 impl ContextSink for JobLogSink {
     fn log(&self, job: Attempt, text: String) {
@@ -76,9 +94,15 @@ impl ContextSink for JobLogSink {
     }
 
     fn progress(&self, job: Attempt, progress: f64) {
-        let _ = self
-            .entries
-            .send(Entry::Progress(JobProgress { job, progress }));
+        let first = self
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job, progress)
+            .is_none();
+        if first {
+            let _ = self.entries.send(Entry::Progress);
+        }
     }
 
     fn parameters(&self, id: JobId) -> BoxFuture<'_, Result<JobParameters>> {
@@ -95,8 +119,14 @@ impl ContextSink for JobLogSink {
 
 /// Writes what arrives until `stop`, then what is left, once.
 pub(crate) async fn run(storage: Storage, receiver: Receiver, stop: CancellationToken) {
-    let mut receiver = receiver.0;
-    let mut pending = Pending::default();
+    let Receiver {
+        entries: mut receiver,
+        progress: reported,
+    } = receiver;
+    let mut pending = Pending {
+        reported,
+        ..Pending::default()
+    };
     let mut backoff = FIRST_BACKOFF;
     loop {
         if pending.is_empty() {
@@ -137,8 +167,10 @@ pub(crate) async fn run(storage: Storage, receiver: Receiver, stop: Cancellation
                 pending.extend(more);
             }
             Err(error) => {
-                warn!(%error, lines = pending.lines.len(), "the storage refused job log lines; dropping them");
-                pending = Pending::default();
+                let lines = pending.lines.len().min(MAX_BATCH);
+                warn!(%error, lines, "the storage refused a write of job log lines and progress; dropping them");
+                pending.lines.drain(..lines);
+                pending.progress.clear();
             }
         }
     }
@@ -158,12 +190,25 @@ pub(crate) async fn run(storage: Storage, receiver: Receiver, stop: Cancellation
 #[derive(Default)]
 struct Pending {
     lines: Vec<(Attempt, Instant, String)>,
-    /// The latest value of each attempt.
+    /// The latest value of each attempt, taken from `reported`.
     progress: HashMap<Attempt, f64>,
+    /// Where the sink keeps the progress reported since the last take.
+    reported: Arc<Mutex<HashMap<Attempt, f64>>>,
     dropped: usize,
 }
 
 impl Pending {
+    /// Takes the progress reported since the last take.
+    fn take_reported(&mut self) {
+        let taken = std::mem::take(
+            &mut *self
+                .reported
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        self.progress.extend(taken);
+    }
+
     fn is_empty(&self) -> bool {
         self.lines.is_empty() && self.progress.is_empty()
     }
@@ -173,13 +218,15 @@ impl Pending {
     }
 
     fn extend(&mut self, entries: Vec<Entry>) {
+        let mut reported = false;
         for entry in entries {
             match entry {
                 Entry::Line { job, at, text } => self.lines.push((job, at, text)),
-                Entry::Progress(progress) => {
-                    self.progress.insert(progress.job, progress.progress);
-                }
+                Entry::Progress => reported = true,
             }
+        }
+        if reported {
+            self.take_reported();
         }
         if self.lines.len() > MAX_PENDING {
             let over = self.lines.len() - MAX_PENDING;
@@ -196,6 +243,7 @@ impl Pending {
 /// Writes up to [`MAX_BATCH`] of `pending`, and takes them off it once
 /// written.
 async fn write(storage: &Storage, pending: &mut Pending) -> Result<()> {
+    pending.take_reported();
     let now = Instant::now();
     let take = pending.lines.len().min(MAX_BATCH);
     let lines = pending.lines[..take]

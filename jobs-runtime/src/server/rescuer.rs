@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use jobs_core::{ExpiredLeasesParams, FinishParams, JobId, JobOutcome, Result, State, decide};
+use jobs_core::{
+    ExpiredLeasesParams, FinishParams, JobId, JobOutcome, Result, State, decide, storable_text,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -64,7 +66,10 @@ pub(crate) async fn run_once(storage: &Storage, states: &StateTeller) -> Result<
                         name: lease.name.clone(),
                         from: Some(State::Processing),
                         to: job.outcome.state(),
-                        reason: job.outcome.reason().map(str::to_owned),
+                        reason: job
+                            .outcome
+                            .reason()
+                            .map(|reason| storable_text(reason).into_owned()),
                     })
                     .collect(),
             );

@@ -76,11 +76,13 @@ pub(super) const PICK_LIMITED: &str = "WITH running AS (
 const LIMITED_WINDOW: i64 = 1000;
 
 /// Moves the jobs of the JSON array `?4` to `Processing` for server `?1` at
-/// time `?2` with a lease of `?3` ms.
+/// time `?2` with a lease of `?3` ms, clearing the progress an earlier
+/// attempt reported.
 const TAKE: &str = "UPDATE jobs_job
      SET state = 'Processing', attempt = attempt + 1, server = ?1,
          lease_expires_at = ?2 + ?3, state_changed_at = ?2, run_at = NULL,
-         reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1)
+         reason = NULL, state_data = json_object('server', ?1, 'attempt', attempt + 1),
+         progress = NULL
      WHERE id IN (SELECT value FROM json_each(?4))";
 
 /// The jobs of the JSON array `?1` as one JSON array of `[id, name, queue,
