@@ -6,29 +6,12 @@
 #[macro_use]
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use jobs::filters::{ClientFilter, Next, ServerFilter, StateFilter, StateTransition};
 use jobs::prelude::*;
 use jobs::{Error, JobLogQuery, JobResult, MAX_LOG_LINES_PER_ATTEMPT, NewJob};
-
-/// What each key saw, across all tests of this binary (each test uses
-/// keys of its own).
-static SEEN: LazyLock<Mutex<HashMap<String, Vec<String>>>> = LazyLock::new(Default::default);
-
-fn see(key: &str, what: impl Into<String>) {
-    SEEN.lock()
-        .unwrap()
-        .entry(key.to_owned())
-        .or_default()
-        .push(what.into());
-}
-
-fn seen(key: &str) -> Vec<String> {
-    SEEN.lock().unwrap().get(key).cloned().unwrap_or_default()
-}
 
 /// Reads the tenant a client filter set, and leaves a parameter of its own.
 #[job]

@@ -14,22 +14,6 @@ use common::*;
 use jobs::prelude::*;
 use jobs::{CancelReason, Error, PauseTarget};
 
-/// What each key saw, across all tests of this binary (each test uses
-/// keys of its own).
-static SEEN: LazyLock<Mutex<HashMap<String, Vec<String>>>> = LazyLock::new(Default::default);
-
-fn see(key: &str, what: impl Into<String>) {
-    SEEN.lock()
-        .unwrap()
-        .entry(key.to_owned())
-        .or_default()
-        .push(what.into());
-}
-
-fn seen(key: &str) -> Vec<String> {
-    SEEN.lock().unwrap().get(key).cloned().unwrap_or_default()
-}
-
 /// Says it started, waits for its cancellation token, says why it fired,
 /// then returns an error (which a shutdown requeues) or `Ok` (which a
 /// cancel or a timeout ignores).

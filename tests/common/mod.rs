@@ -216,3 +216,23 @@ pub async fn history_states(storage: &Storage, id: impl Into<JobId>) -> Vec<Stat
         .map(|change| change.state)
         .collect()
 }
+
+/// What each key saw, across all tests of a binary (each test uses keys
+/// of its own): jobs and filters record their steps with [`see`], tests
+/// read them with [`seen`].
+static SEEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Records that `key` saw `what`.
+pub fn see(key: &str, what: impl Into<String>) {
+    SEEN.lock()
+        .unwrap()
+        .entry(key.to_owned())
+        .or_default()
+        .push(what.into());
+}
+
+/// What `key` saw, in order.
+pub fn seen(key: &str) -> Vec<String> {
+    SEEN.lock().unwrap().get(key).cloned().unwrap_or_default()
+}
