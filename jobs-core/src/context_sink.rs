@@ -8,7 +8,7 @@ use crate::{Attempt, BoxFuture, JobId, JobParameters, Result};
 /// The server's side of a running job's context.
 ///
 /// `log` and `progress` must not wait: a job calls them in its hot loop.
-/// The server gathers them and writes them every half second or so
+/// The server gathers them for half a second and writes them together
 /// ([`JobStorage::write_log`](crate::JobStorage::write_log)).
 pub trait ContextSink: Send + Sync + 'static {
     /// Records a log line of `job`, already storable and counted against

@@ -2,7 +2,7 @@
 //! kept with the job for the dashboard, as Hangfire.Console keeps a job's
 //! console lines and progress bar.
 //!
-//! The server gathers them and writes them at most every half second in
+//! The server gathers them for half a second and writes them together in
 //! one [`JobStorage::write_log`](super::JobStorage::write_log) call; they
 //! expire with their job.
 
@@ -18,8 +18,8 @@ pub const MAX_LOG_LINES_PER_ATTEMPT: u32 = 1000;
 
 /// One line a running job logged
 /// ([`JobContext::log`](crate::JobContext::log)), on its way to the
-/// storage. The server gathers lines and progress and writes them at most
-/// every half second in one
+/// storage. The server gathers lines and progress for half a second and
+/// writes them together in one
 /// [`JobStorage::write_log`](super::JobStorage::write_log) call; they
 /// expire with their job.
 #[derive(Clone, Debug, PartialEq)]
