@@ -53,6 +53,12 @@ pub mod filters {
     pub use jobs_runtime::filters::*;
 }
 
+/// The dashboard: an axum router over a storage (see
+/// [`jobs_runtime::dashboard`]).
+pub mod dashboard {
+    pub use jobs_runtime::dashboard::*;
+}
+
 /// The server's settings and their defaults.
 pub mod server {
     pub use jobs_runtime::server::*;

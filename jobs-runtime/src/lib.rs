@@ -10,6 +10,7 @@ mod batch;
 mod client;
 pub mod conformance;
 mod connect_options;
+pub mod dashboard;
 pub mod filters;
 mod job_parameters;
 mod limited_probe;

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use super::job_log_writer::JobLogSink;
 use super::{Background, ServerHandle, Shared};
 use crate::Storage;
+use crate::dashboard::Dashboard;
 use crate::filters::{ServerFilter, StateFilter, StateFilters, TracingFilter};
 
 /// How many jobs one fetch takes at most (fewer when fewer workers are free).
@@ -345,6 +346,7 @@ pub struct ServerBuilder {
     config: ServerConfig,
     filters: Vec<Arc<dyn ServerFilter>>,
     state_filters: Vec<Arc<dyn StateFilter>>,
+    dashboard: Option<(String, Option<Dashboard>)>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -354,6 +356,10 @@ impl fmt::Debug for ServerBuilder {
             .field("config", &self.config)
             .field("filters", &self.filters.len())
             .field("state_filters", &self.state_filters.len())
+            .field(
+                "dashboard",
+                &self.dashboard.as_ref().map(|(address, _)| address),
+            )
             .finish()
     }
 }
@@ -365,7 +371,26 @@ impl ServerBuilder {
             config: ServerConfig::default(),
             filters: vec![Arc::new(TracingFilter)],
             state_filters: Vec::new(),
+            dashboard: None,
         }
+    }
+
+    /// Serves the [dashboard](crate::dashboard) of the server's storage on
+    /// `address` (`"127.0.0.1:9090"`; port 0 picks a free one, see
+    /// [`ServerHandle::dashboard_address`]) while the server runs, to
+    /// loopback clients only. The address is bound when the server
+    /// starts.
+    pub fn dashboard(mut self, address: impl Into<String>) -> Self {
+        self.dashboard = Some((address.into(), None));
+        self
+    }
+
+    /// As [`dashboard`](Self::dashboard), with a [`Dashboard`] configured
+    /// by the application (its authorization): serve others than loopback
+    /// clients.
+    pub fn dashboard_with(mut self, address: impl Into<String>, dashboard: Dashboard) -> Self {
+        self.dashboard = Some((address.into(), Some(dashboard)));
+        self
     }
 
     /// Adds a [`ServerFilter`], run around each attempt inside the
@@ -510,7 +535,8 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// [`Error::DuplicateJobName`] when two `#[job]`s share a name;
-    /// [`Error::Config`] for a setting out of range.
+    /// [`Error::Config`] for a setting out of range, or a dashboard
+    /// address that cannot be resolved or bound.
     pub fn start(self) -> Result<ServerHandle> {
         Ok(super::start(self.into_shared()?))
     }
@@ -543,13 +569,34 @@ impl ServerBuilder {
             log_sink,
             states,
         };
+        let dashboard = match self.dashboard {
+            None => None,
+            Some((address, dashboard)) => {
+                let listener = bind(&address)?;
+                let dashboard = dashboard.unwrap_or_else(|| Dashboard::new(shared.storage.clone()));
+                Some((listener, dashboard.router()))
+            }
+        };
         let background = Background {
             log,
             state_filters,
             states: state_receiver,
+            dashboard,
         };
         Ok((shared, background))
     }
+}
+
+/// A listener on `address`, ready for tokio.
+fn bind(address: &str) -> Result<std::net::TcpListener> {
+    let refused = |error: std::io::Error| {
+        Error::Config(format!(
+            "the dashboard cannot listen on {address:?}: {error}"
+        ))
+    };
+    let listener = std::net::TcpListener::bind(address).map_err(refused)?;
+    listener.set_nonblocking(true).map_err(refused)?;
+    Ok(listener)
 }
 
 /// `host:pid:random`, unique among the servers of a storage.

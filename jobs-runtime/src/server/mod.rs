@@ -16,6 +16,8 @@
 //!   notifications (PostgreSQL `LISTEN`/`NOTIFY`);
 //! - the job log writer (`job_log_writer.rs`) writes what running jobs
 //!   log and their progress, gathered, in one storage call;
+//! - the dashboard, when asked for (`ServerBuilder::dashboard`), served
+//!   until the server stops;
 //! - the heartbeat (`heartbeat.rs`) registers the server and keeps it alive;
 //! - the elector (`elector.rs`) keeps one server of the storage leader, and
 //!   starts the leader-only services (`maintenance.rs`) when this server
@@ -114,9 +116,17 @@ pub struct ServerHandle {
     id: String,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
+    dashboard: Option<std::net::SocketAddr>,
 }
 
 impl ServerHandle {
+    /// Where the dashboard listens, when the server serves one
+    /// ([`ServerBuilder::dashboard`]): the port bound, also when 0 was
+    /// asked for.
+    pub fn dashboard_address(&self) -> Option<std::net::SocketAddr> {
+        self.dashboard
+    }
+
     /// The server's id, as recorded on the jobs it runs (`host:pid:random`).
     pub fn id(&self) -> &str {
         &self.id
@@ -172,6 +182,8 @@ pub(crate) struct Background {
     pub log: job_log_writer::Receiver,
     pub state_filters: StateFilters,
     pub states: StateReceiver,
+    /// The dashboard's listener, bound, and its routes.
+    pub dashboard: Option<(std::net::TcpListener, axum::Router)>,
 }
 
 impl Shared {
@@ -194,11 +206,16 @@ fn start((shared, background): (Shared, Background)) -> ServerHandle {
     let stop = CancellationToken::new();
     let id = shared.id.clone();
     let span = info_span!("server", server = %id);
+    let dashboard = background
+        .dashboard
+        .as_ref()
+        .and_then(|(listener, _)| listener.local_addr().ok());
     let task = tokio::spawn(run(Arc::new(shared), background, stop.clone()).instrument(span));
     ServerHandle {
         id,
         stop,
         task: Some(task),
+        dashboard,
     }
 }
 
@@ -208,6 +225,38 @@ async fn run_until(server: (Shared, Background), signal: impl Future) -> Result<
     info!(server = %handle.id, "stopping");
     handle.shutdown().await;
     Ok(())
+}
+
+/// Serves the dashboard until `stop`, with each request's peer address
+/// known (the loopback rule reads it).
+async fn serve_dashboard(
+    listener: std::net::TcpListener,
+    routes: axum::Router,
+    stop: CancellationToken,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            warn!(%error, "the dashboard's listener cannot be used; not serving it");
+            return;
+        }
+    };
+    if let Ok(address) = listener.local_addr() {
+        info!(%address, "serving the dashboard");
+    }
+    let service = routes.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // At `stop` the listener closes at once; a request in progress
+    // finishes on its own task, and an idle browser connection does not
+    // hold back the server's shutdown (a graceful shutdown of axum would
+    // wait for it).
+    tokio::select! {
+        served = axum::serve(listener, service).into_future() => {
+            if let Err(error) = served {
+                warn!(%error, "the dashboard stopped serving");
+            }
+        }
+        () = stop.cancelled() => {}
+    }
 }
 
 async fn run(shared: Arc<Shared>, background: Background, stop: CancellationToken) {
@@ -253,6 +302,9 @@ async fn run(shared: Arc<Shared>, background: Background, stop: CancellationToke
         background.log,
         stop_services.clone(),
     ));
+    if let Some((listener, routes)) = background.dashboard {
+        services.spawn(serve_dashboard(listener, routes, stop_services.clone()));
+    }
     services.spawn(crate::filters::tell_state_filters(
         background.state_filters,
         background.states,

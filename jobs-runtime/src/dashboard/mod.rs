@@ -1,0 +1,94 @@
+//! The dashboard: see the jobs of a storage from a browser, as Hangfire's
+//! dashboard does. An axum [`Router`] that an application nests in its own
+//! app (`app.nest("/jobs", jobs::dashboard::router(storage))`), or that a
+//! server serves on an address of its own
+//! ([`ServerBuilder::dashboard`](crate::ServerBuilder::dashboard)).
+//!
+//! **Who is served.** By default only clients on the loopback interface
+//! (127.0.0.1, ::1), as Hangfire's `LocalRequestsOnlyAuthorizationFilter`;
+//! a request that came through a proxy (a `Forwarded` or `X-Forwarded-For`
+//! header) is not taken for a loopback one. To serve others, configure an
+//! [`Authorize`] rule: [`BasicAuth`], [`BearerToken`], or a closure over the
+//! request's head ([`Dashboard::authorize`]). See `access.rs`.
+//!
+//! Pages so far: the overview (jobs per state, servers). Every page reads
+//! the storage through the [`Storage`] handle's monitoring calls.
+
+mod access;
+mod html;
+mod overview;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use access::{Authorize, BasicAuth, BearerToken};
+
+use crate::Storage;
+
+/// A dashboard over a storage, to turn into a [`Router`].
+///
+/// ```no_run
+/// # async fn demo(storage: jobs_runtime::Storage) {
+/// use jobs_runtime::dashboard::{BasicAuth, Dashboard};
+///
+/// let dashboard = Dashboard::new(storage)
+///     .authorize(BasicAuth::new("admin", "a long secret"))
+///     .router();
+/// let app = axum::Router::new().nest("/jobs", dashboard);
+/// # }
+/// ```
+#[must_use]
+pub struct Dashboard {
+    storage: Storage,
+    access: access::Access,
+}
+
+impl Dashboard {
+    /// The dashboard of `storage`, served to loopback clients only.
+    pub fn new(storage: Storage) -> Self {
+        Dashboard {
+            storage,
+            access: access::Access::LoopbackOnly,
+        }
+    }
+
+    /// Serves the requests `rule` authorizes, from any address, instead
+    /// of loopback clients only. A request it refuses gets `401
+    /// Unauthorized` (with the rule's `WWW-Authenticate` challenge).
+    pub fn authorize(mut self, rule: impl Authorize) -> Self {
+        self.access = access::Access::Authorized(Arc::new(rule));
+        self
+    }
+
+    /// The dashboard's routes, relative to where it is nested.
+    ///
+    /// Serve it with the peer's address known
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`), or
+    /// configure [`authorize`](Self::authorize): without either, the
+    /// loopback rule cannot tell who asks and refuses every request.
+    pub fn router(self) -> Router {
+        let state = Arc::new(State {
+            storage: self.storage,
+        });
+        Router::new()
+            .route("/", get(overview::page))
+            .with_state(state)
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(self.access),
+                access::check,
+            ))
+    }
+}
+
+/// The dashboard of `storage`, served to loopback clients only:
+/// `Dashboard::new(storage).router()`.
+pub fn router(storage: Storage) -> Router {
+    Dashboard::new(storage).router()
+}
+
+/// What every page reads from.
+pub(crate) struct State {
+    pub storage: Storage,
+}

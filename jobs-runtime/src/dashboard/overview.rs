@@ -1,0 +1,54 @@
+//! The overview: how many jobs are in each state, and the servers.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State as Page;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use jobs_core::State;
+
+use super::{State as Dashboard, html};
+
+pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>) -> Response {
+    let storage = &dashboard.storage;
+    let (counts, servers) = match tokio::try_join!(storage.counts(), storage.servers()) {
+        Ok(read) => read,
+        Err(error) => {
+            let body = html::page(
+                "Storage unavailable",
+                &format!("<p>{}</p>", html::escape(&error.to_string())),
+            );
+            return (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response();
+        }
+    };
+    let mut body = String::from("<h2>Jobs</h2><table><tr><th>State</th><th>Jobs</th></tr>");
+    for state in State::ALL {
+        let _ = write!(
+            body,
+            "<tr><td>{state}</td><td class=\"n\" data-state=\"{state}\">{}</td></tr>",
+            counts.get(state)
+        );
+    }
+    let _ = write!(
+        body,
+        "<tr><th>All</th><td class=\"n\">{}</td></tr></table>",
+        counts.total()
+    );
+    let _ = write!(
+        body,
+        "<h2>Servers</h2><table><tr><th>Server</th><th>Workers</th><th>Queues</th><th>Started</th></tr>"
+    );
+    for server in &servers {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            html::escape(&server.id),
+            server.workers,
+            html::escape(&server.queues.join(", ")),
+            server.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        );
+    }
+    body.push_str("</table>");
+    Html(html::page("Overview", &body)).into_response()
+}

@@ -1,0 +1,212 @@
+//! The dashboard served by a server and nested in an application, on every
+//! storage: the overview over real HTTP, and who is served (loopback
+//! clients only by default; basic auth and bearer tokens; a closure).
+
+#[macro_use]
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use common::*;
+use jobs::dashboard::{BasicAuth, BearerToken, Dashboard};
+use jobs::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+#[job]
+async fn waits_here(n: u32) {
+    let _ = n;
+}
+
+/// `GET path` over a new TCP connection; the status and the body.
+async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A server started with `.dashboard("127.0.0.1:0")` serves the overview
+/// on the port it bound: the jobs per state and itself among the servers.
+async fn a_server_serves_the_overview(fx: &Fixture) {
+    let storage = &fx.storage;
+    let client = Client::new(storage.clone());
+    for n in 0..3 {
+        waits_here::schedule_in(&client, Duration::from_secs(3600), n)
+            .await
+            .unwrap();
+    }
+    let server = fast_server(storage)
+        .queues(["nothing-here"])
+        .dashboard("127.0.0.1:0")
+        .start()
+        .unwrap();
+    let address = server.dashboard_address().expect("a dashboard address");
+    assert_ne!(address.port(), 0);
+    wait_until("the server to register", || async {
+        !storage.servers().await.unwrap().is_empty()
+    })
+    .await;
+    let (status, body) = get(address, "/").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"data-state="Scheduled">3<"#),
+        "three scheduled jobs: {body}"
+    );
+    assert!(body.contains(r#"data-state="Enqueued">0<"#), "{body}");
+    assert!(body.contains(server.id()), "the server itself: {body}");
+    server.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "the dashboard stops with the server"
+    );
+}
+
+/// A dashboard address that cannot be bound is a startup error that names it.
+async fn a_dashboard_address_in_use_is_a_startup_error(fx: &Fixture) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let started = fast_server(&fx.storage).dashboard(address.clone()).start();
+    match started {
+        Err(jobs::Error::Config(message)) => assert!(message.contains(&address), "{message}"),
+        other => panic!(
+            "expected a Config error, got {:?}",
+            other.map(|s| s.id().to_owned())
+        ),
+    }
+}
+
+/// A request to `router` from `peer`, with `headers`; its status.
+async fn status_of(
+    router: axum::Router,
+    peer: Option<&str>,
+    headers: &[(header::HeaderName, &str)],
+) -> (StatusCode, Option<String>) {
+    let mut request = Request::builder().uri("/");
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    let mut request = request.body(Body::empty()).unwrap();
+    if let Some(peer) = peer {
+        let peer: SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    let response = router.oneshot(request).await.unwrap();
+    let challenge = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|value| value.to_str().unwrap().to_owned());
+    (response.status(), challenge)
+}
+
+/// By default only loopback clients are served: another address, a
+/// request through a proxy, and a request whose peer is unknown (the app
+/// was served without connect info) are refused.
+async fn only_loopback_clients_are_served_by_default(fx: &Fixture) {
+    let router = || jobs::dashboard::router(fx.storage.clone());
+    assert_eq!(
+        status_of(router(), Some("127.0.0.1:5000"), &[]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(router(), Some("[::1]:5000"), &[]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(router(), Some("10.1.2.3:5000"), &[]).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_of(
+            router(),
+            Some("127.0.0.1:5000"),
+            &[(
+                header::HeaderName::from_static("x-forwarded-for"),
+                "203.0.113.9"
+            )]
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN,
+        "a proxy on loopback does not make its clients local"
+    );
+    assert_eq!(
+        status_of(router(), None, &[]).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// With authorization configured, any address is served when the rule
+/// says so, and refused with the rule's challenge otherwise.
+async fn configured_authorization_decides(fx: &Fixture) {
+    let basic = || {
+        Dashboard::new(fx.storage.clone())
+            .authorize(BasicAuth::new("admin", "s3cret"))
+            .router()
+    };
+    // "admin:s3cret" and "admin:wrong", base64.
+    let right = [(header::AUTHORIZATION, "Basic YWRtaW46czNjcmV0")];
+    let wrong = [(header::AUTHORIZATION, "Basic YWRtaW46d3Jvbmc=")];
+    assert_eq!(
+        status_of(basic(), Some("10.1.2.3:5000"), &right).await.0,
+        StatusCode::OK
+    );
+    let (status, challenge) = status_of(basic(), Some("10.1.2.3:5000"), &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.is_some_and(|c| c.starts_with("Basic")));
+    let (status, _) = status_of(basic(), Some("127.0.0.1:5000"), &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "loopback too must authenticate"
+    );
+
+    let bearer = || {
+        Dashboard::new(fx.storage.clone())
+            .authorize(BearerToken::new("t0ken"))
+            .router()
+    };
+    let token = [(header::AUTHORIZATION, "Bearer t0ken")];
+    let other = [(header::AUTHORIZATION, "Bearer t0ken2")];
+    assert_eq!(status_of(bearer(), None, &token).await.0, StatusCode::OK);
+    assert_eq!(
+        status_of(bearer(), None, &other).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let by_header = || {
+        Dashboard::new(fx.storage.clone())
+            .authorize(|request: &axum::http::request::Parts| {
+                request.headers.contains_key("x-authenticated-user")
+            })
+            .router()
+    };
+    let user = [(
+        header::HeaderName::from_static("x-authenticated-user"),
+        "ann",
+    )];
+    assert_eq!(status_of(by_header(), None, &user).await.0, StatusCode::OK);
+    let (status, challenge) = status_of(by_header(), None, &[]).await;
+    assert_eq!((status, challenge), (StatusCode::UNAUTHORIZED, None));
+}
+
+on_every_storage!(
+    a_server_serves_the_overview,
+    a_dashboard_address_in_use_is_a_startup_error,
+    only_loopback_clients_are_served_by_default,
+    configured_authorization_decides,
+);
