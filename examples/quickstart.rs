@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example quickstart                 # this repository
 //! cargo run --example quickstart -- ~/src/other  # another directory
+//! cargo run --example quickstart -- --serve      # then keeps running, dashboard at http://127.0.0.1:9090
 //! ```
 //!
 //! Enqueues one `hash_file` job per file (respecting `.gitignore`) as one
@@ -260,6 +261,10 @@ struct Args {
     /// Jobs run at once.
     #[arg(long, default_value_t = 8)]
     workers: usize,
+    /// After the summary, keep running and serve the dashboard on this
+    /// address (loopback clients only) until Ctrl-C.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9090")]
+    serve: Option<String>,
 }
 
 #[tokio::main]
@@ -353,12 +358,15 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let report = client.trigger_recurring("nightly-report").await?;
 
-    let server = Server::builder(storage.clone())
+    let mut server = Server::builder(storage.clone())
         .workers(args.workers)
         .queues(["files", "default"])
         .schedule_interval(Duration::from_millis(100))
-        .continuation_check_interval(Duration::from_millis(100))
-        .start()?;
+        .continuation_check_interval(Duration::from_millis(100));
+    if let Some(address) = &args.serve {
+        server = server.dashboard(address.as_str());
+    }
+    let server = server.start()?;
 
     // `main` only watches: the report is written by the batch's continuation.
     let mut last_report = Instant::now();
@@ -390,7 +398,13 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let elapsed = files_done.expect("set before the loop ends");
-    server.shutdown().await;
+    let server = match server.dashboard_address() {
+        Some(_) => Some(server),
+        None => {
+            server.shutdown().await;
+            None
+        }
+    };
 
     println!("  flaky job's history:");
     for change in storage.history(flaky).await? {
@@ -429,6 +443,13 @@ async fn main() -> anyhow::Result<()> {
         elapsed.as_secs_f64(),
         files.len() as f64 / elapsed.as_secs_f64()
     );
+    if let Some(server) = server {
+        if let Some(address) = server.dashboard_address() {
+            println!("dashboard at http://{address}/ (Ctrl-C to stop)");
+        }
+        tokio::signal::ctrl_c().await?;
+        server.shutdown().await;
+    }
     Ok(())
 }
 
