@@ -201,7 +201,8 @@ fn loopback_refusal(parts: &Parts) -> Option<Response> {
         Some(_) if forwarded => {
             "the jobs dashboard serves only loopback clients unless authorization is configured, and this request came through a proxy (Forwarded / X-Forwarded-For): configure `Dashboard::authorize`"
         }
-        Some(peer) if !peer.ip().is_loopback() => {
+        // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d.
+        Some(peer) if !peer.ip().to_canonical().is_loopback() => {
             "the jobs dashboard serves only loopback clients unless authorization is configured (`Dashboard::authorize`)"
         }
         Some(_) => return None,
