@@ -41,7 +41,8 @@ async fn get(address: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// A server started with `.dashboard("127.0.0.1:0")` serves the overview
-/// on the port it bound: the jobs per state and itself among the servers.
+/// on the port it bound: the jobs per state and itself among the servers,
+/// its queue's name escaped.
 async fn a_server_serves_the_overview(fx: &Fixture) {
     let storage = &fx.storage;
     let client = Client::new(storage.clone());
@@ -51,7 +52,7 @@ async fn a_server_serves_the_overview(fx: &Fixture) {
             .unwrap();
     }
     let server = fast_server(storage)
-        .queues(["nothing-here"])
+        .queues(["<script>alert(1)</script>"])
         .dashboard("127.0.0.1:0")
         .start()
         .unwrap();
@@ -69,6 +70,10 @@ async fn a_server_serves_the_overview(fx: &Fixture) {
     );
     assert!(body.contains(r#"data-state="Enqueued">0<"#), "{body}");
     assert!(body.contains(server.id()), "the server itself: {body}");
+    assert!(
+        body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !body.contains("<script>"),
+        "text from the storage is escaped: {body}"
+    );
     server.shutdown().await;
     assert!(
         tokio::net::TcpStream::connect(address).await.is_err(),
@@ -90,13 +95,17 @@ async fn a_dashboard_address_in_use_is_a_startup_error(fx: &Fixture) {
     }
 }
 
-/// A request to `router` from `peer`, with `headers`; its status.
+/// A request to `router` from `peer`, with `headers` (and `Host:
+/// localhost` unless they give one); its status.
 async fn status_of(
     router: axum::Router,
     peer: Option<&str>,
     headers: &[(header::HeaderName, &str)],
 ) -> (StatusCode, Option<String>) {
     let mut request = Request::builder().uri("/");
+    if !headers.iter().any(|(name, _)| name == header::HOST) {
+        request = request.header(header::HOST, "localhost");
+    }
     for (name, value) in headers {
         request = request.header(name, *value);
     }

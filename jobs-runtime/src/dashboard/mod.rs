@@ -5,11 +5,17 @@
 //! ([`ServerBuilder::dashboard`](crate::ServerBuilder::dashboard)).
 //!
 //! **Who is served.** By default only clients on the loopback interface
-//! (127.0.0.1, ::1), as Hangfire's `LocalRequestsOnlyAuthorizationFilter`;
-//! a request that came through a proxy (a `Forwarded` or `X-Forwarded-For`
-//! header) is not taken for a loopback one. To serve others, configure an
-//! [`Authorize`] rule: [`BasicAuth`], [`BearerToken`], or a closure over the
-//! request's head ([`Dashboard::authorize`]). See `access.rs`.
+//! (127.0.0.1, ::1) that name a loopback host (`localhost`, `127.0.0.1`,
+//! `[::1]`: a page of another site that points its name at 127.0.0.1, DNS
+//! rebinding, is refused), as Hangfire's
+//! `LocalRequestsOnlyAuthorizationFilter`. A request that carries a proxy's
+//! header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`, ...) is not
+//! taken for a loopback one; a proxy that adds no such header cannot be
+//! told from a local client, so anything proxied to the dashboard must
+//! configure an [`Authorize`] rule: [`BasicAuth`], [`BearerToken`], or a
+//! closure over the request's head ([`Dashboard::authorize`]). The
+//! dashboard's own listener speaks plain HTTP: serve others than loopback
+//! clients behind a TLS-terminating proxy.
 //!
 //! Pages so far: the overview (jobs per state, servers). Every page reads
 //! the storage through the [`Storage`] handle's monitoring calls.

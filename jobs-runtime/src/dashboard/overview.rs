@@ -7,6 +7,7 @@ use axum::extract::State as Page;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use jobs_core::State;
+use tracing::warn;
 
 use super::{State as Dashboard, html};
 
@@ -15,9 +16,12 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>) -> Response {
     let (counts, servers) = match tokio::try_join!(storage.counts(), storage.servers()) {
         Ok(read) => read,
         Err(error) => {
+            // The error may name the database's host and user: it goes to
+            // the log, not to the page.
+            warn!(%error, "the dashboard could not read the storage");
             let body = html::page(
                 "Storage unavailable",
-                &format!("<p>{}</p>", html::escape(&error.to_string())),
+                "<p>The storage could not be read; the server's log says why.</p>",
             );
             return (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response();
         }
