@@ -21,6 +21,31 @@ async fn waits_here(n: u32) {
     let _ = n;
 }
 
+/// Logs, reports progress, then fails for good with markup in its error.
+#[job(retries = 0)]
+async fn fails_with_markup(ctx: JobContext, note: String) -> Result<(), JobError> {
+    ctx.log(format!("working on <{note}>"));
+    ctx.progress(0.5);
+    Err(JobError::permanent("<b>card declined</b>"))
+}
+
+/// `GET path` from a loopback client through `app`; the status and body.
+async fn get_from(app: &axum::Router, path: &str) -> (StatusCode, String) {
+    let mut request = Request::builder()
+        .uri(path)
+        .header(header::HOST, "localhost")
+        .body(Body::empty())
+        .unwrap();
+    let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
 /// `GET path` over a new TCP connection; the status and the body.
 async fn get(address: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
@@ -213,7 +238,80 @@ async fn configured_authorization_decides(fx: &Fixture) {
     assert_eq!((status, challenge), (StatusCode::UNAUTHORIZED, None));
 }
 
+/// Nested under `/jobs` in an application: the overview links to the
+/// jobs of each state, the list to each job, and the job's page shows its
+/// arguments, reason, parameters, history, log and progress, every text
+/// escaped; an unknown state or job is 404.
+async fn nested_pages_list_and_show_jobs(fx: &Fixture) {
+    let storage = &fx.storage;
+    let client = Client::new(storage.clone());
+    let options = EnqueueOptions::new().parameter("tenant", "<acme>");
+    let id = fails_with_markup::enqueue_with(&client, options, "x".into())
+        .await
+        .unwrap();
+    let server = fast_server(storage).start().unwrap();
+    wait_for_state(storage, id, State::Failed).await;
+    wait_until("the job's log line", || async {
+        !storage
+            .job_log(jobs::JobLogQuery::new(id))
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    server.shutdown().await;
+    let app = axum::Router::new().nest("/jobs", jobs::dashboard::router(storage.clone()));
+
+    let (status, overview) = get_from(&app, "/jobs").await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    assert!(
+        overview.contains(r#"href="/jobs/jobs/Failed""#),
+        "{overview}"
+    );
+
+    let (status, failed) = get_from(&app, "/jobs/jobs/Failed").await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
+    let id = JobId::from(id);
+    assert!(
+        failed.contains(&format!(r#"href="/jobs/job/{id}""#)),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("&lt;b&gt;card declined&lt;/b&gt;"),
+        "{failed}"
+    );
+    let (_, other_queue) = get_from(&app, "/jobs/jobs/Failed?queue=elsewhere").await;
+    assert!(other_queue.contains("No job."), "{other_queue}");
+
+    let (status, detail) = get_from(&app, &format!("/jobs/job/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    for expected in [
+        "fails_with_markup",
+        "&quot;note&quot;: &quot;x&quot;",
+        "&lt;b&gt;card declined&lt;/b&gt;",
+        "tenant",
+        "&quot;&lt;acme&gt;&quot;",
+        "working on &lt;x&gt;",
+        "50%",
+        "Processing",
+    ] {
+        assert!(detail.contains(expected), "{expected} in {detail}");
+    }
+    assert!(
+        !detail.contains("<b>") && !detail.contains("<acme>"),
+        "{detail}"
+    );
+
+    assert_eq!(
+        get_from(&app, "/jobs/jobs/Nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let unknown = format!("/jobs/job/{}", id.0 + 1_000_000);
+    assert_eq!(get_from(&app, &unknown).await.0, StatusCode::NOT_FOUND);
+}
+
 on_every_storage!(
+    nested_pages_list_and_show_jobs,
     a_server_serves_the_overview,
     a_dashboard_address_in_use_is_a_startup_error,
     only_loopback_clients_are_served_by_default,

@@ -17,11 +17,17 @@
 //! dashboard's own listener speaks plain HTTP: serve others than loopback
 //! clients behind a TLS-terminating proxy.
 //!
-//! Pages so far: the overview (jobs per state, servers). Every page reads
-//! the storage through the [`Storage`] handle's monitoring calls.
+//! Pages so far: the overview (jobs per state, servers), jobs by state
+//! (keyset pages of [`jobs::PAGE_SIZE`], newest first, filtered by queue),
+//! and a job's detail (arguments, history with reasons, parameters, log
+//! and progress, result). Every page reads the storage through the
+//! [`Storage`] handle's monitoring calls, and links within the dashboard
+//! wherever it is nested.
 
 mod access;
 mod html;
+mod job;
+mod jobs;
 mod overview;
 
 use std::sync::Arc;
@@ -30,6 +36,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub use access::{Authorize, BasicAuth, BearerToken};
+pub use jobs::PAGE_SIZE;
 
 use crate::Storage;
 
@@ -80,6 +87,8 @@ impl Dashboard {
         });
         Router::new()
             .route("/", get(overview::page))
+            .route("/jobs/{state}", get(jobs::page))
+            .route("/job/{id}", get(job::page))
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(
                 Arc::new(self.access),
@@ -97,4 +106,48 @@ pub fn router(storage: Storage) -> Router {
 /// What every page reads from.
 pub(crate) struct State {
     pub storage: Storage,
+}
+
+/// The path the dashboard is nested at (`/jobs`; empty at the root), for
+/// links: the request's original path less the part the dashboard's
+/// router saw.
+pub(crate) struct Base(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let seen = parts.uri.path();
+        let original = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(seen, |original| original.path());
+        // Nested at `/jobs`, the dashboard's root sees `/` for `/jobs`.
+        let base = match original.strip_suffix(seen) {
+            Some(base) => base,
+            None if seen == "/" => original,
+            None => "",
+        }
+        .trim_end_matches('/');
+        Ok(Base(html::escape(base)))
+    }
+}
+
+/// The page shown when the storage cannot be read: the error goes to the
+/// log, not to the page (it may name the database's host and user).
+pub(crate) fn unavailable(error: &jobs_core::Error) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    tracing::warn!(%error, "the dashboard could not read the storage");
+    let body = html::page(
+        "Storage unavailable",
+        "<p>The storage could not be read; the server's log says why.</p>",
+    );
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::response::Html(body),
+    )
+        .into_response()
 }

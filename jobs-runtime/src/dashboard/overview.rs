@@ -4,33 +4,23 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State as Page;
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use jobs_core::State;
-use tracing::warn;
 
-use super::{State as Dashboard, html};
+use super::{Base, State as Dashboard, html, unavailable};
 
-pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>) -> Response {
+pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> Response {
     let storage = &dashboard.storage;
     let (counts, servers) = match tokio::try_join!(storage.counts(), storage.servers()) {
         Ok(read) => read,
-        Err(error) => {
-            // The error may name the database's host and user: it goes to
-            // the log, not to the page.
-            warn!(%error, "the dashboard could not read the storage");
-            let body = html::page(
-                "Storage unavailable",
-                "<p>The storage could not be read; the server's log says why.</p>",
-            );
-            return (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response();
-        }
+        Err(error) => return unavailable(&error),
     };
+    let base = base.0;
     let mut body = String::from("<h2>Jobs</h2><table><tr><th>State</th><th>Jobs</th></tr>");
     for state in State::ALL {
         let _ = write!(
             body,
-            "<tr><td>{state}</td><td class=\"n\" data-state=\"{state}\">{}</td></tr>",
+            "<tr><td><a href=\"{base}/jobs/{state}\">{state}</a></td><td class=\"n\" data-state=\"{state}\">{}</td></tr>",
             counts.get(state)
         );
     }
