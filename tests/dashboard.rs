@@ -240,8 +240,9 @@ async fn configured_authorization_decides(fx: &Fixture) {
 
 /// Nested under `/jobs` in an application: the overview links to the
 /// jobs of each state, the list to each job, and the job's page shows its
-/// arguments, reason, parameters, history, log and progress, every text
-/// escaped; an unknown state or job is 404.
+/// arguments, reason, parameters, history, log and progress; the
+/// recurring jobs and servers pages list theirs; every text escaped; an
+/// unknown state or job is 404.
 async fn nested_pages_list_and_show_jobs(fx: &Fixture) {
     let storage = &fx.storage;
     let client = Client::new(storage.clone());

@@ -19,8 +19,8 @@
 //!
 //! Pages so far: the overview (jobs per state, servers), jobs by state
 //! (keyset pages of [`jobs::PAGE_SIZE`], newest first, filtered by queue),
-//! and a job's detail (arguments, history with reasons, parameters, log
-//! and progress, result). Every page reads the storage through the
+//! a job's detail (arguments, history with reasons, parameters, log and
+//! progress, result), recurring jobs, and servers. Every page reads the storage through the
 //! [`Storage`] handle's monitoring calls, and links within the dashboard
 //! wherever it is nested.
 
@@ -29,6 +29,8 @@ mod html;
 mod job;
 mod jobs;
 mod overview;
+mod recurring;
+mod servers;
 
 use std::sync::Arc;
 
@@ -89,6 +91,8 @@ impl Dashboard {
             .route("/", get(overview::page))
             .route("/jobs/{state}", get(jobs::page))
             .route("/job/{id}", get(job::page))
+            .route("/recurring", get(recurring::page))
+            .route("/servers", get(servers::page))
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(
                 Arc::new(self.access),

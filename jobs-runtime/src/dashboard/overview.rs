@@ -16,7 +16,9 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
         Err(error) => return unavailable(&error),
     };
     let base = base.0;
-    let mut body = String::from("<h2>Jobs</h2><table><tr><th>State</th><th>Jobs</th></tr>");
+    let mut body = format!(
+        "<p><a href=\"{base}/recurring\">Recurring jobs</a> · <a href=\"{base}/servers\">Servers</a></p><h2>Jobs</h2><table><tr><th>State</th><th>Jobs</th></tr>"
+    );
     for state in State::ALL {
         let _ = write!(
             body,
