@@ -31,20 +31,7 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
         "<tr><th>All</th><td class=\"n\">{}</td></tr></table>",
         counts.total()
     );
-    let _ = write!(
-        body,
-        "<h2>Servers</h2><table><tr><th>Server</th><th>Workers</th><th>Queues</th><th>Started</th></tr>"
-    );
-    for server in &servers {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-            html::escape(&server.id),
-            server.workers,
-            html::escape(&server.queues.join(", ")),
-            server.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        );
-    }
-    body.push_str("</table>");
+    body.push_str("<h2>Servers</h2>");
+    body.push_str(&super::servers::table(&servers));
     Html(html::page("Overview", &body)).into_response()
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::State as Page;
 use axum::response::{Html, IntoResponse, Response};
+use jobs_core::ServerRecord;
 
 use super::{Base, State as Dashboard, html, unavailable};
 
@@ -15,12 +16,23 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
         Err(error) => return unavailable(&error),
     };
     let base = base.0;
-    let mut body = format!(
-        "<p><a href=\"{base}/\">Overview</a></p><table><tr><th>Server</th><th>Workers</th><th>Queues</th><th>Started</th><th>Last heartbeat</th><th>Jobs it runs</th></tr>"
+    let mut body = format!("<p><a href=\"{base}/\">Overview</a></p>");
+    body.push_str(&table(&servers));
+    if servers.is_empty() {
+        body.push_str("<p>No server is running.</p>");
+    }
+    Html(html::page("Servers", &body)).into_response()
+}
+
+/// The servers as a table: id, workers, queues, started, last heartbeat,
+/// the jobs each runs. The overview shows it too.
+pub(super) fn table(servers: &[ServerRecord]) -> String {
+    let mut table = String::from(
+        "<table><tr><th>Server</th><th>Workers</th><th>Queues</th><th>Started</th><th>Last heartbeat</th><th>Jobs it runs</th></tr>",
     );
-    for server in &servers {
+    for server in servers {
         let _ = write!(
-            body,
+            table,
             "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{:.1} s ago</td><td>{}</td></tr>",
             html::escape(&server.id),
             server.workers,
@@ -30,9 +42,6 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
             html::escape(&server.jobs.join(", ")),
         );
     }
-    body.push_str("</table>");
-    if servers.is_empty() {
-        body.push_str("<p>No server is running.</p>");
-    }
-    Html(html::page("Servers", &body)).into_response()
+    table.push_str("</table>");
+    table
 }

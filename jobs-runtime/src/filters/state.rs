@@ -4,7 +4,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use jobs_core::{JobId, State};
+use std::collections::HashSet;
+
+use jobs_core::{JobId, JobOutcome, State, storable_text};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
@@ -151,6 +153,35 @@ impl StateTeller {
     /// Whether anything listens: build the changes only then.
     pub(crate) fn listens(&self) -> bool {
         self.sender.is_some()
+    }
+
+    /// Tells of the outcomes (each with its job's name) that moved their
+    /// job (`moved`): from `Processing` to the outcome's state, with its
+    /// reason as stored. Builds nothing when no filter listens.
+    pub(crate) fn tell_outcomes<'a>(
+        &self,
+        outcomes: impl Iterator<Item = (&'a JobOutcome, &'a str)>,
+        moved: &[JobId],
+    ) {
+        if !self.listens() {
+            return;
+        }
+        let moved: HashSet<JobId> = moved.iter().copied().collect();
+        self.send(
+            outcomes
+                .filter(|(outcome, _)| moved.contains(&outcome.job.id))
+                .map(|(outcome, name)| StateTransition {
+                    job: outcome.job.id,
+                    name: name.to_owned(),
+                    from: Some(State::Processing),
+                    to: outcome.outcome.state(),
+                    reason: outcome
+                        .outcome
+                        .reason()
+                        .map(|reason| storable_text(reason).into_owned()),
+                })
+                .collect(),
+        );
     }
 
     pub(crate) fn send(&self, changes: Vec<StateTransition>) {

@@ -19,13 +19,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use jobs_core::{
     Attempt, Error, FetchedJob, FinishParams, JobError, JobId, JobOutcome, Outcome, Result,
-    RetryPolicy, ServerRecord, State, decide, storable_text,
+    RetryPolicy, ServerRecord, decide,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{error, warn};
 
 use super::Shared;
-use crate::filters::StateTransition;
 
 /// The most outcomes recorded in one batch.
 const MAX_BATCH: usize = 1000;
@@ -193,27 +192,9 @@ async fn record(shared: &Shared, batch: &[Report]) {
 
 /// Tells the state filters of the outcomes that moved their job.
 fn tell(shared: &Shared, outcomes: &[JobOutcome], names: &[&str], moved: &[JobId]) {
-    if !shared.states.listens() {
-        return;
-    }
-    let moved: HashSet<JobId> = moved.iter().copied().collect();
-    shared.states.send(
-        outcomes
-            .iter()
-            .zip(names)
-            .filter(|(outcome, _)| moved.contains(&outcome.job.id))
-            .map(|(outcome, name)| StateTransition {
-                job: outcome.job.id,
-                name: (*name).to_owned(),
-                from: Some(State::Processing),
-                to: outcome.outcome.state(),
-                reason: outcome
-                    .outcome
-                    .reason()
-                    .map(|reason| storable_text(reason).into_owned()),
-            })
-            .collect(),
-    );
+    shared
+        .states
+        .tell_outcomes(outcomes.iter().zip(names.iter().copied()), moved);
 }
 
 /// The outcome to record for an attempt; `None` when nothing is recorded

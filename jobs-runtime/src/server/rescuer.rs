@@ -3,18 +3,15 @@
 //! River's `job_rescuer`. Leader-only: started and stopped with the
 //! leadership (see `maintenance.rs`).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use jobs_core::{
-    ExpiredLeasesParams, FinishParams, JobId, JobOutcome, Result, State, decide, storable_text,
-};
+use jobs_core::{ExpiredLeasesParams, FinishParams, JobOutcome, Result, decide};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::periodic::every;
 use crate::Storage;
-use crate::filters::{StateTeller, StateTransition};
+use crate::filters::StateTeller;
 
 /// The most jobs moved per storage call.
 pub const RESCUE_BATCH: usize = 1000;
@@ -54,26 +51,11 @@ pub(crate) async fn run_once(storage: &Storage, states: &StateTeller) -> Result<
             })
             .collect();
         let moved = storage.rescue(FinishParams { jobs: jobs.clone() }).await?;
-        if states.listens() {
-            let moved: HashSet<JobId> = moved.iter().copied().collect();
-            states.send(
-                expired
-                    .iter()
-                    .zip(&jobs)
-                    .filter(|(lease, _)| moved.contains(&lease.job.id))
-                    .map(|(lease, job)| StateTransition {
-                        job: lease.job.id,
-                        name: lease.name.clone(),
-                        from: Some(State::Processing),
-                        to: job.outcome.state(),
-                        reason: job
-                            .outcome
-                            .reason()
-                            .map(|reason| storable_text(reason).into_owned()),
-                    })
-                    .collect(),
-            );
-        }
+        states.tell_outcomes(
+            jobs.iter()
+                .zip(expired.iter().map(|lease| lease.name.as_str())),
+            &moved,
+        );
         total += moved.len() as u64;
         if found < RESCUE_BATCH || moved.is_empty() {
             if total > 0 {
