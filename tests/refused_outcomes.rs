@@ -137,6 +137,9 @@ impl MonitoringStorage for Refusing {
     async fn history(&self, id: JobId) -> jobs::Result<Vec<StateChange>> {
         self.inner.history(id).await
     }
+    async fn queue_counts(&self) -> jobs::Result<Vec<jobs::QueueCounts>> {
+        self.inner.queue_counts().await
+    }
     async fn counts(&self) -> jobs::Result<StateCounts> {
         self.inner.counts().await
     }

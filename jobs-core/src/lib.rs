@@ -37,10 +37,10 @@ pub use backend::{
     MAINTENANCE_LEADERSHIP, MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN,
     MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams, NewBatch, NewJob,
     Notification, NotificationStorage, Outcome, Parent, PauseRecurringParams, PauseTarget, Paused,
-    PromoteParams, PruneServersParams, RecurringDefinition, RecurringJob, ResolveAwaitingParams,
-    SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage, SetParametersParams,
-    SetPausedParams, StateCounts, StorageBackend, StoredOutcome, SyncRecurringParams,
-    WriteLogParams, check_parameter,
+    PromoteParams, PruneServersParams, QueueCounts, RecurringDefinition, RecurringJob,
+    ResolveAwaitingParams, SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage,
+    SetParametersParams, SetPausedParams, StateCounts, StorageBackend, StoredOutcome,
+    SyncRecurringParams, WriteLogParams, check_parameter,
 };
 pub use cancellation::{CancelReason, Cancellation};
 pub use context::JobContext;

@@ -1413,7 +1413,7 @@ pub async fn rescue_skips_a_lease_renewed_meanwhile(storage: &Storage) {
 
 // ---- reads ---------------------------------------------------------------
 
-/// Counts follow the states.
+/// Counts follow the states, in all and per queue.
 pub async fn counts_by_state(storage: &Storage) {
     enqueue(
         storage,
@@ -1421,20 +1421,32 @@ pub async fn counts_by_state(storage: &Storage) {
             new_job("a", "q"),
             new_job("b", "q"),
             scheduled(new_job("later", "q"), Schedule::In(AN_HOUR)),
+            new_job("c", "another"),
         ],
     )
     .await;
+    let queues = storage.queue_counts().await.unwrap();
+    let names: Vec<&str> = queues.iter().map(|q| q.queue.as_str()).collect();
+    assert_eq!(names, ["another", "q"], "sorted by name");
+    assert_eq!(queues[0].counts.get(State::Enqueued), 1);
+    assert_eq!(queues[0].counts.total(), 1);
+    assert_eq!(queues[1].counts.get(State::Enqueued), 2);
+    assert_eq!(queues[1].counts.get(State::Scheduled), 1);
+    assert_eq!(queues[1].counts.total(), 3);
     let job = fetch(storage, &["q"], 1).await.remove(0);
     let counts = storage.counts().await.unwrap();
-    assert_eq!(counts.get(State::Enqueued), 1);
+    assert_eq!(counts.get(State::Enqueued), 2);
     assert_eq!(counts.get(State::Processing), 1);
     assert_eq!(counts.get(State::Scheduled), 1);
-    assert_eq!(counts.total(), 3);
+    assert_eq!(counts.total(), 4);
     finish(storage, job.held(), Outcome::Succeeded { result: None }).await;
     let counts = storage.counts().await.unwrap();
     assert_eq!(counts.get(State::Succeeded), 1);
     assert_eq!(counts.get(State::Processing), 0);
-    assert_eq!(counts.total(), 3);
+    assert_eq!(counts.total(), 4);
+    let queues = storage.queue_counts().await.unwrap();
+    assert_eq!(queues[1].counts.get(State::Succeeded), 1);
+    assert_eq!(queues[1].counts.get(State::Enqueued), 1);
 }
 
 /// An id no job has reads as nothing, not an error.

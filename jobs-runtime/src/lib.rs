@@ -17,6 +17,7 @@ mod limited_probe;
 #[cfg(test)]
 mod migrations_check;
 pub mod postgres;
+mod queue_counts;
 mod readable;
 mod recurring;
 mod related;

@@ -13,7 +13,7 @@ use jobs_core::{
     EnqueueParams, Error, FinishParams, JobId, JobQuery, JobRecord, MoveParams, PromoteParams,
     Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
 };
-use jobs_core::{JobLogQuery, JobParameters, LogRecord, SetParametersParams};
+use jobs_core::{JobLogQuery, JobParameters, LogRecord, QueueCounts, SetParametersParams};
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::{Notify, watch};
@@ -221,6 +221,15 @@ impl Storage {
                 parameters: JobParameters::from([(name.to_owned(), value.into().to_string())]),
             })
             .await
+    }
+
+    /// Counts the jobs of each queue in each state, sorted by queue name;
+    /// a queue with no job stored is not listed.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
+        self.backend.queue_counts().await
     }
 
     /// Counts the jobs in each state.

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use jobs_core::{
-    BatchId, BatchRecord, Notification, Paused, ResolveAwaitingParams, SetPausedParams,
+    BatchId, BatchRecord, Notification, Paused, QueueCounts, ResolveAwaitingParams, SetPausedParams,
 };
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams, RecurringJob,
@@ -180,6 +180,14 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
         traced(
             debug_span!("storage.history", job.id = %id),
             self.inner.history(id),
+        )
+        .await
+    }
+
+    async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
+        traced(
+            debug_span!("storage.queue_counts"),
+            self.inner.queue_counts(),
         )
         .await
     }

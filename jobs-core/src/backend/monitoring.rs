@@ -81,6 +81,16 @@ impl StateCounts {
     }
 }
 
+/// How many jobs of one queue are in each state, as
+/// [`MonitoringStorage::queue_counts`] reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// The queue's name.
+    pub queue: String,
+    /// Its jobs per state.
+    pub counts: StateCounts,
+}
+
 /// Which jobs [`MonitoringStorage::list_jobs`] reads: newest first, one
 /// page at a time (keyset pagination: the next page starts
 /// [`before`](Self::before) the last id of this one, so a page costs the
@@ -155,6 +165,10 @@ impl JobQuery {
 /// The monitoring part of the contract: reads only, never a move.
 #[async_trait::async_trait]
 pub trait MonitoringStorage: Send + Sync + 'static {
+    /// How many jobs of each queue are in each state, sorted by queue
+    /// name; a queue with no job stored is not listed.
+    async fn queue_counts(&self) -> Result<Vec<QueueCounts>>;
+
     /// Reads one job; `None` when no job has this id.
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>>;
 

@@ -19,9 +19,61 @@ pub(crate) fn escape(text: &str) -> String {
     escaped
 }
 
+/// `text` for a URL's query string or path segment: every byte but the
+/// unreserved ones (RFC 3986) percent-encoded.
+pub(crate) fn url_component(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// A form of one button that posts `fields` (escaped here) to `action`
+/// (escaped already), the button marked `data-action="{name}"`.
+pub(crate) fn button(action: &str, name: &str, label: &str, fields: &[(&str, &str)]) -> String {
+    let mut form = format!("<form method=\"post\" action=\"{action}\" class=\"inline\">");
+    for (field, value) in fields {
+        let _ = write!(
+            form,
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            escape(field),
+            escape(value)
+        );
+    }
+    let _ = write!(
+        form,
+        "<button type=\"submit\" data-action=\"{}\">{}</button></form>",
+        escape(name),
+        escape(label)
+    );
+    form
+}
+
+/// The links to every page, on top of each: `base` is where the
+/// dashboard is nested, HTML-escaped.
+pub(crate) fn nav(base: &str) -> String {
+    use jobs_core::State;
+    let mut nav = format!("<nav><a href=\"{base}/\">Overview</a>");
+    for state in State::ALL {
+        let _ = write!(nav, " · <a href=\"{base}/jobs/{state}\">{state}</a>");
+    }
+    let _ = write!(
+        nav,
+        " · <a href=\"{base}/recurring\">Recurring</a> · <a href=\"{base}/queues\">Queues</a> · <a href=\"{base}/servers\">Servers</a></nav>"
+    );
+    nav
+}
+
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
 table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}h1{font-size:1.4rem}";
+td.n{text-align:right;font-variant-numeric:tabular-nums}h1{font-size:1.4rem}
+form.inline{display:inline;margin-right:.3rem}.notice{background:#eef6ee;padding:.4rem .8rem}
+nav{margin-bottom:1rem}";
 
 /// A whole page: `title` (escaped here) around `body` (HTML already).
 pub(crate) fn page(title: &str, body: &str) -> String {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State as Page};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use jobs_core::{JobId, JobLogQuery};
+use jobs_core::{JobId, JobLogQuery, State};
 
 use super::{Base, State as Dashboard, html, unavailable};
 
@@ -16,6 +16,28 @@ fn pretty(json: &str) -> String {
     serde_json::from_str::<serde_json::Value>(json)
         .and_then(|value| serde_json::to_string_pretty(&value))
         .unwrap_or_else(|_| json.to_owned())
+}
+
+/// The buttons of the moves an operator may make from `state`: requeue
+/// ("Enqueue now" for a job that waits) unless it is enqueued, cancel a
+/// running job, delete unless it is deleted.
+fn actions(dashboard: &Dashboard, base: &str, id: JobId, state: State) -> String {
+    let action = |name: &str| format!("{base}/job/{id}/{name}");
+    let mut buttons = String::new();
+    match state {
+        State::Enqueued => {}
+        State::Scheduled | State::Awaiting => {
+            buttons += &dashboard.button(&action("requeue"), "requeue", "Enqueue now", &[]);
+        }
+        _ => buttons += &dashboard.button(&action("requeue"), "requeue", "Requeue", &[]),
+    }
+    if state == State::Processing {
+        buttons += &dashboard.button(&action("cancel"), "cancel", "Cancel", &[]);
+    }
+    if state != State::Deleted {
+        buttons += &dashboard.button(&action("delete"), "delete", "Delete", &[]);
+    }
+    buttons
 }
 
 pub(super) async fn page(
@@ -39,13 +61,18 @@ pub(super) async fn page(
         let body = format!("<p>No job {id}.</p>");
         return (StatusCode::NOT_FOUND, Html(html::page("Not found", &body))).into_response();
     };
-    let base = base.0;
+    let base = base.href;
     let mut body = format!(
-        "<p><a href=\"{base}/\">Overview</a> · <a href=\"{base}/jobs/{state}\">{state} jobs</a></p><table>",
-        state = job.state
+        "{nav}<p>{actions}</p><table>",
+        nav = html::nav(&base),
+        actions = actions(&dashboard, &base, id, job.state),
     );
     let mut row = |name: &str, value: String| {
-        let _ = write!(body, "<tr><th>{name}</th><td>{value}</td></tr>");
+        let field = name.to_ascii_lowercase();
+        let _ = write!(
+            body,
+            "<tr><th>{name}</th><td data-field=\"{field}\">{value}</td></tr>"
+        );
     };
     row("Name", html::escape(&job.name));
     row("Queue", html::escape(&job.queue));

@@ -15,11 +15,67 @@ use super::{Base, State as Dashboard, html, unavailable};
 /// The most jobs on a page.
 pub const PAGE_SIZE: usize = 50;
 
-/// The query string of a page: `?queue=mail&before=1234`.
+/// The query string of a page: `?queue=mail&before=1234`, and after a
+/// bulk action what it did: `done=requeue&moved=3&skipped=1`.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Filter {
     queue: Option<String>,
     before: Option<i64>,
+    done: Option<String>,
+    moved: Option<usize>,
+    skipped: Option<usize>,
+}
+
+/// What a bulk action did, as a notice; empty when none was done.
+fn notice(filter: &Filter) -> String {
+    let (Some(done), Some(moved)) = (filter.done.as_deref(), filter.moved) else {
+        return String::new();
+    };
+    let done = match done {
+        "requeue" => "Requeued",
+        "delete" => "Deleted",
+        _ => return String::new(),
+    };
+    let jobs = if moved == 1 { "job" } else { "jobs" };
+    let mut notice = format!("<p class=\"notice\" role=\"status\">{done} {moved} {jobs}.");
+    match filter.skipped.unwrap_or(0) {
+        0 => {}
+        1 => notice.push_str(" 1 had moved on or was gone already."),
+        skipped => {
+            let _ = write!(notice, " {skipped} had moved on or were gone already.");
+        }
+    }
+    notice.push_str("</p>");
+    notice
+}
+
+/// The bulk actions of a page of jobs in `state`: the form the ticked
+/// jobs' boxes belong to, with its buttons; empty in read-only mode.
+fn bulk_form(dashboard: &Dashboard, base: &str, state: State) -> String {
+    if dashboard.read_only {
+        return String::new();
+    }
+    let action = |name: &str| format!("{base}/jobs/{state}/{name}");
+    let mut form = format!(
+        "<form id=\"bulk\" method=\"post\" action=\"{}\">",
+        action("requeue")
+    );
+    match state {
+        State::Enqueued => {}
+        State::Scheduled | State::Awaiting => {
+            form.push_str("<button type=\"submit\" data-action=\"requeue\">Enqueue now</button> ")
+        }
+        _ => form.push_str("<button type=\"submit\" data-action=\"requeue\">Requeue</button> "),
+    }
+    if state != State::Deleted {
+        let _ = write!(
+            form,
+            "<button type=\"submit\" formaction=\"{}\" data-action=\"delete\">Delete</button>",
+            action("delete")
+        );
+    }
+    form.push_str(" the jobs ticked</form>");
+    form
 }
 
 pub(super) async fn page(
@@ -33,7 +89,7 @@ pub(super) async fn page(
         return (StatusCode::NOT_FOUND, Html(html::page("Not found", &body))).into_response();
     };
     let mut query = JobQuery::new().state(state).limit(PAGE_SIZE);
-    let queue = filter.queue.filter(|queue| !queue.is_empty());
+    let queue = filter.queue.clone().filter(|queue| !queue.is_empty());
     if let Some(queue) = &queue {
         query = query.queue(queue.clone());
     }
@@ -44,20 +100,32 @@ pub(super) async fn page(
         Ok(jobs) => jobs,
         Err(error) => return unavailable(&error),
     };
-    let base = base.0;
+    let base = base.href;
+    let nav = html::nav(&base);
     let mut body = format!(
-        "<p><a href=\"{base}/\">Overview</a></p><form method=\"get\">Queue <input name=\"queue\" value=\"{}\"> <button>Filter</button></form>",
+        "{nav}{}<form method=\"get\">Queue <input name=\"queue\" value=\"{}\"> <button>Filter</button></form>",
+        notice(&filter),
         html::escape(queue.as_deref().unwrap_or(""))
     );
+    let bulk = bulk_form(&dashboard, &base, state);
+    body.push_str(&bulk);
     body.push_str(
-        "<table><tr><th>Job</th><th>Name</th><th>Queue</th><th>Attempt</th><th>Since</th><th>Reason</th></tr>",
+        "<table><tr><th></th><th>Job</th><th>Name</th><th>Queue</th><th>Attempt</th><th>Since</th><th>Reason</th></tr>",
     );
     for job in &jobs {
+        let tick = if bulk.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<input type=\"checkbox\" name=\"id\" value=\"{}\" form=\"bulk\" aria-label=\"job {}\">",
+                job.id, job.id
+            )
+        };
         let reason = job.reason.as_deref().unwrap_or("");
         let reason: String = reason.chars().take(200).collect();
         let _ = write!(
             body,
-            "<tr><td><a href=\"{base}/job/{id}\">{id}</a></td><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td><td>{}</td></tr>",
+            "<tr data-job=\"{id}\"><td>{tick}</td><td><a href=\"{base}/job/{id}\">{id}</a></td><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td><td>{}</td></tr>",
             html::escape(&job.name),
             html::escape(&job.queue),
             job.attempt,
@@ -74,7 +142,7 @@ pub(super) async fn page(
     if let Some(last) = jobs.last().filter(|_| jobs.len() == PAGE_SIZE) {
         let queue = queue
             .as_deref()
-            .map(|queue| format!("&amp;queue={}", html::escape(&percent_encode(queue))))
+            .map(|queue| format!("&amp;queue={}", html::escape(&html::url_component(queue))))
             .unwrap_or_default();
         let _ = write!(
             body,
@@ -83,17 +151,4 @@ pub(super) async fn page(
         );
     }
     Html(html::page(&format!("{state} jobs"), &body)).into_response()
-}
-
-/// `text` for a query string: every byte but unreserved ones escaped.
-fn percent_encode(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
 }

@@ -18,17 +18,29 @@
 //! clients behind a TLS-terminating proxy.
 //!
 //! Pages so far: the overview (jobs per state, servers), jobs by state
-//! (keyset pages of [`jobs::PAGE_SIZE`], newest first, filtered by queue),
-//! a job's detail (arguments, history with reasons, parameters, log and
-//! progress, result), recurring jobs, and servers. Every page reads the storage through the
-//! [`Storage`] handle's monitoring calls, and links within the dashboard
-//! wherever it is nested.
+//! (keyset pages of [`jobs::PAGE_SIZE`], newest first, filtered by queue,
+//! with bulk requeue and delete of the jobs ticked), a job's detail
+//! (arguments, history with reasons, parameters, log and progress,
+//! result; requeue, cancel, delete), recurring jobs (trigger, pause,
+//! resume, remove), queues (jobs per state, pause, resume) and servers.
+//! Every page reads the storage through the [`Storage`] handle's
+//! monitoring calls, and links within the dashboard wherever it is
+//! nested.
+//!
+//! **Changes.** Every change is a `POST` of a form, answered with a
+//! redirect back. It is refused (`403`) when another site's page makes
+//! the browser send it (cross-site request forgery: the browser's
+//! `Sec-Fetch-Site` or `Origin` header must name the dashboard's own
+//! origin), and always in read-only mode ([`Dashboard::read_only`]).
 
 mod access;
+mod actions;
+mod csrf;
 mod html;
 mod job;
 mod jobs;
 mod overview;
+mod queues;
 mod recurring;
 mod servers;
 
@@ -58,6 +70,7 @@ use crate::Storage;
 pub struct Dashboard {
     storage: Storage,
     access: access::Access,
+    read_only: bool,
 }
 
 impl Dashboard {
@@ -66,7 +79,16 @@ impl Dashboard {
         Dashboard {
             storage,
             access: access::Access::LoopbackOnly,
+            read_only: false,
         }
+    }
+
+    /// Shows everything and changes nothing: no page offers an action,
+    /// and every change (`POST`) is refused with `403 Forbidden`, as
+    /// Hangfire's `IsReadOnlyFunc`.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// Serves the requests `rule` authorizes, from any address, instead
@@ -86,13 +108,16 @@ impl Dashboard {
     pub fn router(self) -> Router {
         let state = Arc::new(State {
             storage: self.storage,
+            read_only: self.read_only,
         });
         Router::new()
             .route("/", get(overview::page))
             .route("/jobs/{state}", get(jobs::page))
             .route("/job/{id}", get(job::page))
             .route("/recurring", get(recurring::page))
+            .route("/queues", get(queues::page))
             .route("/servers", get(servers::page))
+            .merge(actions::routes(state.clone()))
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(
                 Arc::new(self.access),
@@ -110,12 +135,31 @@ pub fn router(storage: Storage) -> Router {
 /// What every page reads from.
 pub(crate) struct State {
     pub storage: Storage,
+    /// Whether pages offer no action and changes are refused.
+    pub read_only: bool,
+}
+
+impl State {
+    /// A button that posts the form `fields` to `action` (a path within
+    /// the dashboard, HTML-escaped already), marked
+    /// `data-action="{name}"`; nothing in read-only mode.
+    pub fn button(&self, action: &str, name: &str, label: &str, fields: &[(&str, &str)]) -> String {
+        if self.read_only {
+            return String::new();
+        }
+        html::button(action, name, label, fields)
+    }
 }
 
 /// The path the dashboard is nested at (`/jobs`; empty at the root), for
 /// links: the request's original path less the part the dashboard's
 /// router saw.
-pub(crate) struct Base(pub String);
+pub(crate) struct Base {
+    /// The path escaped for HTML, to put before a page's path in a link.
+    pub href: String,
+    /// The path as the request gave it (percent-encoded), for `Location`.
+    pub path: String,
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Base {
     type Rejection = std::convert::Infallible;
@@ -136,7 +180,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Base {
             None => "",
         }
         .trim_end_matches('/');
-        Ok(Base(html::escape(base)))
+        Ok(Base {
+            href: html::escape(base),
+            path: base.to_owned(),
+        })
     }
 }
 

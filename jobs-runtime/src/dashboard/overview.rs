@@ -15,10 +15,9 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
         Ok(read) => read,
         Err(error) => return unavailable(&error),
     };
-    let base = base.0;
-    let mut body = format!(
-        "<p><a href=\"{base}/recurring\">Recurring jobs</a> · <a href=\"{base}/servers\">Servers</a></p><h2>Jobs</h2><table><tr><th>State</th><th>Jobs</th></tr>"
-    );
+    let base = base.href;
+    let nav = html::nav(&base);
+    let mut body = format!("{nav}<h2>Jobs</h2><table><tr><th>State</th><th>Jobs</th></tr>");
     for state in State::ALL {
         let _ = write!(
             body,

@@ -13,14 +13,15 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
         Ok(recurring) => recurring,
         Err(error) => return unavailable(&error),
     };
-    let base = base.0;
+    let base = base.href;
     let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
         at.map_or("—".to_owned(), |at| {
             at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
         })
     };
+    let nav = html::nav(&base);
     let mut body = format!(
-        "<p><a href=\"{base}/\">Overview</a></p><table><tr><th>Id</th><th>Job</th><th>Cron</th><th>Time zone</th><th>Queue</th><th>Next run</th><th>Last run</th><th>Last state</th><th>Paused</th></tr>"
+        "{nav}<table><tr><th>Id</th><th>Job</th><th>Cron</th><th>Time zone</th><th>Queue</th><th>Next run</th><th>Last run</th><th>Last state</th><th>Paused</th><th></th></tr>"
     );
     for job in &recurring {
         let definition = &job.definition;
@@ -29,9 +30,19 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
             (Some(id), None) => format!("<a href=\"{base}/job/{id}\">job {id}</a>"),
             _ => "—".to_owned(),
         };
+        let id = [("id", definition.id.as_str())];
+        let action = |name: &str| format!("{base}/recurring/{name}");
+        let mut buttons = dashboard.button(&action("trigger"), "trigger", "Trigger now", &id);
+        buttons += &if job.paused {
+            dashboard.button(&action("resume"), "resume", "Resume", &id)
+        } else {
+            dashboard.button(&action("pause"), "pause", "Pause", &id)
+        };
+        buttons += &dashboard.button(&action("remove"), "remove", "Remove", &id);
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{last_state}</td><td>{}</td></tr>",
+            "<tr data-recurring=\"{}\"><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{last_state}</td><td data-field=\"paused\">{}</td><td>{buttons}</td></tr>",
+            html::escape(&definition.id),
             html::escape(&definition.id),
             html::escape(&definition.job_name),
             html::escape(&definition.cron),

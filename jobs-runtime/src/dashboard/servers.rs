@@ -15,8 +15,8 @@ pub(super) async fn page(Page(dashboard): Page<Arc<Dashboard>>, base: Base) -> R
         Ok(servers) => servers,
         Err(error) => return unavailable(&error),
     };
-    let base = base.0;
-    let mut body = format!("<p><a href=\"{base}/\">Overview</a></p>");
+    let base = base.href;
+    let mut body = html::nav(&base);
     body.push_str(&table(&servers));
     if servers.is_empty() {
         body.push_str("<p>No server is running.</p>");

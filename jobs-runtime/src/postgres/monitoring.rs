@@ -1,8 +1,9 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
+use crate::queue_counts::by_queue;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
-    MonitoringStorage, Paused, RecurringJob, Result, State, StateChange, StateCounts,
+    MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -67,6 +68,19 @@ impl MonitoringStorage for PostgresStorage {
         })
         .fetch_all(&self.pool)
         ).await
+    }
+
+    async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
+        let rows: Vec<(String, String, i64)> = self
+            .run(
+                "counting jobs by queue",
+                sqlx::query_as(self.sql(
+                    "SELECT queue, state, count(*) FROM {s}.jobs_job GROUP BY queue, state ORDER BY queue",
+                ))
+                .fetch_all(&self.pool),
+            )
+            .await?;
+        by_queue(rows)
     }
 
     async fn counts(&self) -> Result<StateCounts> {

@@ -1,8 +1,9 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
+use crate::queue_counts::by_queue;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
-    MonitoringStorage, Paused, RecurringJob, Result, State, StateChange, StateCounts,
+    MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, State, StateChange, StateCounts,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -50,6 +51,16 @@ impl MonitoringStorage for SqliteStorage {
         .fetch_all(&self.reader)
         .await
         .map_err(|e| storage_error("reading a job's history", e))
+    }
+
+    async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT queue, state, count(*) FROM jobs_job GROUP BY queue, state ORDER BY queue",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| storage_error("counting jobs by queue", e))?;
+        by_queue(rows)
     }
 
     async fn counts(&self) -> Result<StateCounts> {
