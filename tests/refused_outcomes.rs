@@ -94,6 +94,9 @@ impl MaintenanceStorage for Refusing {
     async fn rescue(&self, p: FinishParams) -> jobs::Result<Vec<JobId>> {
         self.inner.rescue(p).await
     }
+    async fn aggregate_counters(&self, p: AggregateCountersParams) -> jobs::Result<u64> {
+        self.inner.aggregate_counters(p).await
+    }
     async fn expire(&self, p: ExpireParams) -> jobs::Result<u64> {
         self.inner.expire(p).await
     }
@@ -136,6 +139,9 @@ impl MonitoringStorage for Refusing {
     }
     async fn history(&self, id: JobId) -> jobs::Result<Vec<StateChange>> {
         self.inner.history(id).await
+    }
+    async fn statistics(&self) -> jobs::Result<Statistics> {
+        self.inner.statistics().await
     }
     async fn queue_counts(&self) -> jobs::Result<Vec<jobs::QueueCounts>> {
         self.inner.queue_counts().await

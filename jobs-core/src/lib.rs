@@ -30,16 +30,17 @@ mod state;
 mod text;
 
 pub use backend::{
-    Attempt, BatchRecord, BatchState, Continuation, ContinueOn, DueRecurring, DueRecurringParams,
-    EnqueueParams, ExpireParams, ExpiredLease, ExpiredLeasesParams, ExtendLeasesParams,
-    FetchParams, FetchedJob, FinishParams, FireRecurringParams, JobLogQuery, JobOutcome,
-    JobParameters, JobProgress, JobQuery, JobRecord, JobStorage, LeadParams, LogLine, LogRecord,
-    MAINTENANCE_LEADERSHIP, MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN,
-    MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams, NewBatch, NewJob,
-    Notification, NotificationStorage, Outcome, Parent, PauseRecurringParams, PauseTarget, Paused,
-    PromoteParams, PruneServersParams, QueueCounts, RecurringDefinition, RecurringJob,
-    ResolveAwaitingParams, SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage,
-    SetParametersParams, SetPausedParams, StateCounts, StorageBackend, StoredOutcome,
+    AggregateCountersParams, Attempt, BatchRecord, BatchState, Continuation, ContinueOn,
+    DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease,
+    ExpiredLeasesParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, Finished,
+    FireRecurringParams, HourStatistics, JobLogQuery, JobOutcome, JobParameters, JobProgress,
+    JobQuery, JobRecord, JobStorage, LeadParams, LogLine, LogRecord, MAINTENANCE_LEADERSHIP,
+    MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN, MAX_RETRY_DELAY,
+    MaintenanceStorage, MonitoringStorage, MoveParams, NewBatch, NewJob, Notification,
+    NotificationStorage, Outcome, Parent, PauseRecurringParams, PauseTarget, Paused, PromoteParams,
+    PruneServersParams, QueueCounts, RecurringDefinition, RecurringJob, ResolveAwaitingParams,
+    STATISTICS_KEPT, SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage,
+    SetParametersParams, SetPausedParams, StateCounts, Statistics, StorageBackend, StoredOutcome,
     SyncRecurringParams, WriteLogParams, check_parameter,
 };
 pub use cancellation::{CancelReason, Cancellation};

@@ -73,13 +73,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use jobs_core::{AggregateCountersParams, Continuation, ContinueOn, Parent};
 use jobs_core::{
     Attempt, EnqueueParams, Error, ExpireParams, ExpiredLease, ExpiredLeasesParams,
     ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId, JobOutcome, JobQuery,
     JobRecord, LeadParams, MAINTENANCE_LEADERSHIP, MoveParams, NewJob, Notification, Outcome,
     PromoteParams, PruneServersParams, Schedule, ServerInfo, State, StateChange, decide,
 };
-use jobs_core::{Continuation, ContinueOn, Parent};
 
 use crate::Storage;
 
@@ -141,6 +141,7 @@ macro_rules! storage_conformance_tests {
             rescue_enqueues_or_fails_expired_jobs,
             rescue_skips_a_lease_renewed_meanwhile,
             counts_by_state,
+            statistics_count_finished_jobs,
             unknown_job_reads_as_none,
             list_jobs_pages_newest_first,
             servers_register_heartbeat_and_are_pruned,
@@ -1447,6 +1448,70 @@ pub async fn counts_by_state(storage: &Storage) {
     let queues = storage.queue_counts().await.unwrap();
     assert_eq!(queues[1].counts.get(State::Succeeded), 1);
     assert_eq!(queues[1].counts.get(State::Enqueued), 1);
+}
+
+/// The statistics count each job that reaches `Succeeded` or `Failed`,
+/// in all and in the current hour; a job run again counts again; folding
+/// the counters changes no total, and folds old hours into the totals.
+pub async fn statistics_count_finished_jobs(storage: &Storage) {
+    let before = storage.statistics().await.unwrap();
+    assert_eq!(before, jobs_core::Statistics::default(), "a new storage");
+    enqueue(
+        storage,
+        vec![new_job("a", "q"), new_job("b", "q"), new_job("c", "q")],
+    )
+    .await;
+    let jobs = fetch(storage, &["q"], 3).await;
+    let failed = jobs[2].id;
+    let outcomes = vec![
+        (jobs[0].held(), Outcome::Succeeded { result: None }),
+        (jobs[1].held(), Outcome::Succeeded { result: None }),
+        (
+            jobs[2].held(),
+            Outcome::Failed {
+                reason: "no".into(),
+            },
+        ),
+    ];
+    finish_all(storage, outcomes).await;
+    let clock = storage.backend().clock().await.unwrap();
+    let stats = storage.statistics().await.unwrap();
+    assert_eq!(stats.total.succeeded, 2);
+    assert_eq!(stats.total.failed, 1);
+    assert_eq!(stats.hours.len(), 1, "{stats:?}");
+    let hour = stats.hours[0].hour;
+    assert!(
+        hour <= clock && clock - hour < chrono::Duration::hours(1),
+        "{hour} is the hour of {clock}"
+    );
+    assert_eq!(stats.hours[0].finished, stats.total);
+
+    storage.requeue(failed).await.unwrap();
+    let again = fetch(storage, &["q"], 1).await.remove(0);
+    finish(storage, again.held(), Outcome::Succeeded { result: None }).await;
+    let stats = storage.statistics().await.unwrap();
+    assert_eq!((stats.total.succeeded, stats.total.failed), (3, 1));
+
+    let kept = AggregateCountersParams {
+        keep: jobs_core::STATISTICS_KEPT,
+    };
+    storage.backend().aggregate_counters(kept).await.unwrap();
+    assert_eq!(
+        storage.statistics().await.unwrap(),
+        stats,
+        "folding keeps all"
+    );
+    let none_kept = AggregateCountersParams {
+        keep: Duration::ZERO,
+    };
+    storage
+        .backend()
+        .aggregate_counters(none_kept)
+        .await
+        .unwrap();
+    let folded = storage.statistics().await.unwrap();
+    assert_eq!(folded.total, stats.total, "old hours go to the totals");
+    assert!(folded.hours.is_empty(), "{folded:?}");
 }
 
 /// An id no job has reads as nothing, not an error.

@@ -3,6 +3,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use jobs_core::Statistics;
 use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
 use jobs_core::{BatchId, BatchRecord, PauseTarget, Paused, SetPausedParams, TypedJobId};
 use jobs_core::{
@@ -221,6 +222,19 @@ impl Storage {
                 parameters: JobParameters::from([(name.to_owned(), value.into().to_string())]),
             })
             .await
+    }
+
+    /// How many jobs succeeded and failed: in all since the storage was
+    /// created, and per hour (UTC) for the last [`STATISTICS_KEPT`](jobs_core::STATISTICS_KEPT)
+    /// (31 days), as Hangfire's statistics. A job counts each time it
+    /// reaches `Succeeded` or `Failed`; its expiry takes nothing off.
+    /// Counts appear at once on SQLite; on PostgreSQL at once too (the
+    /// leader's folding of the appended counts changes no total).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn statistics(&self) -> Result<Statistics> {
+        self.backend.statistics().await
     }
 
     /// Counts the jobs of each queue in each state, sorted by queue name;

@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use jobs_core::{AggregateCountersParams, Statistics};
 use jobs_core::{
     BatchId, BatchRecord, Notification, Paused, QueueCounts, ResolveAwaitingParams, SetPausedParams,
 };
@@ -120,6 +121,14 @@ impl<B: MaintenanceStorage> MaintenanceStorage for Traced<B> {
         traced(span, self.inner.rescue(params)).await
     }
 
+    async fn aggregate_counters(&self, params: AggregateCountersParams) -> Result<u64> {
+        traced(
+            debug_span!("storage.aggregate_counters"),
+            self.inner.aggregate_counters(params),
+        )
+        .await
+    }
+
     async fn expire(&self, params: ExpireParams) -> Result<u64> {
         let span = debug_span!("storage.expire", older_than = ?params.older_than);
         traced(span, self.inner.expire(params)).await
@@ -182,6 +191,10 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
             self.inner.history(id),
         )
         .await
+    }
+
+    async fn statistics(&self) -> Result<Statistics> {
+        traced(debug_span!("storage.statistics"), self.inner.statistics()).await
     }
 
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {

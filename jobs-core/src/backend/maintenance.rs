@@ -100,6 +100,13 @@ pub trait MaintenanceStorage: Send + Sync + 'static {
     /// Returns how many jobs were deleted.
     async fn expire(&self, params: ExpireParams) -> Result<u64>;
 
+    /// Brings the statistics' counters together, as Hangfire's
+    /// `CountersAggregator`: counts appended by the recording of outcomes
+    /// are added to their hour's, and hours older than `params.keep` to
+    /// the totals. What [`statistics`](super::MonitoringStorage::statistics)
+    /// reads is the same before and after. Returns how many rows it folded.
+    async fn aggregate_counters(&self, params: super::AggregateCountersParams) -> Result<u64>;
+
     /// Decides what waits on finished parents, in one transaction:
     /// finishes the `Started` batches whose members all reached a final
     /// state and whose nested batches all finished (as

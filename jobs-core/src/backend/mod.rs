@@ -4,9 +4,9 @@
 //! | trait | calls | who calls them |
 //! | --- | --- | --- |
 //! | [`JobStorage`] | enqueue, fetch, finish, extend leases, move (requeue, delete, cancel), pause and resume queues and job names, running jobs' log, progress and parameters | clients, the server's fetcher, completer and lease keeper, operators |
-//! | [`MaintenanceStorage`] | promote scheduled jobs, find and rescue expired leases, expire finished jobs, leadership by name, the storage's clock, recurring jobs (save, sync, pause, remove, find due, fire a tick) | the leader's maintenance services |
+//! | [`MaintenanceStorage`] | promote scheduled jobs, find and rescue expired leases, expire finished jobs, aggregate counters, leadership by name, the storage's clock, recurring jobs (save, sync, pause, remove, find due, fire a tick) | the leader's maintenance services |
 //! | [`ServerStorage`] | register, heartbeat, unregister, list and prune servers | every server's heartbeat; the dashboard |
-//! | [`MonitoringStorage`] | read a job and its history, count by state, list jobs by state and queue (keyset pages), list recurring jobs, batches, paused queues and job names, a job's parameters and log | applications, the dashboard, the CLI; read-only |
+//! | [`MonitoringStorage`] | read a job and its history, count by state and queue, statistics of finished jobs, list jobs by state and queue (keyset pages), list recurring jobs, batches, paused queues and job names, a job's parameters and log | applications, the dashboard, the CLI; read-only |
 //! | [`NotificationStorage`] | wake servers when jobs become available elsewhere | every server's notifier |
 //!
 //! [`StorageBackend`] is all five together: a storage implements the five
@@ -41,6 +41,7 @@ mod parameters;
 mod paused;
 mod recurring;
 mod servers;
+mod statistics;
 
 pub use batches::{BatchRecord, BatchState, NewBatch};
 pub use continuations::{Continuation, ContinueOn, Parent, ResolveAwaitingParams};
@@ -67,6 +68,9 @@ pub use recurring::{
     RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
 };
 pub use servers::{PruneServersParams, ServerInfo, ServerRecord, ServerStorage};
+pub use statistics::{
+    AggregateCountersParams, Finished, HourStatistics, STATISTICS_KEPT, Statistics,
+};
 
 /// Everything a storage implements: the five traits of the contract
 /// together. Implemented for every type that implements them.

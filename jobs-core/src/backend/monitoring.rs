@@ -165,6 +165,10 @@ impl JobQuery {
 /// The monitoring part of the contract: reads only, never a move.
 #[async_trait::async_trait]
 pub trait MonitoringStorage: Send + Sync + 'static {
+    /// How many jobs succeeded and failed, in all and per hour (see
+    /// [`Statistics`](super::Statistics)).
+    async fn statistics(&self) -> Result<super::Statistics>;
+
     /// How many jobs of each queue are in each state, sorted by queue
     /// name; a queue with no job stored is not listed.
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>>;

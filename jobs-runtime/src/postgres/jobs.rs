@@ -381,7 +381,10 @@ impl<'a> NewJobColumns<'a> {
 /// `$12` to `$15` those of [`continue_awaiting`]. Records each move in the
 /// history; the move's data (a retry's error) goes there only, not on the
 /// job's row, so a text is kept once. Decides the continuations of the
-/// jobs that reached a final state in the same statement.
+/// jobs that reached a final state in the same statement, and appends how
+/// many jobs succeeded and failed to the statistics' counters
+/// (`jobs_counter`: one row per statement and state, nothing updated, so
+/// completers never wait on each other there).
 /// `{lease_expired}` is empty for [`JobStorage::finish`]; a rescue adds
 /// that the lease must have expired ([`RESCUE_GUARD`]).
 /// Returns the ids that moved.
@@ -409,6 +412,10 @@ pub(super) fn finish_sql(lease_expired: &str) -> String {
          SELECT id, state, state_changed_at, reason, data::jsonb FROM moved
          UNION ALL
          SELECT id, state, state_changed_at, reason, data FROM continued
+     ), counted AS (
+         INSERT INTO {{s}}.jobs_counter (name, hour, value)
+         SELECT state, date_trunc('hour', now(), 'UTC'), count(*) FROM moved
+         WHERE state IN ('Succeeded', 'Failed') GROUP BY state
      ), notified AS (
          SELECT pg_notify($10, '')
          WHERE EXISTS (SELECT FROM moved WHERE state = 'Enqueued')

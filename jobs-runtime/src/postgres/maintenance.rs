@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use jobs_core::{
-    Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams, FinishParams, JobId, LeadParams,
-    MaintenanceStorage, PromoteParams, ResolveAwaitingParams, Result, decide,
+    AggregateCountersParams, Attempt, ExpireParams, ExpiredLease, ExpiredLeasesParams,
+    FinishParams, JobId, LeadParams, MaintenanceStorage, PromoteParams, ResolveAwaitingParams,
+    Result, decide,
 };
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
@@ -106,6 +107,10 @@ impl MaintenanceStorage for PostgresStorage {
             )
             .await?;
         Ok(expired + members)
+    }
+
+    async fn aggregate_counters(&self, params: AggregateCountersParams) -> Result<u64> {
+        self.counters_aggregate(params).await
     }
 
     async fn resolve_awaiting(&self, params: ResolveAwaitingParams) -> Result<u64> {

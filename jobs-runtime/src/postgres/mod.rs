@@ -25,6 +25,7 @@ mod plan_tests;
 mod recurring;
 mod related;
 mod servers;
+mod statistics;
 
 use std::future::Future;
 use std::str::FromStr;

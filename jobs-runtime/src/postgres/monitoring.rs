@@ -1,15 +1,16 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
-use crate::queue_counts::by_queue;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
     MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, State, StateChange, StateCounts,
+    Statistics,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{decode_state, limit, record};
+use crate::queue_counts::by_queue;
 
 /// The page of jobs [`MonitoringStorage::list_jobs`] reads: `$1` the id to
 /// start below, then the queue when filtered by it, then the limit. The
@@ -68,6 +69,10 @@ impl MonitoringStorage for PostgresStorage {
         })
         .fetch_all(&self.pool)
         ).await
+    }
+
+    async fn statistics(&self) -> Result<Statistics> {
+        self.statistics_read().await
     }
 
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {

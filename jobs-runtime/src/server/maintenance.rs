@@ -1,15 +1,15 @@
 //! The leader-only services, started together when this server becomes the
 //! maintenance leader and stopped together when it stops leading: the
 //! scheduler, the recurring scheduler, the continuation check, the
-//! rescuer, the expirer and the server pruner. None of them asks whether it leads; the elector
+//! rescuer, the expirer, the server pruner and the counters aggregator. None of them asks whether it leads; the elector
 //! (`elector.rs`) decides when they run.
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    ServerConfig, continuation_check, expirer, recurring_scheduler, rescuer, scheduler,
-    server_pruner,
+    ServerConfig, continuation_check, counters_aggregator, expirer, recurring_scheduler, rescuer,
+    scheduler, server_pruner,
 };
 use crate::Storage;
 use crate::filters::StateTeller;
@@ -58,6 +58,7 @@ impl Maintenance {
             config.cleanup_interval,
             stop.clone(),
         ));
+        tasks.spawn(counters_aggregator::run(storage.clone(), stop.clone()));
         tasks.close();
         Maintenance { stop, tasks }
     }

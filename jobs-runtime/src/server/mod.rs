@@ -45,6 +45,7 @@
 mod builder;
 mod completer;
 mod continuation_check;
+mod counters_aggregator;
 mod dispatcher;
 mod elector;
 mod executor;

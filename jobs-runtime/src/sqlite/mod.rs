@@ -31,6 +31,7 @@ mod plan_tests;
 mod recurring;
 mod related;
 mod servers;
+mod statistics;
 mod writes;
 
 use std::str::FromStr;

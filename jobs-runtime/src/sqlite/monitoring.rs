@@ -1,15 +1,16 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
-use crate::queue_counts::by_queue;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
     MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, State, StateChange, StateCounts,
+    Statistics,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStorage;
 use super::decode::{record, time};
+use crate::queue_counts::by_queue;
 use crate::sql_error::storage_error;
 
 #[async_trait::async_trait]
@@ -51,6 +52,10 @@ impl MonitoringStorage for SqliteStorage {
         .fetch_all(&self.reader)
         .await
         .map_err(|e| storage_error("reading a job's history", e))
+    }
+
+    async fn statistics(&self) -> Result<Statistics> {
+        self.statistics_read().await
     }
 
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
