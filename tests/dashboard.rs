@@ -96,7 +96,7 @@ async fn a_server_serves_the_overview(fx: &Fixture) {
     assert!(body.contains(r#"data-state="Enqueued">0<"#), "{body}");
     assert!(body.contains(server.id()), "the server itself: {body}");
     assert!(
-        body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !body.contains("<script>"),
+        body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !body.contains("<script>alert"),
         "text from the storage is escaped: {body}"
     );
     server.shutdown().await;
@@ -311,7 +311,57 @@ async fn nested_pages_list_and_show_jobs(fx: &Fixture) {
     assert_eq!(get_from(&app, &unknown).await.0, StatusCode::NOT_FOUND);
 }
 
+/// The statistics feed the overview and `/stats.json`: jobs that
+/// succeeded and failed are counted in all and in this hour's bar of the
+/// history graph, and the counts page scripts poll are the ones shown.
+async fn statistics_feed_the_overview_and_the_live_counts(fx: &Fixture) {
+    let storage = &fx.storage;
+    let client = Client::new(storage.clone());
+    let mut ok = Vec::new();
+    for n in 0..2 {
+        ok.push(waits_here::enqueue(&client, n).await.unwrap());
+    }
+    let failed = fails_with_markup::enqueue(&client, "y".into())
+        .await
+        .unwrap();
+    let server = fast_server(storage).start().unwrap();
+    for id in ok {
+        wait_for_state(storage, id, State::Succeeded).await;
+    }
+    wait_for_state(storage, failed, State::Failed).await;
+    server.shutdown().await;
+    let app = jobs::dashboard::router(storage.clone());
+
+    let (status, json) = get_from(&app, "/stats.json").await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let stats: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(stats["succeeded"], 2, "{json}");
+    assert_eq!(stats["failed"], 1, "{json}");
+    assert_eq!(stats["counts"]["Succeeded"], 2, "{json}");
+    assert_eq!(stats["counts"]["Failed"], 1, "{json}");
+    assert_eq!(stats["counts"]["Enqueued"], 0, "{json}");
+
+    let (_, overview) = get_from(&app, "/").await;
+    assert!(
+        overview.contains(r#"data-count="Succeeded" data-state="Succeeded">2<"#),
+        "{overview}"
+    );
+    assert!(overview.contains(r#"<svg id="realtime""#), "{overview}");
+    let statistics = storage.statistics().await.unwrap();
+    let hour = statistics
+        .hours
+        .last()
+        .expect("this hour")
+        .hour
+        .format("%H:00");
+    assert!(
+        overview.contains(&format!("{hour}: 2 succeeded, 1 failed")),
+        "this hour's bar: {overview}"
+    );
+}
+
 on_every_storage!(
+    statistics_feed_the_overview_and_the_live_counts,
     nested_pages_list_and_show_jobs,
     a_server_serves_the_overview,
     a_dashboard_address_in_use_is_a_startup_error,

@@ -399,7 +399,8 @@ impl Browser {
     }
 }
 
-/// Every page loads with its heading and a screenshot; a failed job is
+/// Every page loads with its heading and a screenshot; the overview's
+/// counts follow the storage live; a failed job is
 /// requeued and a queue paused and resumed by clicks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_in_a_browser() {
@@ -451,6 +452,18 @@ async fn the_dashboard_works_in_a_browser() {
         browser.visit(path, heading).await;
         browser.screenshot(name).await;
     }
+    // Live: the overview's counts, and the menu's, follow the storage
+    // without a reload.
+    browser.visit("/", "Overview").await;
+    let succeeded_cell = r#"td[data-count="Succeeded"]"#;
+    browser.wait_for_text(succeeded_cell, "1", |_| false).await;
+    let another = JobId::from(send_receipt::enqueue(&client, 1018).await.unwrap());
+    wait_for_state(storage, another, State::Succeeded).await;
+    browser.wait_for_text(succeeded_cell, "2", |_| false).await;
+    browser
+        .wait_for_text(r#"nav [data-count="Succeeded"]"#, "2", |_| false)
+        .await;
+
     browser.visit("/jobs/Failed", "Failed jobs").await;
     let listed = browser
         .ok(browser.client.source().await, "read the source")

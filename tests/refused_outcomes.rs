@@ -146,6 +146,9 @@ impl MonitoringStorage for Refusing {
     async fn queue_counts(&self) -> jobs::Result<Vec<jobs::QueueCounts>> {
         self.inner.queue_counts().await
     }
+    async fn counts_of(&self, states: &[State]) -> jobs::Result<StateCounts> {
+        self.inner.counts_of(states).await
+    }
     async fn counts(&self) -> jobs::Result<StateCounts> {
         self.inner.counts().await
     }

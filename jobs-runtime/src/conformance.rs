@@ -1414,7 +1414,7 @@ pub async fn rescue_skips_a_lease_renewed_meanwhile(storage: &Storage) {
 
 // ---- reads ---------------------------------------------------------------
 
-/// Counts follow the states, in all and per queue.
+/// Counts follow the states: in all, of some states, and per queue.
 pub async fn counts_by_state(storage: &Storage) {
     enqueue(
         storage,
@@ -1446,8 +1446,20 @@ pub async fn counts_by_state(storage: &Storage) {
     assert_eq!(counts.get(State::Processing), 0);
     assert_eq!(counts.total(), 4);
     let queues = storage.queue_counts().await.unwrap();
-    assert_eq!(queues[1].counts.get(State::Succeeded), 1);
+    assert_eq!(
+        queues[1].counts.get(State::Succeeded),
+        0,
+        "finished jobs are not counted by queue"
+    );
     assert_eq!(queues[1].counts.get(State::Enqueued), 1);
+    let some = storage
+        .counts_of(&[State::Enqueued, State::Succeeded])
+        .await
+        .unwrap();
+    assert_eq!(some.get(State::Enqueued), 2);
+    assert_eq!(some.get(State::Succeeded), 1);
+    assert_eq!(some.total(), 3, "the states not asked for read 0");
+    assert_eq!(storage.counts_of(&[]).await.unwrap().total(), 0);
 }
 
 /// The statistics count each job that reaches `Succeeded` or `Failed`,

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use jobs_core::{AggregateCountersParams, Statistics};
+use jobs_core::{AggregateCountersParams, State, Statistics};
 use jobs_core::{
     BatchId, BatchRecord, Notification, Paused, QueueCounts, ResolveAwaitingParams, SetPausedParams,
 };
@@ -201,6 +201,14 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
         traced(
             debug_span!("storage.queue_counts"),
             self.inner.queue_counts(),
+        )
+        .await
+    }
+
+    async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {
+        traced(
+            debug_span!("storage.counts_of"),
+            self.inner.counts_of(states),
         )
         .await
     }

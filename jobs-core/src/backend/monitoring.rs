@@ -169,8 +169,10 @@ pub trait MonitoringStorage: Send + Sync + 'static {
     /// [`Statistics`](super::Statistics)).
     async fn statistics(&self) -> Result<super::Statistics>;
 
-    /// How many jobs of each queue are in each state, sorted by queue
-    /// name; a queue with no job stored is not listed.
+    /// How many jobs of each queue are in each state but `Succeeded` and
+    /// `Deleted` (those read 0: they are the bulk of a table that keeps
+    /// finished jobs, and counting them would read it all), sorted by
+    /// queue name; a queue with none of those jobs is not listed.
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>>;
 
     /// Reads one job; `None` when no job has this id.
@@ -182,6 +184,12 @@ pub trait MonitoringStorage: Send + Sync + 'static {
 
     /// Counts the jobs in each state.
     async fn counts(&self) -> Result<StateCounts>;
+
+    /// Counts the jobs in each of `states` (the others read 0), each
+    /// through an index of its own where the storage has one: cheap for
+    /// the states of few jobs however many finished jobs are kept, where
+    /// [`counts`](Self::counts) reads the whole table.
+    async fn counts_of(&self, states: &[State]) -> Result<StateCounts>;
 
     /// Reads one page of jobs, newest first (see [`JobQuery`]).
     async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>>;

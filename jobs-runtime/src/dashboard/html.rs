@@ -54,18 +54,23 @@ pub(crate) fn button(action: &str, name: &str, label: &str, fields: &[(&str, &st
     form
 }
 
-/// The links to every page, on top of each: `base` is where the
-/// dashboard is nested, HTML-escaped.
+/// The links to every page, on top of each, with the live counts of each
+/// state (filled by the page's script, see `live.rs`): `base` is where
+/// the dashboard is nested, HTML-escaped.
 pub(crate) fn nav(base: &str) -> String {
     use jobs_core::State;
-    let mut nav = format!("<nav><a href=\"{base}/\">Overview</a>");
+    let mut nav = format!("<nav data-base=\"{base}\"><a href=\"{base}/\">Overview</a>");
     for state in State::ALL {
-        let _ = write!(nav, " · <a href=\"{base}/jobs/{state}\">{state}</a>");
+        let _ = write!(
+            nav,
+            " · <a href=\"{base}/jobs/{state}\">{state} <span class=\"count\" data-count=\"{state}\"></span></a>"
+        );
     }
     let _ = write!(
         nav,
         " · <a href=\"{base}/recurring\">Recurring</a> · <a href=\"{base}/queues\">Queues</a> · <a href=\"{base}/servers\">Servers</a></nav>"
     );
+    nav.push_str(&super::live::script());
     nav
 }
 
@@ -73,7 +78,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#22
 table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}h1{font-size:1.4rem}
 form.inline{display:inline;margin-right:.3rem}.notice{background:#eef6ee;padding:.4rem .8rem}
-nav{margin-bottom:1rem}";
+nav{margin-bottom:1rem}nav .count{color:#666;font-size:.85em}
+.succeeded{color:#3c9a4b}.failed{color:#c8423b}code{white-space:nowrap}";
 
 /// A whole page: `title` (escaped here) around `body` (HTML already).
 pub(crate) fn page(title: &str, body: &str) -> String {

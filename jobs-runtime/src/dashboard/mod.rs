@@ -36,9 +36,11 @@
 mod access;
 mod actions;
 mod csrf;
+mod graphs;
 mod html;
 mod job;
 mod jobs;
+mod live;
 mod overview;
 mod queues;
 mod recurring;
@@ -117,6 +119,7 @@ impl Dashboard {
             .route("/recurring", get(recurring::page))
             .route("/queues", get(queues::page))
             .route("/servers", get(servers::page))
+            .route("/stats.json", get(live::stats))
             .merge(actions::routes(state.clone()))
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(

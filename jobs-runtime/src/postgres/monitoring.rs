@@ -36,6 +36,22 @@ pub(super) fn list_sql(state: Option<State>, by_queue: bool) -> String {
     sql
 }
 
+/// Counts each of `states` apart, the state written out as a literal (one
+/// of seven names, never user text) so that each count reads the partial
+/// index of its state; `None` for no state.
+pub(super) fn counts_of_sql(states: &[State]) -> Option<String> {
+    let counts: Vec<String> = states
+        .iter()
+        .map(|state| {
+            format!(
+                "SELECT '{state}', count(*) FROM {{s}}.jobs_job WHERE state = '{state}'",
+                state = state.as_str()
+            )
+        })
+        .collect();
+    (!counts.is_empty()).then(|| counts.join(" UNION ALL "))
+}
+
 #[async_trait::async_trait]
 impl MonitoringStorage for PostgresStorage {
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
@@ -80,12 +96,33 @@ impl MonitoringStorage for PostgresStorage {
             .run(
                 "counting jobs by queue",
                 sqlx::query_as(self.sql(
-                    "SELECT queue, state, count(*) FROM {s}.jobs_job GROUP BY queue, state ORDER BY queue",
+                    "SELECT queue, state, count(*) FROM {s}.jobs_job
+                     WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Awaiting', 'Failed')
+                     GROUP BY queue, state ORDER BY queue",
                 ))
                 .fetch_all(&self.pool),
             )
             .await?;
         by_queue(rows)
+    }
+
+    async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {
+        let rows: Vec<(String, i64)> = match counts_of_sql(states) {
+            Some(sql) => {
+                self.run(
+                    "counting jobs",
+                    sqlx::query_as(self.sql(&sql)).fetch_all(&self.pool),
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let mut counts = StateCounts::default();
+        for (state, count) in rows {
+            let state = decode_state(&state).map_err(|e| Error::storage("counting jobs", e))?;
+            counts.set(state, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counts)
     }
 
     async fn counts(&self) -> Result<StateCounts> {

@@ -60,12 +60,45 @@ impl MonitoringStorage for SqliteStorage {
 
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT queue, state, count(*) FROM jobs_job GROUP BY queue, state ORDER BY queue",
+            "SELECT queue, state, count(*) FROM jobs_job
+             WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Awaiting', 'Failed')
+             GROUP BY queue, state ORDER BY queue",
         )
         .fetch_all(&self.reader)
         .await
         .map_err(|e| storage_error("counting jobs by queue", e))?;
         by_queue(rows)
+    }
+
+    async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {
+        // Each state written out as a literal (one of seven names, never
+        // user text): SQLite uses a partial index only for a term it can
+        // match when it prepares the statement, never for a parameter.
+        let counts: Vec<String> = states
+            .iter()
+            .map(|state| {
+                format!(
+                    "SELECT '{state}', count(*) FROM jobs_job WHERE state = '{state}'",
+                    state = state.as_str()
+                )
+            })
+            .collect();
+        let mut counted = StateCounts::default();
+        if counts.is_empty() {
+            return Ok(counted);
+        }
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(counts.join(" UNION ALL ")))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| storage_error("counting jobs", e))?;
+        for (state, count) in rows {
+            let state: State = state
+                .parse()
+                .map_err(|e| Error::storage("counting jobs", e))?;
+            counted.set(state, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(counted)
     }
 
     async fn counts(&self) -> Result<StateCounts> {
