@@ -8,11 +8,11 @@ pub use async_trait::async_trait;
 pub use jobs_core::{
     Backoff, BatchId, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn, Error,
     Finished, HourStatistics, Job, JobContext, JobError, JobId, JobLogQuery, JobParameters,
-    JobQuery, JobRecord, JobResult, LogRecord, MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN,
-    MAX_PARAMETER_NAME_LEN, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT, NewJob, ParentOf,
-    PauseTarget, Paused, QueueCounts, Registry, Result, RetryPolicy, State, StateChange,
-    StateCounts, Statistics, TRUNCATION_MARKER, TypedJobId, UNIQUE_WHILE_UNFINISHED,
-    UNIQUE_WITHIN_PERIOD, Uniqueness, duration_text, storable_text,
+    JobQuery, JobRecord, JobResult, JobSearch, LogRecord, MAX_LOG_LINES_PER_ATTEMPT,
+    MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT,
+    NewJob, ParentOf, PauseTarget, Paused, QueueCounts, Registry, Result, RetryPolicy, SearchPage,
+    State, StateChange, StateCounts, Statistics, TRUNCATION_MARKER, TypedJobId,
+    UNIQUE_WHILE_UNFINISHED, UNIQUE_WITHIN_PERIOD, Uniqueness, duration_text, storable_text,
 };
 pub use jobs_macros::{job, recurring};
 pub use jobs_runtime::{

@@ -140,6 +140,9 @@ impl MonitoringStorage for Refusing {
     async fn history(&self, id: JobId) -> jobs::Result<Vec<StateChange>> {
         self.inner.history(id).await
     }
+    async fn search_jobs(&self, search: JobSearch) -> jobs::Result<SearchPage> {
+        self.inner.search_jobs(search).await
+    }
     async fn statistics(&self) -> jobs::Result<Statistics> {
         self.inner.statistics().await
     }

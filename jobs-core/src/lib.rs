@@ -34,14 +34,14 @@ pub use backend::{
     DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease,
     ExpiredLeasesParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, Finished,
     FireRecurringParams, HourStatistics, JobLogQuery, JobOutcome, JobParameters, JobProgress,
-    JobQuery, JobRecord, JobStorage, LeadParams, LogLine, LogRecord, MAINTENANCE_LEADERSHIP,
-    MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN, MAX_RETRY_DELAY,
-    MaintenanceStorage, MonitoringStorage, MoveParams, NewBatch, NewJob, Notification,
-    NotificationStorage, Outcome, Parent, PauseRecurringParams, PauseTarget, Paused, PromoteParams,
-    PruneServersParams, QueueCounts, RecurringDefinition, RecurringJob, ResolveAwaitingParams,
-    STATISTICS_KEPT, SaveRecurringParams, Schedule, ServerInfo, ServerRecord, ServerStorage,
-    SetParametersParams, SetPausedParams, StateCounts, Statistics, StorageBackend, StoredOutcome,
-    SyncRecurringParams, WriteLogParams, check_parameter,
+    JobQuery, JobRecord, JobSearch, JobStorage, LeadParams, LogLine, LogRecord,
+    MAINTENANCE_LEADERSHIP, MAX_LOG_LINES_PER_ATTEMPT, MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN,
+    MAX_RETRY_DELAY, MaintenanceStorage, MonitoringStorage, MoveParams, NewBatch, NewJob,
+    Notification, NotificationStorage, Outcome, Parent, PauseRecurringParams, PauseTarget, Paused,
+    PromoteParams, PruneServersParams, QueueCounts, RecurringDefinition, RecurringJob,
+    ResolveAwaitingParams, STATISTICS_KEPT, SaveRecurringParams, Schedule, SearchPage, ServerInfo,
+    ServerRecord, ServerStorage, SetParametersParams, SetPausedParams, StateCounts, Statistics,
+    StorageBackend, StoredOutcome, SyncRecurringParams, WriteLogParams, check_parameter,
 };
 pub use cancellation::{CancelReason, Cancellation};
 pub use context::JobContext;

@@ -73,7 +73,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jobs_core::{AggregateCountersParams, Continuation, ContinueOn, Parent};
+use jobs_core::{AggregateCountersParams, Continuation, ContinueOn, JobSearch, Parent};
 use jobs_core::{
     Attempt, EnqueueParams, Error, ExpireParams, ExpiredLease, ExpiredLeasesParams,
     ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, JobId, JobOutcome, JobQuery,
@@ -142,6 +142,7 @@ macro_rules! storage_conformance_tests {
             rescue_skips_a_lease_renewed_meanwhile,
             counts_by_state,
             statistics_count_finished_jobs,
+            search_jobs_filters_a_bounded_window,
             unknown_job_reads_as_none,
             list_jobs_pages_newest_first,
             servers_register_heartbeat_and_are_pruned,
@@ -1524,6 +1525,76 @@ pub async fn statistics_count_finished_jobs(storage: &Storage) {
     let folded = storage.statistics().await.unwrap();
     assert_eq!(folded.total, stats.total, "old hours go to the totals");
     assert!(folded.hours.is_empty(), "{folded:?}");
+}
+
+/// A search reads at most [`JobSearch::WINDOW`] jobs of the state, newest
+/// first, and returns the matches of its queue, name, text and attempted
+/// filters among them, with where to go on: after a full page's last
+/// match, below the window when it ran out, nowhere at the oldest job.
+pub async fn search_jobs_filters_a_bounded_window(storage: &Storage) {
+    let count = JobSearch::WINDOW + 10;
+    let jobs = (0..count)
+        .map(|n| {
+            let name = if n % 2 == 0 { "mail" } else { "report" };
+            let queue = if n % 3 == 0 { "a" } else { "b" };
+            NewJob::new(name, queue, format!(r#"{{"to":"user{n}@x"}}"#), 3)
+        })
+        .collect();
+    let ids = enqueue(storage, jobs).await;
+    let enqueued = || JobQuery::new().state(State::Enqueued);
+
+    let page = storage
+        .search_jobs(JobSearch::new(enqueued().limit(3)).name("mail"))
+        .await
+        .unwrap();
+    let found: Vec<JobId> = page.jobs.iter().map(|job| job.id).collect();
+    let n = count - 2; // the newest mail job
+    assert_eq!(found, [ids[n], ids[n - 2], ids[n - 4]]);
+    assert!(page.jobs.iter().all(|job| job.name == "mail"));
+    assert_eq!(page.next, Some(ids[n - 4]), "after the page's last match");
+
+    let mut both = JobSearch::new(enqueued().queue("a").limit(1)).name("report");
+    let page = storage.search_jobs(both.clone()).await.unwrap();
+    let newest = (0..count).rev().find(|n| n % 3 == 0 && n % 2 == 1).unwrap();
+    assert_eq!(page.jobs.len(), 1);
+    assert_eq!(page.jobs[0].id, ids[newest]);
+    assert_eq!(page.jobs[0].queue, "a");
+    both.jobs = both.jobs.before(ids[newest]);
+    let older = storage.search_jobs(both).await.unwrap();
+    assert_eq!(older.jobs[0].id, ids[newest - 6], "the next page goes on");
+
+    // The window holds the newest WINDOW jobs; job 7 is older.
+    let text = JobSearch::new(enqueued()).text("\"user7@");
+    let page = storage.search_jobs(text.clone()).await.unwrap();
+    assert!(page.jobs.is_empty(), "{:?}", page.jobs);
+    assert_eq!(page.next, Some(ids[10]), "below the window");
+    let mut on = text;
+    on.jobs = on.jobs.before(ids[10]);
+    let page = storage.search_jobs(on).await.unwrap();
+    let found: Vec<JobId> = page.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(found, [ids[7]]);
+    assert_eq!(page.next, None, "no older job is left");
+
+    let retried = fetch(storage, &["a"], 1).await.remove(0);
+    let retry = Outcome::Retry {
+        delay: AN_HOUR,
+        reason: "retry".into(),
+        error: "no".into(),
+        forgive: false,
+    };
+    finish(storage, retried.held(), retry).await;
+    enqueue(
+        storage,
+        vec![scheduled(new_job("later", "a"), Schedule::In(AN_HOUR))],
+    )
+    .await;
+    let scheduled_jobs = JobQuery::new().state(State::Scheduled);
+    let page = storage
+        .search_jobs(JobSearch::new(scheduled_jobs).attempted())
+        .await
+        .unwrap();
+    let found: Vec<JobId> = page.jobs.iter().map(|job| job.id).collect();
+    assert_eq!(found, [retried.id], "only the job that ran before");
 }
 
 /// An id no job has reads as nothing, not an error.

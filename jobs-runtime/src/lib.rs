@@ -10,6 +10,7 @@ mod batch;
 mod client;
 pub mod conformance;
 mod connect_options;
+mod counting;
 pub mod dashboard;
 pub mod filters;
 mod job_parameters;
@@ -17,7 +18,6 @@ mod limited_probe;
 #[cfg(test)]
 mod migrations_check;
 pub mod postgres;
-mod queue_counts;
 mod readable;
 mod recurring;
 mod related;

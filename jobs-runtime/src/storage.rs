@@ -3,7 +3,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jobs_core::Statistics;
 use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
 use jobs_core::{BatchId, BatchRecord, PauseTarget, Paused, SetPausedParams, TypedJobId};
 use jobs_core::{
@@ -15,6 +14,7 @@ use jobs_core::{
     Result, ServerRecord, State, StateChange, StateCounts, StorageBackend, decide,
 };
 use jobs_core::{JobLogQuery, JobParameters, LogRecord, QueueCounts, SetParametersParams};
+use jobs_core::{JobSearch, SearchPage, Statistics};
 #[allow(unused_imports)] // named by the docs
 use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::{Notify, watch};
@@ -285,6 +285,30 @@ impl Storage {
     /// [`Error::Storage`] when the database cannot be read.
     pub async fn list_jobs(&self, query: JobQuery) -> Result<Vec<JobRecord>> {
         self.backend.list_jobs(query).await
+    }
+
+    /// Searches jobs by name, by a text in their arguments, or for those
+    /// that ran before (the retries among `Scheduled` jobs), reading at
+    /// most [`JobSearch::WINDOW`] jobs; [`SearchPage::next`] says where to
+    /// go on:
+    ///
+    /// ```no_run
+    /// # async fn demo(storage: jobs_runtime::Storage) -> jobs_core::Result<()> {
+    /// use jobs_core::{JobQuery, JobSearch, State};
+    /// let search = JobSearch::new(JobQuery::new().state(State::Failed)).text("ann@");
+    /// let page = storage.search_jobs(search.clone()).await?;
+    /// if let Some(next) = page.next {
+    ///     let mut older = search;
+    ///     older.jobs = older.jobs.before(next);
+    ///     let more = storage.search_jobs(older).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn search_jobs(&self, search: JobSearch) -> Result<SearchPage> {
+        self.backend.search_jobs(search).await
     }
 
     /// The servers registered now, oldest first; each record says how long

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use jobs_core::{AggregateCountersParams, State, Statistics};
+use jobs_core::{AggregateCountersParams, JobSearch, SearchPage, State, Statistics};
 use jobs_core::{
     BatchId, BatchRecord, Notification, Paused, QueueCounts, ResolveAwaitingParams, SetPausedParams,
 };
@@ -191,6 +191,11 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
             self.inner.history(id),
         )
         .await
+    }
+
+    async fn search_jobs(&self, search: JobSearch) -> Result<SearchPage> {
+        let span = debug_span!("storage.search_jobs", state = ?search.jobs.state);
+        traced(span, self.inner.search_jobs(search)).await
     }
 
     async fn statistics(&self) -> Result<Statistics> {

@@ -56,7 +56,9 @@ pub use maintenance::{
     ExpireParams, ExpiredLease, ExpiredLeasesParams, LeadParams, MAINTENANCE_LEADERSHIP,
     MaintenanceStorage, PromoteParams,
 };
-pub use monitoring::{JobQuery, JobRecord, MonitoringStorage, QueueCounts, StateCounts};
+pub use monitoring::{
+    JobQuery, JobRecord, JobSearch, MonitoringStorage, QueueCounts, SearchPage, StateCounts,
+};
 pub use notifications::{Notification, NotificationStorage};
 pub use outcome::{FinishParams, JobOutcome, MAX_RETRY_DELAY, Outcome, StoredOutcome};
 pub use parameters::{

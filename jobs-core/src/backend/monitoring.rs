@@ -162,9 +162,107 @@ impl JobQuery {
     }
 }
 
+/// A search among the jobs of a [`JobQuery`]'s state (from its `before`,
+/// up to its limit) for those of its queue, of a name, with a text in
+/// their arguments, or that ran before: the dashboard's filters and its
+/// Retries page. No index serves these filters over a big state, so one
+/// search reads at most [`JobSearch::WINDOW`] jobs of the state (newest
+/// first from `before`) and returns the matches among them, with where to
+/// go on ([`SearchPage::next`]): a page costs the same however many jobs
+/// are kept and however rare the matches are.
+///
+/// ```
+/// use jobs_core::{JobQuery, JobSearch, State};
+/// let search = JobSearch::new(JobQuery::new().state(State::Failed))
+///     .name("send_mail")
+///     .text("\"to\":\"ann@");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobSearch {
+    /// Which jobs are searched, and how many matches make a page.
+    pub jobs: JobQuery,
+    /// Only jobs of this name ([`Job::NAME`](crate::Job::NAME)), exactly.
+    pub name: Option<String>,
+    /// Only jobs whose arguments, as stored (JSON text), hold this text,
+    /// case-sensitive.
+    pub text: Option<String>,
+    /// Only jobs that ran at least once (attempt 1 or more): among
+    /// `Scheduled` jobs, the retries (and snoozes).
+    pub attempted: bool,
+}
+
+impl JobSearch {
+    /// The most jobs one search reads.
+    pub const WINDOW: usize = 5000;
+
+    /// Searches the jobs `jobs` names, with no filter yet.
+    pub fn new(jobs: JobQuery) -> Self {
+        JobSearch {
+            jobs,
+            name: None,
+            text: None,
+            attempted: false,
+        }
+    }
+
+    /// Only jobs named `name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Only jobs whose arguments hold `text`.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Only jobs that ran at least once.
+    pub fn attempted(mut self) -> Self {
+        self.attempted = true;
+        self
+    }
+}
+
+/// What [`MonitoringStorage::search_jobs`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchPage {
+    /// The matches, newest first: at most the query's limit.
+    pub jobs: Vec<JobRecord>,
+    /// Where the search goes on (the next search's `before`): after the
+    /// last match of a full page, or below the oldest job read when the
+    /// window ran out first. `None` when no older job is left to search.
+    pub next: Option<JobId>,
+}
+
+impl SearchPage {
+    /// The page of `matches` (newest first, at most `limit`) found among
+    /// `read` jobs whose oldest is `oldest`, deciding where the search goes
+    /// on: the window is [`JobSearch::WINDOW`] jobs.
+    pub fn of(matches: Vec<JobRecord>, limit: usize, read: usize, oldest: Option<JobId>) -> Self {
+        let next = if limit > 0 && matches.len() >= limit {
+            matches.last().map(|job| job.id)
+        } else if read >= JobSearch::WINDOW {
+            oldest
+        } else {
+            None
+        };
+        SearchPage {
+            jobs: matches,
+            next,
+        }
+    }
+}
+
 /// The monitoring part of the contract: reads only, never a move.
 #[async_trait::async_trait]
 pub trait MonitoringStorage: Send + Sync + 'static {
+    /// Searches jobs by name, text in their arguments, or whether they
+    /// ran before, reading at most [`JobSearch::WINDOW`] jobs (see
+    /// [`JobSearch`]).
+    async fn search_jobs(&self, search: JobSearch) -> Result<SearchPage>;
+
     /// How many jobs succeeded and failed, in all and per hour (see
     /// [`Statistics`](super::Statistics)).
     async fn statistics(&self) -> Result<super::Statistics>;

@@ -1,16 +1,16 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
 use jobs_core::{
-    BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
-    MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, State, StateChange, StateCounts,
-    Statistics,
+    BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobSearch,
+    LogRecord, MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, SearchPage, State,
+    StateChange, StateCounts, Statistics,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{decode_state, limit, record};
-use crate::queue_counts::by_queue;
+use crate::counting::{by_queue, by_state, counts_of_sql, queue_counts_sql};
 
 /// The page of jobs [`MonitoringStorage::list_jobs`] reads: `$1` the id to
 /// start below, then the queue when filtered by it, then the limit. The
@@ -36,20 +36,31 @@ pub(super) fn list_sql(state: Option<State>, by_queue: bool) -> String {
     sql
 }
 
-/// Counts each of `states` apart, the state written out as a literal (one
-/// of seven names, never user text) so that each count reads the partial
-/// index of its state; `None` for no state.
-pub(super) fn counts_of_sql(states: &[State]) -> Option<String> {
-    let counts: Vec<String> = states
-        .iter()
-        .map(|state| {
-            format!(
-                "SELECT '{state}', count(*) FROM {{s}}.jobs_job WHERE state = '{state}'",
-                state = state.as_str()
-            )
-        })
-        .collect();
-    (!counts.is_empty()).then(|| counts.join(" UNION ALL "))
+/// A [`JobSearch`]: reads the window (`$1` the id to start below, `$2`
+/// the window's size) of jobs in the state, then matches the queue (`$3`),
+/// name (`$4`), text (`$5`) and attempted (`$6`) filters, `NULL` for none,
+/// up to the limit (`$7`). Reads how many jobs the window holds, its
+/// oldest id, and the matches' ids, newest first. The queue filters the
+/// window rather than bounding it: no index lists a big state's jobs of
+/// one queue newest first, and a queue of few jobs would make the window
+/// walk every job kept. The state is a literal, as in [`list_sql`], so a
+/// rare state's window is read through its partial index.
+pub(super) fn search_sql(state: Option<State>) -> String {
+    let state = state
+        .map(|state| format!(" AND state = '{}'", state.as_str()))
+        .unwrap_or_default();
+    format!(
+        "WITH searched AS (
+             SELECT id, queue, name, args, attempt FROM {{s}}.jobs_job WHERE id < $1{state}
+             ORDER BY id DESC LIMIT $2)
+         SELECT (SELECT count(*) FROM searched), (SELECT min(id) FROM searched),
+                ARRAY(SELECT id FROM searched
+                      WHERE ($3::text IS NULL OR queue = $3)
+                        AND ($4::text IS NULL OR name = $4)
+                        AND ($5::text IS NULL OR strpos(args, $5) > 0)
+                        AND (NOT $6 OR attempt > 0)
+                      ORDER BY id DESC LIMIT $7)"
+    )
 }
 
 #[async_trait::async_trait]
@@ -87,6 +98,49 @@ impl MonitoringStorage for PostgresStorage {
         ).await
     }
 
+    async fn search_jobs(&self, search: JobSearch) -> Result<SearchPage> {
+        const OP: &str = "searching jobs";
+        let jobs = &search.jobs;
+        let limit = jobs.limit.min(JobQuery::MAX_LIMIT);
+        let (read, oldest, ids): (i64, Option<i64>, Vec<i64>) = self
+            .run(
+                OP,
+                sqlx::query_as(self.sql(&search_sql(jobs.state)))
+                    .bind(jobs.before.map_or(i64::MAX, |id| id.0))
+                    .bind(JobSearch::WINDOW as i64)
+                    .bind(&jobs.queue)
+                    .bind(&search.name)
+                    .bind(&search.text)
+                    .bind(search.attempted)
+                    .bind(super::decode::limit(limit))
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        let matches = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.run(
+                OP,
+                sqlx::query(self.sql(
+                    "SELECT id, name, queue, args, state, attempt, max_attempts, priority,
+                            created_at, state_changed_at, run_at, reason, result, parent_id,
+                            parent_batch_id, batch_id, progress
+                     FROM {s}.jobs_job WHERE id = ANY($1) ORDER BY id DESC",
+                ))
+                .bind(&ids)
+                .try_map(|row: PgRow| record(&row))
+                .fetch_all(&self.pool),
+            )
+            .await?
+        };
+        Ok(SearchPage::of(
+            matches,
+            limit,
+            usize::try_from(read).unwrap_or(0),
+            oldest.map(JobId),
+        ))
+    }
+
     async fn statistics(&self) -> Result<Statistics> {
         self.statistics_read().await
     }
@@ -95,34 +149,23 @@ impl MonitoringStorage for PostgresStorage {
         let rows: Vec<(String, String, i64)> = self
             .run(
                 "counting jobs by queue",
-                sqlx::query_as(self.sql(
-                    "SELECT queue, state, count(*) FROM {s}.jobs_job
-                     WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Awaiting', 'Failed')
-                     GROUP BY queue, state ORDER BY queue",
-                ))
-                .fetch_all(&self.pool),
+                sqlx::query_as(self.sql(&queue_counts_sql("{s}.jobs_job"))).fetch_all(&self.pool),
             )
             .await?;
         by_queue(rows)
     }
 
     async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {
-        let rows: Vec<(String, i64)> = match counts_of_sql(states) {
-            Some(sql) => {
-                self.run(
-                    "counting jobs",
-                    sqlx::query_as(self.sql(&sql)).fetch_all(&self.pool),
-                )
-                .await?
-            }
-            None => Vec::new(),
+        let Some(sql) = counts_of_sql("{s}.jobs_job", states) else {
+            return Ok(StateCounts::default());
         };
-        let mut counts = StateCounts::default();
-        for (state, count) in rows {
-            let state = decode_state(&state).map_err(|e| Error::storage("counting jobs", e))?;
-            counts.set(state, u64::try_from(count).unwrap_or(0));
-        }
-        Ok(counts)
+        let rows: Vec<(String, i64)> = self
+            .run(
+                "counting jobs",
+                sqlx::query_as(self.sql(&sql)).fetch_all(&self.pool),
+            )
+            .await?;
+        by_state(rows)
     }
 
     async fn counts(&self) -> Result<StateCounts> {

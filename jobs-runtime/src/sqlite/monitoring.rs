@@ -1,16 +1,16 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
 use jobs_core::{
-    BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, LogRecord,
-    MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, State, StateChange, StateCounts,
-    Statistics,
+    BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobSearch,
+    LogRecord, MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, SearchPage, State,
+    StateChange, StateCounts, Statistics,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStorage;
 use super::decode::{record, time};
-use crate::queue_counts::by_queue;
+use crate::counting::{by_queue, by_state, counts_of_sql, queue_counts_sql};
 use crate::sql_error::storage_error;
 
 #[async_trait::async_trait]
@@ -54,51 +54,82 @@ impl MonitoringStorage for SqliteStorage {
         .map_err(|e| storage_error("reading a job's history", e))
     }
 
+    async fn search_jobs(&self, search: JobSearch) -> Result<SearchPage> {
+        const OP: &str = "searching jobs";
+        let jobs = &search.jobs;
+        let limit = jobs.limit.min(JobQuery::MAX_LIMIT);
+        // The state a literal, as in `list_jobs`; the queue filters the
+        // window rather than bounding it (see PostgreSQL's `search_sql`).
+        let state = jobs
+            .state
+            .map(|state| format!(" AND state = '{}'", state.as_str()))
+            .unwrap_or_default();
+        let sql = format!(
+            "WITH searched AS (
+                 SELECT id, queue, name, args, attempt FROM jobs_job WHERE id < ?1{state}
+                 ORDER BY id DESC LIMIT ?2)
+             SELECT (SELECT count(*) FROM searched), (SELECT min(id) FROM searched),
+                    (SELECT json_group_array(id) FROM (
+                         SELECT id FROM searched
+                         WHERE (?3 IS NULL OR queue = ?3)
+                           AND (?4 IS NULL OR name = ?4)
+                           AND (?5 IS NULL OR instr(args, ?5) > 0)
+                           AND (NOT ?6 OR attempt > 0)
+                         ORDER BY id DESC LIMIT ?7))"
+        );
+        let (read, oldest, ids): (i64, Option<i64>, String) =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(jobs.before.map_or(i64::MAX, |id| id.0))
+                .bind(JobSearch::WINDOW as i64)
+                .bind(&jobs.queue)
+                .bind(&search.name)
+                .bind(&search.text)
+                .bind(search.attempted)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_one(&self.reader)
+                .await
+                .map_err(|e| storage_error(OP, e))?;
+        let matches = sqlx::query(
+            "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
+                    state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                    batch_id, progress
+             FROM jobs_job WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id DESC",
+        )
+        .bind(&ids)
+        .try_map(|row: SqliteRow| record(&row))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| storage_error(OP, e))?;
+        Ok(SearchPage::of(
+            matches,
+            limit,
+            usize::try_from(read).unwrap_or(0),
+            oldest.map(JobId),
+        ))
+    }
+
     async fn statistics(&self) -> Result<Statistics> {
         self.statistics_read().await
     }
 
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT queue, state, count(*) FROM jobs_job
-             WHERE state IN ('Enqueued', 'Scheduled', 'Processing', 'Awaiting', 'Failed')
-             GROUP BY queue, state ORDER BY queue",
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(|e| storage_error("counting jobs by queue", e))?;
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(queue_counts_sql("jobs_job")))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(|e| storage_error("counting jobs by queue", e))?;
         by_queue(rows)
     }
 
     async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {
-        // Each state written out as a literal (one of seven names, never
-        // user text): SQLite uses a partial index only for a term it can
-        // match when it prepares the statement, never for a parameter.
-        let counts: Vec<String> = states
-            .iter()
-            .map(|state| {
-                format!(
-                    "SELECT '{state}', count(*) FROM jobs_job WHERE state = '{state}'",
-                    state = state.as_str()
-                )
-            })
-            .collect();
-        let mut counted = StateCounts::default();
-        if counts.is_empty() {
-            return Ok(counted);
-        }
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(counts.join(" UNION ALL ")))
-                .fetch_all(&self.reader)
-                .await
-                .map_err(|e| storage_error("counting jobs", e))?;
-        for (state, count) in rows {
-            let state: State = state
-                .parse()
-                .map_err(|e| Error::storage("counting jobs", e))?;
-            counted.set(state, u64::try_from(count).unwrap_or(0));
-        }
-        Ok(counted)
+        let Some(sql) = counts_of_sql("jobs_job", states) else {
+            return Ok(StateCounts::default());
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(|e| storage_error("counting jobs", e))?;
+        by_state(rows)
     }
 
     async fn counts(&self) -> Result<StateCounts> {

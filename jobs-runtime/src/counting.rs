@@ -1,0 +1,103 @@
+//! How both storages count jobs: each state apart, through the state's
+//! own partial indexes (one literal condition per index, since a planner
+//! proves an index's predicate from literals only), never a scan of every
+//! job kept. `Succeeded` has no index of its own to count with: it is the
+//! bulk of a table that keeps finished jobs.
+
+use jobs_core::{Error, QueueCounts, Result, State};
+
+/// The conditions whose counts add up to the jobs in `state`, one per
+/// partial index that holds them (migrations 0001, 0004 and 0007).
+fn conditions(state: State) -> &'static [&'static str] {
+    match state {
+        // Jobs under a concurrency limit wait in an index of their own.
+        State::Enqueued => &[
+            "state = 'Enqueued' AND concurrency_key IS NULL",
+            "state = 'Enqueued' AND concurrency_key IS NOT NULL",
+        ],
+        State::Scheduled => &["state = 'Scheduled'"],
+        State::Processing => &["state = 'Processing'"],
+        State::Succeeded => &["state = 'Succeeded'"],
+        State::Failed => &["state = 'Failed'"],
+        State::Deleted => &["state = 'Deleted'"],
+        State::Awaiting => &["state = 'Awaiting'"],
+    }
+}
+
+/// Counts each of `states` in `table` (`{s}.jobs_job` or `jobs_job`):
+/// rows of (state, count), a state's rows to be added up. `None` for no
+/// state.
+pub(crate) fn counts_of_sql(table: &str, states: &[State]) -> Option<String> {
+    let counts: Vec<String> = states
+        .iter()
+        .flat_map(|state| {
+            conditions(*state).iter().map(move |condition| {
+                format!("SELECT '{state}', count(*) FROM {table} WHERE {condition}")
+            })
+        })
+        .collect();
+    (!counts.is_empty()).then(|| counts.join(" UNION ALL "))
+}
+
+/// The states [`queue_counts_sql`] counts: all but the finished bulk.
+pub(crate) const BY_QUEUE: [State; 5] = [
+    State::Enqueued,
+    State::Scheduled,
+    State::Processing,
+    State::Awaiting,
+    State::Failed,
+];
+
+/// Counts the jobs of [`BY_QUEUE`] in `table` by queue: rows of (queue,
+/// state, count) sorted by queue, a queue and state's rows to be added up.
+pub(crate) fn queue_counts_sql(table: &str) -> String {
+    let counts: Vec<String> = BY_QUEUE
+        .iter()
+        .flat_map(|state| {
+            conditions(*state).iter().map(move |condition| {
+                format!(
+                    "SELECT queue, '{state}' AS state, count(*) AS jobs FROM {table} WHERE {condition} GROUP BY queue"
+                )
+            })
+        })
+        .collect();
+    format!("{} ORDER BY 1", counts.join(" UNION ALL "))
+}
+
+/// Adds up `(state, count)` rows into counts.
+///
+/// # Errors
+/// [`Error::Storage`] when a state's name does not decode.
+pub(crate) fn by_state(rows: Vec<(String, i64)>) -> Result<jobs_core::StateCounts> {
+    let mut counts = jobs_core::StateCounts::default();
+    for (state, count) in rows {
+        let state: State = state
+            .parse()
+            .map_err(|e| Error::storage("counting jobs", e))?;
+        counts.set(state, counts.get(state) + u64::try_from(count).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
+/// Adds up `(queue, state, count)` rows, sorted by queue, into one
+/// [`QueueCounts`] per queue.
+///
+/// # Errors
+/// [`Error::Storage`] when a state's name does not decode.
+pub(crate) fn by_queue(rows: Vec<(String, String, i64)>) -> Result<Vec<QueueCounts>> {
+    let mut queues: Vec<QueueCounts> = Vec::new();
+    for (queue, state, count) in rows {
+        let state: State = state
+            .parse()
+            .map_err(|e| Error::storage("counting jobs by queue", e))?;
+        if queues.last().is_none_or(|last| last.queue != queue) {
+            queues.push(QueueCounts {
+                queue,
+                ..QueueCounts::default()
+            });
+        }
+        let counts = &mut queues.last_mut().expect("pushed above").counts;
+        counts.set(state, counts.get(state) + u64::try_from(count).unwrap_or(0));
+    }
+    Ok(queues)
+}
