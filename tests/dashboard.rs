@@ -29,6 +29,13 @@ async fn fails_with_markup(ctx: JobContext, note: String) -> Result<(), JobError
     Err(JobError::permanent("<b>card declined</b>"))
 }
 
+/// Fails its first attempt, to be retried in an hour.
+#[job(retries = 2)]
+async fn retried_later(ctx: JobContext) -> Result<(), JobError> {
+    let _ = ctx;
+    Err(JobError::new("try again").retry_after(Duration::from_secs(3600)))
+}
+
 /// `GET path` from a loopback client through `app`; the status and body.
 async fn get_from(app: &axum::Router, path: &str) -> (StatusCode, String) {
     let mut request = Request::builder()
@@ -360,7 +367,55 @@ async fn statistics_feed_the_overview_and_the_live_counts(fx: &Fixture) {
     );
 }
 
+/// The jobs pages filter by queue, job name and text in the arguments,
+/// keeping the filters in the link to older jobs; the Retries page lists
+/// the scheduled jobs that ran before, not those never run.
+async fn pages_filter_jobs_and_list_retries(fx: &Fixture) {
+    let storage = &fx.storage;
+    let client = Client::new(storage.clone());
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let id = waits_here::schedule_in(&client, Duration::from_secs(3600), n + 20)
+            .await
+            .unwrap();
+        ids.push(JobId::from(id));
+    }
+    let retried = JobId::from(retried_later::enqueue(&client).await.unwrap());
+    let server = fast_server(storage).start().unwrap();
+    wait_until("the retry to be scheduled", || async {
+        let job = storage.job(retried).await.unwrap().unwrap();
+        job.state == State::Scheduled && job.attempt == 1
+    })
+    .await;
+    server.shutdown().await;
+    let app = jobs::dashboard::router(storage.clone());
+    let shown = |page: &str, n: usize| page.contains(&format!(r#"data-job="{}""#, ids[n]));
+
+    // {"n":21}, the second job's arguments.
+    let (status, page) = get_from(&app, "/jobs/Scheduled?text=%22n%22%3A21").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        shown(&page, 1) && !shown(&page, 0) && !shown(&page, 2),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="&quot;n&quot;:21""#), "{page}");
+    let (_, page) = get_from(&app, "/jobs/Scheduled?name=waits_here").await;
+    assert!((0..3).all(|n| shown(&page, n)), "{page}");
+    assert!(
+        !page.contains(&format!(r#"data-job="{retried}""#)),
+        "{page}"
+    );
+    let (_, page) = get_from(&app, "/jobs/Scheduled?name=nope&queue=default").await;
+    assert!(page.contains("No job."), "{page}");
+
+    let (status, page) = get_from(&app, "/retries").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&format!(r#"data-job="{retried}""#)), "{page}");
+    assert!(!(0..3).any(|n| shown(&page, n)), "never run: {page}");
+}
+
 on_every_storage!(
+    pages_filter_jobs_and_list_retries,
     statistics_feed_the_overview_and_the_live_counts,
     nested_pages_list_and_show_jobs,
     a_server_serves_the_overview,

@@ -68,7 +68,7 @@ pub(crate) fn nav(base: &str) -> String {
     }
     let _ = write!(
         nav,
-        " · <a href=\"{base}/recurring\">Recurring</a> · <a href=\"{base}/queues\">Queues</a> · <a href=\"{base}/servers\">Servers</a></nav>"
+        " · <a href=\"{base}/retries\">Retries</a> · <a href=\"{base}/recurring\">Recurring</a> · <a href=\"{base}/queues\">Queues</a> · <a href=\"{base}/servers\">Servers</a></nav>"
     );
     nav.push_str(&super::live::script());
     nav
@@ -78,7 +78,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#22
 table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}h1{font-size:1.4rem}
 form.inline{display:inline;margin-right:.3rem}.notice{background:#eef6ee;padding:.4rem .8rem}
-nav{margin-bottom:1rem}nav .count{color:#666;font-size:.85em}
+nav{margin-bottom:1rem}form.filters,#bulk{margin:.6rem 0}form.filters label{margin-right:.6rem}nav .count{color:#666;font-size:.85em}
 .succeeded{color:#3c9a4b}.failed{color:#c8423b}code{white-space:nowrap}";
 
 /// A whole page: `title` (escaped here) around `body` (HTML already).

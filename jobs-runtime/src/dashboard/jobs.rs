@@ -1,5 +1,8 @@
-//! Jobs by state: one keyset page at a time, newest first, filtered by
-//! queue; each job links to its detail page.
+//! Jobs by state, and the Retries page (the `Scheduled` jobs that ran
+//! before): one keyset page at a time, newest first; filtered by queue,
+//! job name and text in the arguments through a bounded search (see
+//! [`JobSearch`]); each job links to its detail page, and the jobs ticked
+//! are requeued or deleted together.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -7,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State as Page};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use jobs_core::{JobId, JobQuery, State};
+use jobs_core::{JobId, JobQuery, JobRecord, JobSearch, State};
 use serde::Deserialize;
 
 use super::{Base, State as Dashboard, html, unavailable};
@@ -15,11 +18,14 @@ use super::{Base, State as Dashboard, html, unavailable};
 /// The most jobs on a page.
 pub const PAGE_SIZE: usize = 50;
 
-/// The query string of a page: `?queue=mail&before=1234`, and after a
-/// bulk action what it did: `done=requeue&moved=3&skipped=1`.
+/// The query string of a page: the filters (`?queue=mail&name=send&text=ann%40`),
+/// where the page starts (`before=1234`), and after a bulk action what it
+/// did: `done=requeue&moved=3&skipped=1`.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Filter {
     queue: Option<String>,
+    name: Option<String>,
+    text: Option<String>,
     before: Option<i64>,
     done: Option<String>,
     moved: Option<usize>,
@@ -88,43 +94,155 @@ pub(super) async fn page(
         let body = format!("<p>No state named “{}”.</p>", html::escape(&state));
         return (StatusCode::NOT_FOUND, Html(html::page("Not found", &body))).into_response();
     };
-    let mut query = JobQuery::new().state(state).limit(PAGE_SIZE);
-    let queue = filter.queue.clone().filter(|queue| !queue.is_empty());
-    if let Some(queue) = &queue {
-        query = query.queue(queue.clone());
-    }
-    if let Some(before) = filter.before {
-        query = query.before(JobId(before));
-    }
-    let jobs = match dashboard.storage.list_jobs(query).await {
-        Ok(jobs) => jobs,
-        Err(error) => return unavailable(&error),
+    let listing = Listing {
+        state,
+        retries: false,
     };
-    let base = base.href;
-    let nav = html::nav(&base);
-    let mut body = format!(
-        "{nav}{}<form method=\"get\">Queue <input name=\"queue\" value=\"{}\"> <button>Filter</button></form>",
-        notice(&filter),
-        html::escape(queue.as_deref().unwrap_or(""))
-    );
-    let bulk = bulk_form(&dashboard, &base, state);
-    body.push_str(&bulk);
-    body.push_str(
+    listing.page(&dashboard, &base, filter).await
+}
+
+/// `/retries`: the `Scheduled` jobs that ran before, waiting for their
+/// next attempt, as Hangfire's Retries page.
+pub(super) async fn retries(
+    Page(dashboard): Page<Arc<Dashboard>>,
+    base: Base,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let listing = Listing {
+        state: State::Scheduled,
+        retries: true,
+    };
+    listing.page(&dashboard, &base, filter).await
+}
+
+/// A page of jobs: of a state, or the retries.
+struct Listing {
+    state: State,
+    retries: bool,
+}
+
+/// A filter's text, `None` when empty.
+fn given(text: &Option<String>) -> Option<String> {
+    text.clone().filter(|text| !text.is_empty())
+}
+
+impl Listing {
+    fn title(&self) -> String {
+        if self.retries {
+            "Retries".to_owned()
+        } else {
+            format!("{} jobs", self.state)
+        }
+    }
+
+    /// Where this page is, within the dashboard.
+    fn path(&self) -> String {
+        if self.retries {
+            "/retries".to_owned()
+        } else {
+            format!("/jobs/{}", self.state)
+        }
+    }
+
+    async fn page(&self, dashboard: &Dashboard, base: &Base, filter: Filter) -> Response {
+        let (queue, name, text) = (
+            given(&filter.queue),
+            given(&filter.name),
+            given(&filter.text),
+        );
+        let mut query = JobQuery::new().state(self.state).limit(PAGE_SIZE);
+        if let Some(before) = filter.before {
+            query = query.before(JobId(before));
+        }
+        let searched = queue.is_some() || name.is_some() || text.is_some() || self.retries;
+        let (jobs, next) = if searched {
+            let mut search = JobSearch::new(query);
+            search.jobs.queue = queue.clone();
+            search.name = name.clone();
+            search.text = text.clone();
+            search.attempted = self.retries;
+            match dashboard.storage.search_jobs(search).await {
+                Ok(page) => (page.jobs, page.next),
+                Err(error) => return unavailable(&error),
+            }
+        } else {
+            match dashboard.storage.list_jobs(query).await {
+                Ok(jobs) => {
+                    let next = jobs
+                        .last()
+                        .filter(|_| jobs.len() == PAGE_SIZE)
+                        .map(|job| job.id);
+                    (jobs, next)
+                }
+                Err(error) => return unavailable(&error),
+            }
+        };
+        let href = &base.href;
+        let path = self.path();
+        let field = |label: &str, name: &str, value: &Option<String>| {
+            format!(
+                "<label>{label} <input name=\"{name}\" value=\"{}\"></label> ",
+                html::escape(value.as_deref().unwrap_or(""))
+            )
+        };
+        let mut body = format!(
+            "{}{}<form method=\"get\" class=\"filters\">{}{}{}<button>Filter</button></form>",
+            html::nav(href),
+            notice(&filter),
+            field("Queue", "queue", &queue),
+            field("Job name", "name", &name),
+            field("Text in the arguments", "text", &text),
+        );
+        let bulk = bulk_form(dashboard, href, self.state);
+        body.push_str(&bulk);
+        body.push_str(&table(href, &jobs, !bulk.is_empty()));
+        if jobs.is_empty() {
+            body.push_str("<p>No job.</p>");
+        }
+        if let Some(next) = next {
+            let mut query = format!("before={next}");
+            for (name, value) in [("queue", &queue), ("name", &name), ("text", &text)] {
+                if let Some(value) = value {
+                    let _ = write!(
+                        query,
+                        "&amp;{name}={}",
+                        html::escape(&html::url_component(value))
+                    );
+                }
+            }
+            let older = if jobs.len() < PAGE_SIZE {
+                format!("Searched down to job {next}: search older jobs")
+            } else {
+                "Older".to_owned()
+            };
+            let _ = write!(
+                body,
+                "<p><a rel=\"next\" href=\"{href}{path}?{query}\">{older}</a></p>"
+            );
+        }
+        Html(html::page(&self.title(), &body)).into_response()
+    }
+}
+
+/// The jobs as a table, each linked to its page, with a box to tick when
+/// `ticks` (for the bulk actions).
+fn table(base: &str, jobs: &[JobRecord], ticks: bool) -> String {
+    let mut table = String::from(
         "<table><tr><th></th><th>Job</th><th>Name</th><th>Queue</th><th>Attempt</th><th>Since</th><th>Reason</th></tr>",
     );
-    for job in &jobs {
-        let tick = if bulk.is_empty() {
-            String::new()
-        } else {
+    for job in jobs {
+        let tick = if ticks {
             format!(
                 "<input type=\"checkbox\" name=\"id\" value=\"{}\" form=\"bulk\" aria-label=\"job {}\">",
                 job.id, job.id
             )
+        } else {
+            String::new()
         };
         let reason = job.reason.as_deref().unwrap_or("");
         let reason: String = reason.chars().take(200).collect();
         let _ = write!(
-            body,
+            table,
             "<tr data-job=\"{id}\"><td>{tick}</td><td><a href=\"{base}/job/{id}\">{id}</a></td><td>{}</td><td>{}</td><td class=\"n\">{} of {}</td><td>{}</td><td>{}</td></tr>",
             html::escape(&job.name),
             html::escape(&job.queue),
@@ -135,20 +253,6 @@ pub(super) async fn page(
             id = job.id,
         );
     }
-    body.push_str("</table>");
-    if jobs.is_empty() {
-        body.push_str("<p>No job.</p>");
-    }
-    if let Some(last) = jobs.last().filter(|_| jobs.len() == PAGE_SIZE) {
-        let queue = queue
-            .as_deref()
-            .map(|queue| format!("&amp;queue={}", html::escape(&html::url_component(queue))))
-            .unwrap_or_default();
-        let _ = write!(
-            body,
-            "<p><a rel=\"next\" href=\"{base}/jobs/{state}?before={}{queue}\">Older</a></p>",
-            last.id
-        );
-    }
-    Html(html::page(&format!("{state} jobs"), &body)).into_response()
+    table.push_str("</table>");
+    table
 }

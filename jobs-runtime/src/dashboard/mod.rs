@@ -116,6 +116,7 @@ impl Dashboard {
             .route("/", get(overview::page))
             .route("/jobs/{state}", get(jobs::page))
             .route("/job/{id}", get(job::page))
+            .route("/retries", get(jobs::retries))
             .route("/recurring", get(recurring::page))
             .route("/queues", get(queues::page))
             .route("/servers", get(servers::page))
