@@ -6,8 +6,8 @@
 /// `async-trait` crate's).
 pub use async_trait::async_trait;
 pub use jobs_core::{
-    Backoff, BatchId, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn, Error,
-    Finished, HourStatistics, Job, JobContext, JobError, JobId, JobLogQuery, JobParameters,
+    Backoff, BatchId, BatchQuery, BatchRecord, BatchState, CancelReason, Concurrency, ContinueOn,
+    Error, Finished, HourStatistics, Job, JobContext, JobError, JobId, JobLogQuery, JobParameters,
     JobQuery, JobRecord, JobResult, JobSearch, LogRecord, MAX_LOG_LINES_PER_ATTEMPT,
     MAX_PARAMETER_LEN, MAX_PARAMETER_NAME_LEN, MAX_RESULT_LEN, MAX_TEXT_LEN, NUL_REPLACEMENT,
     NewJob, ParentOf, PauseTarget, Paused, QueueCounts, Registry, Result, RetryPolicy, SearchPage,

@@ -143,6 +143,12 @@ impl MonitoringStorage for Refusing {
     async fn search_jobs(&self, search: JobSearch) -> jobs::Result<SearchPage> {
         self.inner.search_jobs(search).await
     }
+    async fn continuations(&self, parent: Parent) -> jobs::Result<Vec<JobRecord>> {
+        self.inner.continuations(parent).await
+    }
+    async fn list_batches(&self, query: BatchQuery) -> jobs::Result<Vec<BatchRecord>> {
+        self.inner.list_batches(query).await
+    }
     async fn statistics(&self) -> jobs::Result<Statistics> {
         self.inner.statistics().await
     }

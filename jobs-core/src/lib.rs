@@ -30,8 +30,8 @@ mod state;
 mod text;
 
 pub use backend::{
-    AggregateCountersParams, Attempt, BatchRecord, BatchState, Continuation, ContinueOn,
-    DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease,
+    AggregateCountersParams, Attempt, BatchQuery, BatchRecord, BatchState, Continuation,
+    ContinueOn, DueRecurring, DueRecurringParams, EnqueueParams, ExpireParams, ExpiredLease,
     ExpiredLeasesParams, ExtendLeasesParams, FetchParams, FetchedJob, FinishParams, Finished,
     FireRecurringParams, HourStatistics, JobLogQuery, JobOutcome, JobParameters, JobProgress,
     JobQuery, JobRecord, JobSearch, JobStorage, LeadParams, LogLine, LogRecord,

@@ -162,6 +162,8 @@ macro_rules! storage_conformance_tests {
             resolve_awaiting_decides_chains_of_continuations,
             a_continuation_racing_its_parents_finish_is_never_stranded,
             batch_and_its_jobs_are_created_together,
+            batches_are_listed_by_state_in_pages,
+            continuations_are_read_by_parent,
             batch_finishes_when_every_member_has,
             batch_with_a_failed_member_finishes_failed,
             nested_batches_finish_inside_out,

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use jobs_core::recurring::{self, CronSchedule, RecurringRegistration};
-use jobs_core::{BatchId, BatchRecord, PauseTarget, Paused, SetPausedParams, TypedJobId};
+use jobs_core::{
+    BatchId, BatchQuery, BatchRecord, PauseTarget, Paused, SetPausedParams, TypedJobId,
+};
 use jobs_core::{
     DueRecurring, DueRecurringParams, FireRecurringParams, PauseRecurringParams,
     RecurringDefinition, RecurringJob, SaveRecurringParams, SyncRecurringParams,
@@ -152,6 +154,26 @@ impl Storage {
     /// [`Error::Storage`] when the database cannot be read.
     pub async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
         self.backend.batch(id).await
+    }
+
+    /// The continuations of a job or batch (awaiting it, or decided
+    /// already), oldest first: at most
+    /// [`JobQuery::MAX_LIMIT`](jobs_core::JobQuery::MAX_LIMIT).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn continuations(&self, parent: jobs_core::Parent) -> Result<Vec<JobRecord>> {
+        self.backend.continuations(parent).await
+    }
+
+    /// A page of batches with their progress: started ones newest first,
+    /// or finished outermost ones most recently finished first
+    /// ([`BatchQuery`]).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the database cannot be read.
+    pub async fn list_batches(&self, query: BatchQuery) -> Result<Vec<BatchRecord>> {
+        self.backend.list_batches(query).await
     }
 
     /// Cancels a `Started` batch and the batches nested in it: they become

@@ -198,6 +198,19 @@ impl<B: MonitoringStorage> MonitoringStorage for Traced<B> {
         traced(span, self.inner.search_jobs(search)).await
     }
 
+    async fn continuations(&self, parent: jobs_core::Parent) -> Result<Vec<JobRecord>> {
+        traced(
+            debug_span!("storage.continuations"),
+            self.inner.continuations(parent),
+        )
+        .await
+    }
+
+    async fn list_batches(&self, query: jobs_core::BatchQuery) -> Result<Vec<BatchRecord>> {
+        let span = debug_span!("storage.list_batches", finished = query.finished);
+        traced(span, self.inner.list_batches(query)).await
+    }
+
     async fn statistics(&self) -> Result<Statistics> {
         traced(debug_span!("storage.statistics"), self.inner.statistics()).await
     }

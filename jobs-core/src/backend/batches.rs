@@ -121,3 +121,52 @@ impl BatchRecord {
             .sum()
     }
 }
+
+/// Which batches [`list_batches`](super::MonitoringStorage::list_batches)
+/// reads: the started ones (nested ones too), newest first, or the
+/// finished outermost ones (succeeded, failed or cancelled), most recently
+/// finished first; one keyset page at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchQuery {
+    /// Finished batches rather than started ones.
+    pub finished: bool,
+    /// Only batches listed after this one: the last of the previous page.
+    pub before: Option<BatchId>,
+    /// The most batches to read (at most [`BatchQuery::MAX_LIMIT`]).
+    pub limit: usize,
+}
+
+impl BatchQuery {
+    /// The largest page read at once.
+    pub const MAX_LIMIT: usize = 100;
+
+    /// The first page of started batches, 20 of them.
+    pub fn started() -> Self {
+        BatchQuery {
+            finished: false,
+            before: None,
+            limit: 20,
+        }
+    }
+
+    /// The first page of finished outermost batches, 20 of them.
+    pub fn finished() -> Self {
+        BatchQuery {
+            finished: true,
+            ..Self::started()
+        }
+    }
+
+    /// The page after the one whose last batch is `id`.
+    pub fn before(mut self, id: BatchId) -> Self {
+        self.before = Some(id);
+        self
+    }
+
+    /// At most `limit` batches (capped at [`BatchQuery::MAX_LIMIT`]).
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit.min(Self::MAX_LIMIT);
+        self
+    }
+}

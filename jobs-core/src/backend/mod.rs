@@ -43,7 +43,7 @@ mod recurring;
 mod servers;
 mod statistics;
 
-pub use batches::{BatchRecord, BatchState, NewBatch};
+pub use batches::{BatchQuery, BatchRecord, BatchState, NewBatch};
 pub use continuations::{Continuation, ContinueOn, Parent, ResolveAwaitingParams};
 pub use job_log::{
     JobLogQuery, JobProgress, LogLine, LogRecord, MAX_LOG_LINES_PER_ATTEMPT, WriteLogParams,

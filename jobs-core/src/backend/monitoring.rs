@@ -302,6 +302,13 @@ pub trait MonitoringStorage: Send + Sync + 'static {
     /// state, its nested batches), if stored.
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>>;
 
+    /// The continuations of a job or batch, oldest first: at most
+    /// [`JobQuery::MAX_LIMIT`].
+    async fn continuations(&self, parent: super::Parent) -> Result<Vec<JobRecord>>;
+
+    /// A page of batches with their progress, as [`BatchQuery`](super::BatchQuery) says.
+    async fn list_batches(&self, query: super::BatchQuery) -> Result<Vec<BatchRecord>>;
+
     /// The paused queues, then the paused job names, each sorted by name.
     async fn paused(&self) -> Result<Vec<Paused>>;
 

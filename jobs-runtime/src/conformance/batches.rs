@@ -13,6 +13,7 @@ use jobs_core::{
 use super::continuations::{resolve, run_one};
 use super::{fetch, finish, new_job, record, state};
 use crate::Storage;
+use jobs_core::BatchQuery;
 
 fn new_batch(parent: Option<&BatchId>) -> NewBatch {
     NewBatch {
@@ -416,4 +417,96 @@ pub async fn a_batch_never_finishes_over_a_member_joining(storage: &Storage) {
             Err(error) => panic!("round {round}: {error}"),
         }
     }
+}
+
+/// Started batches (nested ones too) are listed newest first, finished
+/// outermost ones most recently finished first, each with its progress,
+/// one keyset page at a time.
+pub async fn batches_are_listed_by_state_in_pages(storage: &Storage) {
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        let created = new_batch(None);
+        let id = created.id.clone();
+        store(storage, vec![created], vec![member(&id, "list")]).await;
+        started.push(id);
+    }
+    let nested = new_batch(Some(&started[0]));
+    let nested_id = nested.id.clone();
+    store(storage, vec![nested], vec![member(&nested_id, "list")]).await;
+    let cancelled = started.remove(1);
+    storage.cancel_batch(&cancelled).await.expect("cancel");
+
+    let ids = |batches: &[BatchRecord]| -> Vec<BatchId> {
+        batches.iter().map(|batch| batch.id.clone()).collect()
+    };
+    // Newest first; batches created in the same instant by id, descending.
+    let mut expected = Vec::new();
+    for id in [&started[0], &started[1], &nested_id] {
+        expected.push(batch(storage, id).await);
+    }
+    expected.sort_by(|a, b| (b.created_at, &b.id.0).cmp(&(a.created_at, &a.id.0)));
+    let page = storage
+        .list_batches(BatchQuery::started().limit(2))
+        .await
+        .expect("list");
+    assert_eq!(page, expected[..2]);
+    let next = storage
+        .list_batches(BatchQuery::started().limit(2).before(page[1].id.clone()))
+        .await
+        .expect("list");
+    assert_eq!(next, expected[2..]);
+    let listed = page.iter().chain(&next);
+    let nested = listed.clone().find(|b| b.id == nested_id).expect("listed");
+    assert_eq!(nested.jobs.get(State::Enqueued), 1, "with its progress");
+    assert_eq!(nested.parent.as_ref(), Some(&started[0]));
+
+    let finished = storage
+        .list_batches(BatchQuery::finished())
+        .await
+        .expect("list");
+    assert_eq!(ids(&finished), [cancelled]);
+    assert_eq!(finished[0].state, BatchState::Deleted);
+}
+
+/// The continuations of a job and of a batch are read by their parent,
+/// oldest first; a parent with none reads none.
+pub async fn continuations_are_read_by_parent(storage: &Storage) {
+    let created = new_batch(None);
+    let id = created.id.clone();
+    let ids = store(
+        storage,
+        vec![created],
+        vec![
+            member(&id, "m"),
+            after_batch(&id, ContinueOn::Succeeded),
+            after_batch(&id, ContinueOn::Deleted),
+        ],
+    )
+    .await;
+    let mut after_job = new_job("after", "after");
+    after_job.continuation = Some(Continuation {
+        parent: Parent::Job(ids[0]),
+        on: ContinueOn::Finished,
+    });
+    let after_job = store(storage, Vec::new(), vec![after_job]).await[0];
+
+    let of_batch = storage
+        .continuations(Parent::Batch(id))
+        .await
+        .expect("read");
+    let found: Vec<_> = of_batch.iter().map(|job| job.id).collect();
+    assert_eq!(found, [ids[1], ids[2]]);
+    assert!(of_batch.iter().all(|job| job.state == State::Awaiting));
+    let of_job = storage
+        .continuations(Parent::Job(ids[0]))
+        .await
+        .expect("read");
+    assert_eq!(of_job.len(), 1);
+    assert_eq!(of_job[0].id, after_job);
+    assert_eq!(of_job[0].parent, Some(ids[0]));
+    let none = storage
+        .continuations(Parent::Job(after_job))
+        .await
+        .expect("read");
+    assert!(none.is_empty());
 }

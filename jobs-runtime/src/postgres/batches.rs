@@ -3,6 +3,7 @@
 //! with their members. The calls of the contract's traits forward here.
 
 use chrono::{DateTime, Utc};
+use jobs_core::BatchQuery;
 use jobs_core::{
     BatchId, BatchRecord, BatchState, Error, JobId, ResolveAwaitingParams, Result, State,
     StateCounts, decide,
@@ -176,6 +177,41 @@ impl PostgresStorage {
             })
         };
         record().map(Some).map_err(|e| storage_error(OP, e))
+    }
+
+    pub(super) async fn batch_list(&self, query: BatchQuery) -> Result<Vec<BatchRecord>> {
+        // Each list reads its own partial index: `jobs_batch_started` or
+        // `jobs_batch_finished`.
+        let sql = if query.finished {
+            "SELECT id FROM {s}.jobs_batch
+             WHERE parent_id IS NULL AND state <> 'Started'
+               AND ($1::text IS NULL OR (finished_at, id) <
+                    (SELECT finished_at, id FROM {s}.jobs_batch WHERE id = $1))
+             ORDER BY finished_at DESC, id DESC LIMIT $2"
+        } else {
+            "SELECT id FROM {s}.jobs_batch
+             WHERE state = 'Started'
+               AND ($1::text IS NULL OR (created_at, id) <
+                    (SELECT created_at, id FROM {s}.jobs_batch WHERE id = $1))
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        };
+        let ids: Vec<String> = self
+            .run(
+                "listing batches",
+                sqlx::query_scalar(self.sql(sql))
+                    .bind(query.before.as_ref().map(BatchId::as_str))
+                    .bind(limit(query.limit.min(BatchQuery::MAX_LIMIT)))
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        let mut batches = Vec::with_capacity(ids.len());
+        for id in ids {
+            // One gone meanwhile (expired) is left out.
+            if let Some(batch) = self.batch_read(&BatchId(id)).await? {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
     }
 
     pub(super) async fn batch_cancel(&self, id: BatchId) -> Result<Vec<JobId>> {

@@ -1,5 +1,6 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
+use jobs_core::Parent;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobSearch,
     LogRecord, MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, SearchPage, State,
@@ -207,6 +208,38 @@ impl MonitoringStorage for PostgresStorage {
 
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
         self.recurring_get(id).await
+    }
+
+    async fn continuations(&self, parent: Parent) -> Result<Vec<JobRecord>> {
+        // Through `jobs_job_parent` or `jobs_job_parent_batch`.
+        let statement = match &parent {
+            Parent::Job(id) => sqlx::query(self.sql(
+                "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
+                        state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                        batch_id, progress
+                 FROM {s}.jobs_job WHERE parent_id = $1 ORDER BY id LIMIT $2",
+            ))
+            .bind(id.0),
+            Parent::Batch(id) => sqlx::query(self.sql(
+                "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
+                        state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                        batch_id, progress
+                 FROM {s}.jobs_job WHERE parent_batch_id = $1 ORDER BY id LIMIT $2",
+            ))
+            .bind(id.as_str().to_owned()),
+        };
+        self.run(
+            "reading continuations",
+            statement
+                .bind(limit(JobQuery::MAX_LIMIT))
+                .try_map(|row: PgRow| record(&row))
+                .fetch_all(&self.pool),
+        )
+        .await
+    }
+
+    async fn list_batches(&self, query: jobs_core::BatchQuery) -> Result<Vec<BatchRecord>> {
+        self.batch_list(query).await
     }
 
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {

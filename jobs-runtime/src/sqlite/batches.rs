@@ -2,6 +2,7 @@
 //! deciding what awaits finished parents, and expiring finished batches
 //! with their members. The calls of the contract's traits forward here.
 
+use jobs_core::BatchQuery;
 use jobs_core::{
     BatchId, BatchRecord, BatchState, Error, JobId, ResolveAwaitingParams, Result, State,
     StateCounts, decide,
@@ -105,6 +106,36 @@ fn states_json(keep: impl Fn(State) -> bool) -> String {
 }
 
 impl SqliteStorage {
+    pub(super) async fn batch_list(&self, query: BatchQuery) -> Result<Vec<BatchRecord>> {
+        let sql = if query.finished {
+            "SELECT id FROM jobs_batch
+             WHERE parent_id IS NULL AND state <> 'Started'
+               AND (?1 IS NULL OR (finished_at, id) <
+                    (SELECT finished_at, id FROM jobs_batch WHERE id = ?1))
+             ORDER BY finished_at DESC, id DESC LIMIT ?2"
+        } else {
+            "SELECT id FROM jobs_batch
+             WHERE state = 'Started'
+               AND (?1 IS NULL OR (created_at, id) <
+                    (SELECT created_at, id FROM jobs_batch WHERE id = ?1))
+             ORDER BY created_at DESC, id DESC LIMIT ?2"
+        };
+        let ids: Vec<String> = sqlx::query_scalar(sql)
+            .bind(query.before.as_ref().map(BatchId::as_str))
+            .bind(i64::try_from(query.limit.min(BatchQuery::MAX_LIMIT)).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(|e| storage_error("listing batches", e))?;
+        let mut batches = Vec::with_capacity(ids.len());
+        for id in ids {
+            // One gone meanwhile (expired) is left out.
+            if let Some(batch) = self.batch_read(&BatchId(id)).await? {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
+    }
+
     pub(super) async fn batch_read(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
         const OP: &str = "reading a batch";
         let mut tx = self

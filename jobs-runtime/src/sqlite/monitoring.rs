@@ -1,5 +1,6 @@
 //! [`MonitoringStorage`] for SQLite: reads only, through the reading pool.
 
+use jobs_core::Parent;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobSearch,
     LogRecord, MonitoringStorage, Paused, QueueCounts, RecurringJob, Result, SearchPage, State,
@@ -184,6 +185,36 @@ impl MonitoringStorage for SqliteStorage {
 
     async fn recurring_job(&self, id: &str) -> Result<Option<RecurringJob>> {
         self.recurring_get(id).await
+    }
+
+    async fn continuations(&self, parent: Parent) -> Result<Vec<JobRecord>> {
+        // Through `jobs_job_parent` or `jobs_job_parent_batch`.
+        let statement = match &parent {
+            Parent::Job(id) => sqlx::query(
+                "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
+                    state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                    batch_id, progress
+                 FROM jobs_job WHERE parent_id = ?1 ORDER BY id LIMIT ?2",
+            )
+            .bind(id.0),
+            Parent::Batch(id) => sqlx::query(
+                "SELECT id, name, queue, args, state, attempt, max_attempts, priority, created_at,
+                    state_changed_at, run_at, reason, result, parent_id, parent_batch_id,
+                    batch_id, progress
+                 FROM jobs_job WHERE parent_batch_id = ?1 ORDER BY id LIMIT ?2",
+            )
+            .bind(id.as_str().to_owned()),
+        };
+        statement
+            .bind(i64::try_from(JobQuery::MAX_LIMIT).unwrap_or(i64::MAX))
+            .try_map(|row: SqliteRow| record(&row))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(|e| storage_error("reading continuations", e))
+    }
+
+    async fn list_batches(&self, query: jobs_core::BatchQuery) -> Result<Vec<BatchRecord>> {
+        self.batch_list(query).await
     }
 
     async fn batch(&self, id: &BatchId) -> Result<Option<BatchRecord>> {
