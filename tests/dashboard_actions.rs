@@ -16,7 +16,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use common::*;
 use jobs::dashboard::Dashboard;
 use jobs::prelude::*;
-use jobs::{PauseTarget, RecurringOptions};
+use jobs::{JobQuery, PauseTarget, RecurringOptions};
 use tower::ServiceExt;
 
 #[job]
@@ -382,7 +382,90 @@ async fn read_only_mode_changes_nothing(fx: &Fixture) {
     assert!(storage.recurring_job("nightly").await.unwrap().is_some());
 }
 
+/// Batches are listed with their progress, started and finished apart;
+/// a batch's page shows its members and is cancelled from there; a job's
+/// page links to its batch and lists its continuations.
+async fn batches_are_shown_and_cancelled(fx: &Fixture) {
+    let storage = &fx.storage;
+    let client = Client::new(storage.clone());
+    let mut batch = jobs::Batch::new().description("<nightly>");
+    later::add_to_batch(&mut batch, 1).unwrap();
+    later::add_to_batch(&mut batch, 2).unwrap();
+    let id = client.enqueue_batch(batch).await.unwrap();
+    let member = storage
+        .list_jobs(JobQuery::new().limit(1))
+        .await
+        .unwrap()
+        .remove(0);
+    let continuation = later::enqueue_with(&client, EnqueueOptions::new().after(member.id), 3)
+        .await
+        .unwrap();
+    let app = nested(Dashboard::new(storage.clone()));
+
+    let list = get(&app, "/jobs/batches").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains(&format!(r#"<tr data-batch="{id}">"#)),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("&lt;nightly&gt;"), "{}", list.body);
+    assert!(list.body.contains("0 of 2"), "{}", list.body);
+
+    let page = get(&app, &format!("/jobs/batch/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(r#"<td data-field="state">Started</td>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"data-action="cancel""#),
+        "{}",
+        page.body
+    );
+    let job_page = get(&app, &format!("/jobs/job/{}", member.id)).await;
+    assert!(
+        job_page
+            .body
+            .contains(&format!(r#"href="/jobs/batch/{id}""#)),
+        "{}",
+        job_page.body
+    );
+    assert!(
+        job_page
+            .body
+            .contains(&format!(r#"data-job="{}""#, JobId::from(continuation))),
+        "the continuation is listed: {}",
+        job_page.body
+    );
+
+    let cancelled = post(&app, &format!("/jobs/batch/{id}/cancel"), "").await;
+    assert_eq!(
+        cancelled.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        cancelled.body
+    );
+    assert_eq!(cancelled.location, Some(format!("/jobs/batch/{id}")));
+    let stored = storage.batch(&id).await.unwrap().unwrap();
+    assert_eq!(stored.state, jobs::BatchState::Deleted);
+    let finished = get(&app, "/jobs/batches?finished=1").await;
+    assert!(
+        finished
+            .body
+            .contains(&format!(r#"<tr data-batch="{id}">"#)),
+        "{}",
+        finished.body
+    );
+    let again = post(&app, &format!("/jobs/batch/{id}/cancel"), "").await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let unknown = get(&app, "/jobs/batch/no-such-batch").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
 on_every_storage!(
+    batches_are_shown_and_cancelled,
     jobs_are_moved_from_their_pages,
     bad_changes_get_clear_statuses,
     queues_are_paused_and_resumed,

@@ -6,6 +6,7 @@
 //! - `POST /job/{id}/{requeue|delete|cancel}`: one job;
 //! - `POST /jobs/{state}/{requeue|delete}` with `id=..&id=..`: the jobs
 //!   ticked on a page of jobs (at most [`JobQuery::MAX_LIMIT`]);
+//! - `POST /batch/{id}/cancel`: a started batch and its nested ones;
 //! - `POST /recurring/{trigger|pause|resume|remove}` with `id=..`;
 //! - `POST /queues/{pause|resume}` with `queue=..`.
 
@@ -26,6 +27,7 @@ pub(super) fn routes(dashboard: Arc<Dashboard>) -> Router<Arc<Dashboard>> {
     Router::new()
         .route("/job/{id}/{action}", post(job))
         .route("/jobs/{state}/{action}", post(jobs))
+        .route("/batch/{id}/cancel", post(cancel_batch))
         .route("/recurring/{action}", post(recurring))
         .route("/queues/{action}", post(queue))
         .route_layer(middleware::from_fn_with_state(dashboard, guard))
@@ -71,10 +73,13 @@ fn back_to(base: &Base, path: &str) -> Response {
 /// a storage failure is logged and not shown.
 fn failed(error: &Error) -> Response {
     match error {
-        Error::JobNotFound(_) | Error::RecurringJobNotFound(_) => {
+        Error::JobNotFound(_) | Error::RecurringJobNotFound(_) | Error::BatchNotFound(_) => {
             refused(StatusCode::NOT_FOUND, "Not found", &error.to_string())
         }
-        Error::MoveRefused { .. } | Error::InvalidSchedule { .. } | Error::Config(_) => {
+        Error::MoveRefused { .. }
+        | Error::InvalidSchedule { .. }
+        | Error::Config(_)
+        | Error::BatchFinished { .. } => {
             refused(StatusCode::CONFLICT, "Not changed", &error.to_string())
         }
         _ => unavailable(error),
@@ -166,6 +171,21 @@ async fn jobs(
         &base,
         &format!("/jobs/{state}?done={action}&moved={moved}&skipped={skipped}"),
     )
+}
+
+async fn cancel_batch(
+    Page(dashboard): Page<Arc<Dashboard>>,
+    base: Base,
+    Path(id): Path<String>,
+) -> Response {
+    let batch = jobs_core::BatchId(id);
+    match dashboard.storage.cancel_batch(&batch).await {
+        Ok(_) => back_to(
+            &base,
+            &format!("/batch/{}", html::url_component(batch.as_str())),
+        ),
+        Err(error) => failed(&error),
+    }
 }
 
 async fn recurring(

@@ -68,7 +68,7 @@ pub(crate) fn nav(base: &str) -> String {
     }
     let _ = write!(
         nav,
-        " · <a href=\"{base}/retries\">Retries</a> · <a href=\"{base}/recurring\">Recurring</a> · <a href=\"{base}/queues\">Queues</a> · <a href=\"{base}/servers\">Servers</a></nav>"
+        " · <a href=\"{base}/retries\">Retries</a> · <a href=\"{base}/batches\">Batches</a> · <a href=\"{base}/recurring\">Recurring</a> · <a href=\"{base}/queues\">Queues</a> · <a href=\"{base}/servers\">Servers</a></nav>"
     );
     nav.push_str(&super::live::script());
     nav

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State as Page};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use jobs_core::{JobId, JobLogQuery, State};
+use jobs_core::{JobId, JobLogQuery, Parent, State};
 
 use super::{Base, State as Dashboard, html, unavailable};
 
@@ -52,8 +52,9 @@ pub(super) async fn page(
         storage.history(id),
         storage.job_parameters(id),
         storage.job_log(JobLogQuery::new(id)),
+        storage.continuations(Parent::Job(id)),
     );
-    let (job, history, parameters, log) = match read {
+    let (job, history, parameters, log, continuations) = match read {
         Ok(read) => read,
         Err(error) => return unavailable(&error),
     };
@@ -112,8 +113,18 @@ pub(super) async fn page(
             format!("<a href=\"{base}/job/{parent}\">job {parent}</a>"),
         );
     }
+    let batch_link = |batch: &jobs_core::BatchId| {
+        format!(
+            "<a href=\"{base}/batch/{}\">{}</a>",
+            html::escape(&html::url_component(batch.as_str())),
+            html::escape(batch.as_str())
+        )
+    };
     if let Some(batch) = &job.batch {
-        row("Batch", html::escape(batch.as_str()));
+        row("Batch", batch_link(batch));
+    }
+    if let Some(batch) = &job.parent_batch {
+        row("Continues batch", batch_link(batch));
     }
     body.push_str("</table><h2>Arguments</h2>");
     let _ = write!(body, "<pre>{}</pre>", html::escape(&pretty(&job.args)));
@@ -148,6 +159,10 @@ pub(super) async fn page(
         );
     }
     body.push_str("</table>");
+    if !continuations.is_empty() {
+        body.push_str("<h2>Continuations</h2>");
+        body.push_str(&super::jobs::table(&base, &continuations, false));
+    }
     if !log.is_empty() {
         body.push_str("<h2>Log</h2><table>");
         for line in &log {

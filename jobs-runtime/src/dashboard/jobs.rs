@@ -226,7 +226,7 @@ impl Listing {
 
 /// The jobs as a table, each linked to its page, with a box to tick when
 /// `ticks` (for the bulk actions).
-fn table(base: &str, jobs: &[JobRecord], ticks: bool) -> String {
+pub(super) fn table(base: &str, jobs: &[JobRecord], ticks: bool) -> String {
     let mut table = String::from(
         "<table><tr><th></th><th>Job</th><th>Name</th><th>Queue</th><th>Attempt</th><th>Since</th><th>Reason</th></tr>",
     );

@@ -35,6 +35,7 @@
 
 mod access;
 mod actions;
+mod batches;
 mod csrf;
 mod graphs;
 mod html;
@@ -117,6 +118,8 @@ impl Dashboard {
             .route("/jobs/{state}", get(jobs::page))
             .route("/job/{id}", get(job::page))
             .route("/retries", get(jobs::retries))
+            .route("/batches", get(batches::list))
+            .route("/batch/{id}", get(batches::page))
             .route("/recurring", get(recurring::page))
             .route("/queues", get(queues::page))
             .route("/servers", get(servers::page))
