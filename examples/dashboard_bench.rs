@@ -16,7 +16,8 @@
 //! in the future), `Enqueued` and `Deleted`, 0.5% each `Awaiting` (the
 //! continuation of a `Processing` job) and `Processing` (leased by a
 //! server), over five queues of uneven size, created over the last seven
-//! days, newest with the highest ids. Then through the public API: a few
+//! days, newest with the highest ids, with the hourly statistics of the
+//! succeeded and failed ones. Then through the public API: a few
 //! recurring jobs (one triggered), a registered server, a paused queue.
 //! Then `VACUUM (ANALYZE)` on every table of the schema: statistics as
 //! `ANALYZE` gives them, and the visibility map a table autovacuum has
@@ -256,6 +257,20 @@ async fn fill(pool: &PgPool, storage: &Storage, schema: &str, jobs: i64) -> anyh
         rows.rows_affected()
     );
 
+    // The statistics of finished jobs (migration 0009), as the leader's
+    // fold of the outcome statements' counts leaves them: per name and
+    // hour (UTC).
+    let counters = format!(
+        "INSERT INTO {schema}.jobs_counter_hour (name, hour, value)
+         SELECT state, date_trunc('hour', state_changed_at, 'UTC'), count(*)
+         FROM {schema}.jobs_job WHERE state IN ('Succeeded', 'Failed')
+         GROUP BY 1, 2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(counters))
+        .execute(pool)
+        .await?;
+    println!("  stored {} hourly counters", rows.rows_affected());
+
     // Through the public API: recurring jobs, a server, a paused queue.
     let client = Client::new(storage.clone());
     for region in ["eu", "us", "apac"] {
@@ -349,11 +364,15 @@ async fn time_pages(
         "/jobs/Failed?queue=billing".to_owned(),
         "/jobs/Enqueued?queue=billing".to_owned(),
         "/jobs/Succeeded?queue=billing".to_owned(),
+        "/jobs/Processing?queue=billing".to_owned(),
+        // A filter that matches nothing (a typo): the most rows read.
+        "/jobs/Succeeded?queue=no-such-queue".to_owned(),
         format!("/job/{failed}"),
         format!("/job/{succeeded}"),
         "/recurring".to_owned(),
         "/queues".to_owned(),
         "/servers".to_owned(),
+        "/stats.json".to_owned(),
     ];
     let app = jobs::dashboard::router(storage.clone());
     let width = pages.iter().map(String::len).max().unwrap_or(0).max(4);

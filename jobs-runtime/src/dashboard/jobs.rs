@@ -227,8 +227,13 @@ impl Listing {
 /// The jobs as a table, each linked to its page, with a box to tick when
 /// `ticks` (for the bulk actions).
 pub(super) fn table(base: &str, jobs: &[JobRecord], ticks: bool) -> String {
-    let mut table = String::from(
-        "<table><tr><th></th><th>Job</th><th>Name</th><th>Queue</th><th>Attempt</th><th>Since</th><th>Reason</th></tr>",
+    let all = if ticks {
+        "<input type=\"checkbox\" data-tick-all aria-label=\"all jobs\">"
+    } else {
+        ""
+    };
+    let mut table = format!(
+        "<table><tr><th>{all}</th><th>Job</th><th>Name</th><th>Queue</th><th>Attempt</th><th>Since</th><th>Reason</th></tr>"
     );
     for job in jobs {
         let tick = if ticks {

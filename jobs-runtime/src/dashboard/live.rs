@@ -77,7 +77,8 @@ pub(super) async fn stats(Page(dashboard): Page<Arc<Dashboard>>) -> Response {
         .into_response()
 }
 
-/// The script every page runs: polls `{base}/stats.json` (the base is the
+/// The script every page runs: ticks every job's box with the box
+/// `[data-tick-all]` of a jobs page; polls `{base}/stats.json` (the base is the
 /// `data-base` of the page's `nav`), writes the counts, and draws the
 /// realtime graph where the page has one (`svg#realtime` with the
 /// polylines `#realtime-succeeded` and `#realtime-failed`). A failed poll
@@ -86,6 +87,13 @@ pub(super) fn script() -> String {
     format!(
         r#"<script>
 (function () {{
+  document.querySelectorAll("[data-tick-all]").forEach(function (all) {{
+    all.addEventListener("change", function () {{
+      document.querySelectorAll('input[form="bulk"]').forEach(function (box) {{
+        box.checked = all.checked;
+      }});
+    }});
+  }});
   var nav = document.querySelector("nav[data-base]");
   if (!nav || !window.fetch) return;
   var url = nav.getAttribute("data-base") + "/stats.json";

@@ -41,6 +41,7 @@ mod graphs;
 mod html;
 mod job;
 mod jobs;
+pub(crate) mod listener;
 mod live;
 mod overview;
 mod queues;
@@ -54,6 +55,7 @@ use axum::routing::get;
 
 pub use access::{Authorize, BasicAuth, BearerToken};
 pub use jobs::PAGE_SIZE;
+pub use listener::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 
 use crate::Storage;
 

@@ -228,38 +228,6 @@ async fn run_until(server: (Shared, Background), signal: impl Future) -> Result<
     Ok(())
 }
 
-/// Serves the dashboard until `stop`, with each request's peer address
-/// known (the loopback rule reads it).
-async fn serve_dashboard(
-    listener: std::net::TcpListener,
-    routes: axum::Router,
-    stop: CancellationToken,
-) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(error) => {
-            warn!(%error, "the dashboard's listener cannot be used; not serving it");
-            return;
-        }
-    };
-    if let Ok(address) = listener.local_addr() {
-        info!(%address, "serving the dashboard");
-    }
-    let service = routes.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // At `stop` the listener closes at once; a request in progress
-    // finishes on its own task, and an idle browser connection does not
-    // hold back the server's shutdown (a graceful shutdown of axum would
-    // wait for it).
-    tokio::select! {
-        served = axum::serve(listener, service).into_future() => {
-            if let Err(error) = served {
-                warn!(%error, "the dashboard stopped serving");
-            }
-        }
-        () = stop.cancelled() => {}
-    }
-}
-
 async fn run(shared: Arc<Shared>, background: Background, stop: CancellationToken) {
     info!(
         workers = shared.config.workers,
@@ -304,7 +272,12 @@ async fn run(shared: Arc<Shared>, background: Background, stop: CancellationToke
         stop_services.clone(),
     ));
     if let Some((listener, routes)) = background.dashboard {
-        services.spawn(serve_dashboard(listener, routes, stop_services.clone()));
+        services.spawn(crate::dashboard::listener::serve(
+            listener,
+            routes,
+            crate::dashboard::listener::Limits::default(),
+            stop_services.clone(),
+        ));
     }
     services.spawn(crate::filters::tell_state_filters(
         background.state_filters,
