@@ -354,17 +354,24 @@ async fn statistics_feed_the_overview_and_the_live_counts(fx: &Fixture) {
         "{overview}"
     );
     assert!(overview.contains(r#"<svg id="realtime""#), "{overview}");
+    // Each hour's bar says what finished in it; the jobs may straddle an
+    // hour, so the bars of the hours they finished in are read.
     let statistics = storage.statistics().await.unwrap();
-    let hour = statistics
+    for hour in &statistics.hours {
+        let bar = format!(
+            "{}: {} succeeded, {} failed",
+            hour.hour.format("%H:00"),
+            hour.finished.succeeded,
+            hour.finished.failed
+        );
+        assert!(overview.contains(&bar), "{bar}: {overview}");
+    }
+    let bars: u64 = statistics
         .hours
-        .last()
-        .expect("this hour")
-        .hour
-        .format("%H:00");
-    assert!(
-        overview.contains(&format!("{hour}: 2 succeeded, 1 failed")),
-        "this hour's bar: {overview}"
-    );
+        .iter()
+        .map(|hour| hour.finished.succeeded + hour.finished.failed)
+        .sum();
+    assert_eq!(bars, 3, "{statistics:?}");
 }
 
 /// The jobs pages filter by queue, job name and text in the arguments,
@@ -414,7 +421,32 @@ async fn pages_filter_jobs_and_list_retries(fx: &Fixture) {
     assert!(!(0..3).any(|n| shown(&page, n)), "never run: {page}");
 }
 
+/// No answer may be shown in another site's frame (clickjacking would
+/// have the operator click a framed button), a refusal neither.
+async fn no_answer_may_be_framed(fx: &Fixture) {
+    let app = jobs::dashboard::router(fx.storage.clone());
+    for (path, peer) in [("/", "127.0.0.1:5000"), ("/queues", "10.1.2.3:5000")] {
+        let mut request = Request::builder()
+            .uri(path)
+            .header(header::HOST, "localhost")
+            .body(Body::empty())
+            .unwrap();
+        let peer: SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let response = app.clone().oneshot(request).await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        assert_eq!(
+            headers[header::CONTENT_SECURITY_POLICY],
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+}
+
 on_every_storage!(
+    no_answer_may_be_framed,
     pages_filter_jobs_and_list_retries,
     statistics_feed_the_overview_and_the_live_counts,
     nested_pages_list_and_show_jobs,

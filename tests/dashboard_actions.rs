@@ -181,6 +181,13 @@ async fn jobs_are_moved_from_their_pages(fx: &Fixture) {
     let cancelled = post(&app, &format!("/jobs/job/{id}/cancel"), "").await;
     assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
     assert_eq!(state_of(storage, id).await, State::Deleted);
+    let finished = post(&app, &format!("/jobs/job/{id}/cancel"), "").await;
+    assert_eq!(finished.status, StatusCode::CONFLICT, "{}", finished.body);
+    assert!(
+        finished.body.contains("nothing to cancel"),
+        "{}",
+        finished.body
+    );
 }
 
 /// Refusals say what is wrong and change nothing: an Enqueued job cannot

@@ -1488,16 +1488,22 @@ pub async fn statistics_count_finished_jobs(storage: &Storage) {
             },
         ),
     ];
+    let before = storage.backend().clock().await.unwrap();
     finish_all(storage, outcomes).await;
-    let clock = storage.backend().clock().await.unwrap();
+    let after = storage.backend().clock().await.unwrap();
     let stats = storage.statistics().await.unwrap();
     assert_eq!(stats.total.succeeded, 2);
     assert_eq!(stats.total.failed, 1);
+    // One statement recorded them: one hour, that of a time between the
+    // two clock readings.
     assert_eq!(stats.hours.len(), 1, "{stats:?}");
     let hour = stats.hours[0].hour;
+    let hour_of = |at: chrono::DateTime<chrono::Utc>| {
+        chrono::DurationRound::duration_trunc(at, chrono::Duration::hours(1)).unwrap()
+    };
     assert!(
-        hour <= clock && clock - hour < chrono::Duration::hours(1),
-        "{hour} is the hour of {clock}"
+        hour_of(before) <= hour && hour <= hour_of(after),
+        "{hour} is an hour from {before} to {after}"
     );
     assert_eq!(stats.hours[0].finished, stats.total);
 

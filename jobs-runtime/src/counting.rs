@@ -8,7 +8,7 @@ use jobs_core::{Error, QueueCounts, Result, State};
 
 /// The conditions whose counts add up to the jobs in `state`, one per
 /// partial index that holds them (migrations 0001, 0004 and 0007).
-fn conditions(state: State) -> &'static [&'static str] {
+pub(crate) fn conditions(state: State) -> &'static [&'static str] {
     match state {
         // Jobs under a concurrency limit wait in an index of their own.
         State::Enqueued => &[
@@ -22,6 +22,50 @@ fn conditions(state: State) -> &'static [&'static str] {
         State::Deleted => &["state = 'Deleted'"],
         State::Awaiting => &["state = 'Awaiting'"],
     }
+}
+
+/// The newest `limit` jobs of `table` below the id `before` (a
+/// placeholder of the caller's dialect), in `state` when given: a
+/// `SELECT` of `columns`, newest first. The limit is written out: with a
+/// parameter, PostgreSQL's generic plan cannot tell that the newest few
+/// jobs of a rare state are best read from its partial index, and walks
+/// the primary key past every other job instead (160 ms against 15 ms for
+/// a window of 5,000 of 10,000 enqueued jobs among 1,000,000). A state
+/// held by two partial indexes (`Enqueued`) is read from each apart.
+pub(crate) fn newest_sql(
+    table: &str,
+    columns: &str,
+    state: Option<State>,
+    before: &str,
+    limit: usize,
+) -> String {
+    let Some(state) = state else {
+        return format!(
+            "SELECT {columns} FROM {table} WHERE id < {before} ORDER BY id DESC LIMIT {limit}"
+        );
+    };
+    let parts: Vec<String> = conditions(state)
+        .iter()
+        .map(|condition| {
+            format!(
+                "SELECT {columns} FROM {table} WHERE id < {before} AND {condition} ORDER BY id DESC LIMIT {limit}"
+            )
+        })
+        .collect();
+    if parts.len() == 1 {
+        return parts.into_iter().next().expect("one part");
+    }
+    // Each part a subquery: SQLite takes no parenthesized member of a
+    // compound `SELECT`, nor an `ORDER BY` inside one.
+    let parts: Vec<String> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(n, part)| format!("SELECT * FROM ({part}) AS part{n}"))
+        .collect();
+    format!(
+        "SELECT * FROM ({}) AS newest ORDER BY id DESC LIMIT {limit}",
+        parts.join(" UNION ALL ")
+    )
 }
 
 /// Counts each of `states` in `table` (`{s}.jobs_job` or `jobs_job`):

@@ -33,7 +33,8 @@ pub struct HourStatistics {
 }
 
 /// What [`MonitoringStorage::statistics`](super::MonitoringStorage::statistics)
-/// reads.
+/// reads. The jobs a storage kept from before it had statistics (migration
+/// 0009) count once each, in the hour they finished.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Statistics {
     /// Since the storage was created.

@@ -21,3 +21,12 @@ CREATE TABLE jobs_counter_hour (
     value BIGINT      NOT NULL,
     PRIMARY KEY (name, hour)
 );
+
+-- The jobs kept from before this migration count in the hour they
+-- finished (each once, as stored now: earlier attempts and expired jobs
+-- are not known); hours older than the history kept are folded into the
+-- totals by the leader's next fold.
+INSERT INTO jobs_counter_hour (name, hour, value)
+SELECT state, date_trunc('hour', state_changed_at, 'UTC'), count(*)
+FROM jobs_job WHERE state IN ('Succeeded', 'Failed')
+GROUP BY 1, 2;

@@ -92,7 +92,6 @@ async fn apply(dashboard: &Dashboard, action: &str, id: JobId) -> Option<Result<
     Some(match action {
         "requeue" => storage.requeue(id).await,
         "delete" => storage.delete(id).await,
-        "cancel" => storage.cancel(id).await.map(|_| ()),
         _ => return None,
     })
 }
@@ -110,6 +109,17 @@ async fn job(
     base: Base,
     Path((id, action)): Path<(i64, String)>,
 ) -> Response {
+    if action == "cancel" {
+        return match dashboard.storage.cancel(JobId(id)).await {
+            Ok(true) => back_to(&base, &format!("/job/{id}")),
+            Ok(false) => refused(
+                StatusCode::CONFLICT,
+                "Not changed",
+                &format!("Job {id} had finished already: there was nothing to cancel."),
+            ),
+            Err(error) => failed(&error),
+        };
+    }
     match apply(&dashboard, &action, JobId(id)).await {
         None => no_such_action(&action),
         Some(Ok(())) => back_to(&base, &format!("/job/{id}")),

@@ -114,7 +114,11 @@ pub(super) fn script() -> String {
     if (label) label.textContent = top.toFixed(top < 10 ? 1 : 0) + "/s";
   }}
   function poll() {{
-    fetch(url, {{ cache: "no-store", credentials: "same-origin" }})
+    // A poll that gets no answer within 5 s is given up, so that the
+    // next tick still comes.
+    var abort = window.AbortController ? new AbortController() : null;
+    var timer = abort ? setTimeout(function () {{ abort.abort(); }}, 5000) : null;
+    fetch(url, {{ cache: "no-store", credentials: "same-origin", signal: abort ? abort.signal : undefined }})
       .then(function (r) {{ return r.ok ? r.json() : null; }})
       .then(function (s) {{
         if (!s) return;
@@ -134,7 +138,10 @@ pub(super) fn script() -> String {
         last = {{ at: now, succeeded: s.succeeded, failed: s.failed }};
       }})
       .catch(function () {{}})
-      .then(function () {{ setTimeout(poll, {POLL_MS}); }});
+      .then(function () {{
+        if (timer) clearTimeout(timer);
+        setTimeout(poll, {POLL_MS});
+      }});
   }}
   poll();
 }})();

@@ -132,7 +132,27 @@ impl Dashboard {
                 Arc::new(self.access),
                 access::check,
             ))
+            .layer(axum::middleware::map_response(not_framed))
     }
+}
+
+/// Keeps every answer out of other sites' frames (clickjacking: a page
+/// that frames the dashboard under a decoy would have the operator click
+/// its buttons, and such a click is a same-origin request), and tells the
+/// browser not to guess content types.
+async fn not_framed(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// The dashboard of `storage`, served to loopback clients only:

@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{decode_state, limit, record};
-use crate::counting::{by_queue, by_state, counts_of_sql, queue_counts_sql};
+use crate::counting::{by_queue, by_state, counts_of_sql, newest_sql, queue_counts_sql};
 
 /// The page of jobs [`MonitoringStorage::list_jobs`] reads: `$1` the id to
 /// start below, then the queue when filtered by it, then the limit. The
@@ -37,30 +37,32 @@ pub(super) fn list_sql(state: Option<State>, by_queue: bool) -> String {
     sql
 }
 
-/// A [`JobSearch`]: reads the window (`$1` the id to start below, `$2`
-/// the window's size) of jobs in the state, then matches the queue (`$3`),
-/// name (`$4`), text (`$5`) and attempted (`$6`) filters, `NULL` for none,
-/// up to the limit (`$7`). Reads how many jobs the window holds, its
-/// oldest id, and the matches' ids, newest first. The queue filters the
-/// window rather than bounding it: no index lists a big state's jobs of
-/// one queue newest first, and a queue of few jobs would make the window
-/// walk every job kept. The state is a literal, as in [`list_sql`], so a
-/// rare state's window is read through its partial index.
+/// A [`JobSearch`]: reads the window ([`JobSearch::WINDOW`] jobs below
+/// the id `$1`) of jobs in the state, then matches the queue (`$2`), name
+/// (`$3`), text (`$4`) and attempted (`$5`) filters, `NULL` for none, up
+/// to the limit (`$6`). Reads how many jobs the window holds, its oldest
+/// id, and the matches' ids, newest first. The queue filters the window
+/// rather than bounding it: no index lists a big state's jobs of one
+/// queue newest first, and a queue of few jobs would make the window walk
+/// every job kept. The state is a literal, as in [`list_sql`], so a rare
+/// state's window is read through its partial indexes ([`newest_sql`]).
 pub(super) fn search_sql(state: Option<State>) -> String {
-    let state = state
-        .map(|state| format!(" AND state = '{}'", state.as_str()))
-        .unwrap_or_default();
+    let window = newest_sql(
+        "{s}.jobs_job",
+        "id, queue, name, args, attempt",
+        state,
+        "$1",
+        JobSearch::WINDOW,
+    );
     format!(
-        "WITH searched AS (
-             SELECT id, queue, name, args, attempt FROM {{s}}.jobs_job WHERE id < $1{state}
-             ORDER BY id DESC LIMIT $2)
+        "WITH searched AS ({window})
          SELECT (SELECT count(*) FROM searched), (SELECT min(id) FROM searched),
                 ARRAY(SELECT id FROM searched
-                      WHERE ($3::text IS NULL OR queue = $3)
-                        AND ($4::text IS NULL OR name = $4)
-                        AND ($5::text IS NULL OR strpos(args, $5) > 0)
-                        AND (NOT $6 OR attempt > 0)
-                      ORDER BY id DESC LIMIT $7)"
+                      WHERE ($2::text IS NULL OR queue = $2)
+                        AND ($3::text IS NULL OR name = $3)
+                        AND ($4::text IS NULL OR strpos(args, $4) > 0)
+                        AND (NOT $5 OR attempt > 0)
+                      ORDER BY id DESC LIMIT $6)"
     )
 }
 
@@ -108,7 +110,6 @@ impl MonitoringStorage for PostgresStorage {
                 OP,
                 sqlx::query_as(self.sql(&search_sql(jobs.state)))
                     .bind(jobs.before.map_or(i64::MAX, |id| id.0))
-                    .bind(JobSearch::WINDOW as i64)
                     .bind(&jobs.queue)
                     .bind(&search.name)
                     .bind(&search.text)

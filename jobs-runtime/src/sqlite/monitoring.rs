@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStorage;
 use super::decode::{record, time};
-use crate::counting::{by_queue, by_state, counts_of_sql, queue_counts_sql};
+use crate::counting::{by_queue, by_state, counts_of_sql, newest_sql, queue_counts_sql};
 use crate::sql_error::storage_error;
 
 #[async_trait::async_trait]
@@ -61,27 +61,27 @@ impl MonitoringStorage for SqliteStorage {
         let limit = jobs.limit.min(JobQuery::MAX_LIMIT);
         // The state a literal, as in `list_jobs`; the queue filters the
         // window rather than bounding it (see PostgreSQL's `search_sql`).
-        let state = jobs
-            .state
-            .map(|state| format!(" AND state = '{}'", state.as_str()))
-            .unwrap_or_default();
+        let window = newest_sql(
+            "jobs_job",
+            "id, queue, name, args, attempt",
+            jobs.state,
+            "?1",
+            JobSearch::WINDOW,
+        );
         let sql = format!(
-            "WITH searched AS (
-                 SELECT id, queue, name, args, attempt FROM jobs_job WHERE id < ?1{state}
-                 ORDER BY id DESC LIMIT ?2)
+            "WITH searched AS ({window})
              SELECT (SELECT count(*) FROM searched), (SELECT min(id) FROM searched),
                     (SELECT json_group_array(id) FROM (
                          SELECT id FROM searched
-                         WHERE (?3 IS NULL OR queue = ?3)
-                           AND (?4 IS NULL OR name = ?4)
-                           AND (?5 IS NULL OR instr(args, ?5) > 0)
-                           AND (NOT ?6 OR attempt > 0)
-                         ORDER BY id DESC LIMIT ?7))"
+                         WHERE (?2 IS NULL OR queue = ?2)
+                           AND (?3 IS NULL OR name = ?3)
+                           AND (?4 IS NULL OR instr(args, ?4) > 0)
+                           AND (NOT ?5 OR attempt > 0)
+                         ORDER BY id DESC LIMIT ?6))"
         );
         let (read, oldest, ids): (i64, Option<i64>, String) =
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(jobs.before.map_or(i64::MAX, |id| id.0))
-                .bind(JobSearch::WINDOW as i64)
                 .bind(&jobs.queue)
                 .bind(&search.name)
                 .bind(&search.text)
