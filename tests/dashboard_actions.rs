@@ -181,6 +181,28 @@ async fn jobs_are_moved_from_their_pages(fx: &Fixture) {
     let cancelled = post(&app, &format!("/jobs/job/{id}/cancel"), "").await;
     assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
     assert_eq!(state_of(storage, id).await, State::Deleted);
+    // A bulk action goes back to the page it came from, filters kept;
+    // a `back` elsewhere than the dashboard is not followed.
+    let form = format!("id={id}&back=%2Fretries%3Fqueue%3Da");
+    let back = post(&app, "/jobs/jobs/Deleted/requeue", &form).await;
+    assert_eq!(
+        back.location.as_deref(),
+        Some("/jobs/retries?queue=a&done=requeue&moved=1&skipped=0")
+    );
+    for elsewhere in [
+        "%2F%2Fevil.example%2F",
+        "http%3A%2F%2Fevil.example",
+        "%2Fa%20b",
+    ] {
+        let form = format!("id={id}&back={elsewhere}");
+        let refused = post(&app, "/jobs/jobs/Enqueued/requeue", &form).await;
+        assert_eq!(
+            refused.location.as_deref(),
+            Some("/jobs/jobs/Enqueued?done=requeue&moved=0&skipped=1"),
+            "{elsewhere}"
+        );
+    }
+    storage.delete(id).await.unwrap();
     let finished = post(&app, &format!("/jobs/job/{id}/cancel"), "").await;
     assert_eq!(finished.status, StatusCode::CONFLICT, "{}", finished.body);
     assert!(

@@ -5,7 +5,8 @@
 //!
 //! - `POST /job/{id}/{requeue|delete|cancel}`: one job;
 //! - `POST /jobs/{state}/{requeue|delete}` with `id=..&id=..`: the jobs
-//!   ticked on a page of jobs (at most [`JobQuery::MAX_LIMIT`]);
+//!   ticked on a page of jobs (at most [`JobQuery::MAX_LIMIT`]), and
+//!   `back=..`, the page to come back to (a path within the dashboard);
 //! - `POST /batch/{id}/cancel`: a started batch and its nested ones;
 //! - `POST /recurring/{trigger|pause|resume|remove}` with `id=..`;
 //! - `POST /queues/{pause|resume}` with `queue=..`.
@@ -177,10 +178,29 @@ async fn jobs(
             None => return no_such_action(&action),
         }
     }
+    // Back to the page the form came from (its filters kept), told what
+    // was done; a `back` that is not a path within the dashboard is not
+    // followed.
+    let page = field(&fields, "back")
+        .filter(|back| within_dashboard(back))
+        .map_or_else(|| format!("/jobs/{state}"), str::to_owned);
+    let separator = if page.contains('?') { '&' } else { '?' };
     back_to(
         &base,
-        &format!("/jobs/{state}?done={action}&moved={moved}&skipped={skipped}"),
+        &format!("{page}{separator}done={action}&moved={moved}&skipped={skipped}"),
     )
+}
+
+/// Whether `path` is a path within the dashboard that a `Location` can
+/// carry: it starts with one `/` (not `//`, another host), and holds only
+/// visible ASCII (a query string percent-encoded), no `\`.
+fn within_dashboard(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 2048
+        && path
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() && byte != b'\\')
 }
 
 async fn cancel_batch(

@@ -57,14 +57,17 @@ fn notice(filter: &Filter) -> String {
 
 /// The bulk actions of a page of jobs in `state`: the form the ticked
 /// jobs' boxes belong to, with its buttons; empty in read-only mode.
-fn bulk_form(dashboard: &Dashboard, base: &str, state: State) -> String {
+/// `back` is the page to come back to, within the dashboard (its path
+/// and filters, not escaped yet).
+fn bulk_form(dashboard: &Dashboard, base: &str, state: State, back: &str) -> String {
     if dashboard.read_only {
         return String::new();
     }
     let action = |name: &str| format!("{base}/jobs/{state}/{name}");
     let mut form = format!(
-        "<form id=\"bulk\" method=\"post\" action=\"{}\">",
-        action("requeue")
+        "<form id=\"bulk\" method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"back\" value=\"{}\">",
+        action("requeue"),
+        html::escape(back)
     );
     match state {
         State::Enqueued => {}
@@ -193,7 +196,15 @@ impl Listing {
             field("Job name", "name", &name),
             field("Text in the arguments", "text", &text),
         );
-        let bulk = bulk_form(dashboard, href, self.state);
+        let mut back = path.clone();
+        let mut separator = '?';
+        for (name, value) in [("queue", &queue), ("name", &name), ("text", &text)] {
+            if let Some(value) = value {
+                let _ = write!(back, "{separator}{name}={}", html::url_component(value));
+                separator = '&';
+            }
+        }
+        let bulk = bulk_form(dashboard, href, self.state, &back);
         body.push_str(&bulk);
         body.push_str(&table(href, &jobs, !bulk.is_empty()));
         if jobs.is_empty() {

@@ -6,6 +6,7 @@
 //! from the growth of the totals between two answers.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State as Page;
 use axum::http::header;
@@ -30,12 +31,29 @@ pub(super) const COUNTED: [State; 6] = [
     State::Awaiting,
 ];
 
+/// How long counts read are shown again rather than read anew: every open
+/// page polls, and on a storage where a state has no index of its own
+/// (SQLite's `Failed`, `Deleted` and `Awaiting`) a count reads the table.
+pub(super) const FRESH_FOR: Duration = Duration::from_secs(1);
+
 /// What the overview and `/stats.json` show: the jobs of each counted
-/// state, and the statistics.
+/// state, and the statistics; read at most once per [`FRESH_FOR`] however
+/// many pages poll (the others wait for that read and share it).
 pub(super) async fn read(dashboard: &Dashboard) -> jobs_core::Result<(StateCounts, Statistics)> {
+    let mut last = dashboard.counts.lock().await;
+    if let Some((at, read)) = last.as_ref()
+        && at.elapsed() < FRESH_FOR
+    {
+        return Ok(read.clone());
+    }
     let storage = &dashboard.storage;
-    tokio::try_join!(storage.counts_of(&COUNTED), storage.statistics())
+    let read = tokio::try_join!(storage.counts_of(&COUNTED), storage.statistics())?;
+    *last = Some((Instant::now(), read.clone()));
+    Ok(read)
 }
+
+/// The last counts read, and when.
+pub(super) type LastCounts = tokio::sync::Mutex<Option<(Instant, (StateCounts, Statistics))>>;
 
 /// The count shown for `state`: the jobs in it now, or for `Succeeded` the
 /// jobs that ever succeeded.

@@ -17,21 +17,28 @@
 //! dashboard's own listener speaks plain HTTP: serve others than loopback
 //! clients behind a TLS-terminating proxy.
 //!
-//! Pages so far: the overview (jobs per state, servers), jobs by state
-//! (keyset pages of [`jobs::PAGE_SIZE`], newest first, filtered by queue,
-//! with bulk requeue and delete of the jobs ticked), a job's detail
-//! (arguments, history with reasons, parameters, log and progress,
-//! result; requeue, cancel, delete), recurring jobs (trigger, pause,
-//! resume, remove), queues (jobs per state, pause, resume) and servers.
-//! Every page reads the storage through the [`Storage`] handle's
-//! monitoring calls, and links within the dashboard wherever it is
-//! nested.
+//! **Pages.** The overview (jobs per state, a realtime graph of jobs
+//! succeeded and failed per second, history graphs per hour and per day,
+//! servers); jobs by state (keyset pages of [`jobs::PAGE_SIZE`], newest
+//! first, filtered by queue, job name and text in the arguments through a
+//! bounded search, with bulk requeue and delete of the jobs ticked); the
+//! retries; a job's detail (arguments, history with reasons, parameters,
+//! log and progress, result, continuations, batch; requeue, cancel,
+//! delete); recurring jobs (trigger, pause, resume, remove); queues (jobs
+//! per state, pause, resume); batches (progress, members, nested batches,
+//! continuations; cancel); servers. Every page's menu shows the count of
+//! each state, kept live by a small script that polls `/stats.json`. Every
+//! page reads the storage through the [`Storage`] handle's monitoring
+//! calls, and links within the dashboard wherever it is nested; every
+//! asset is inline (no CDN), and no answer may be shown in another site's
+//! frame.
 //!
 //! **Changes.** Every change is a `POST` of a form, answered with a
 //! redirect back. It is refused (`403`) when another site's page makes
 //! the browser send it (cross-site request forgery: the browser's
 //! `Sec-Fetch-Site` or `Origin` header must name the dashboard's own
-//! origin), and always in read-only mode ([`Dashboard::read_only`]).
+//! origin; a request with neither comes from no browser and is served),
+//! and always in read-only mode ([`Dashboard::read_only`]).
 
 mod access;
 mod actions;
@@ -55,7 +62,9 @@ use axum::routing::get;
 
 pub use access::{Authorize, BasicAuth, BearerToken};
 pub use jobs::PAGE_SIZE;
-pub use listener::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+pub use listener::{
+    CLOSING_GRACE, HEADER_READ_TIMEOUT, MAX_CONNECTION_LIFETIME, MAX_CONNECTIONS, REQUEST_TIMEOUT,
+};
 
 use crate::Storage;
 
@@ -114,6 +123,7 @@ impl Dashboard {
         let state = Arc::new(State {
             storage: self.storage,
             read_only: self.read_only,
+            counts: live::LastCounts::default(),
         });
         Router::new()
             .route("/", get(overview::page))
@@ -166,6 +176,8 @@ pub(crate) struct State {
     pub storage: Storage,
     /// Whether pages offer no action and changes are refused.
     pub read_only: bool,
+    /// The counts every page polls, read at most once a second.
+    pub counts: live::LastCounts,
 }
 
 impl State {
