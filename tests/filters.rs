@@ -221,13 +221,15 @@ async fn server_filters_wrap_each_attempt_in_order(fx: &Fixture) {
     let panicked = wait_for_state(storage, panicking_id, State::Failed).await;
     let job_panicked = wait_for_state(storage, job_panic_id, State::Failed).await;
     server.shutdown().await;
-    assert_eq!(
-        panicked.reason.as_deref(),
-        Some("a server filter panicked: the filter broke")
+    let reason = panicked.reason.unwrap();
+    assert!(
+        reason.starts_with("a server filter panicked: the filter broke\nat tests/filters.rs:"),
+        "{reason}"
     );
-    assert_eq!(
-        job_panicked.reason.as_deref(),
-        Some("the job panicked: the job broke")
+    let reason = job_panicked.reason.unwrap();
+    assert!(
+        reason.starts_with("the job panicked: the job broke\nat tests/filters.rs:"),
+        "{reason}"
     );
     assert_eq!(
         seen(&job_panic),

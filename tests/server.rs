@@ -231,7 +231,13 @@ async fn a_panic_fails_its_job_and_the_server_goes_on(fx: &Fixture) {
     let failed = wait_for_state(&storage, panicked, State::Failed).await;
     wait_for_state(&storage, next, State::Succeeded).await;
     server.shutdown().await;
-    assert_eq!(failed.reason.as_deref(), Some("the job panicked: boom"));
+    // The reason says where it panicked, with the backtrace.
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.starts_with("the job panicked: boom\nat tests/server.rs:"),
+        "{reason}"
+    );
+    assert!(reason.contains("\nbacktrace:\n"), "{reason}");
     assert_eq!(runs(&fx.key("after-panic")), 1);
 }
 
@@ -507,9 +513,10 @@ async fn a_panic_while_decoding_fails_the_job_and_the_server_goes_on(fx: &Fixtur
     let failed = wait_for_state(&storage, broken, State::Failed).await;
     wait_for_state(&storage, next, State::Succeeded).await;
     server.shutdown().await;
-    assert_eq!(
-        failed.reason.as_deref(),
-        Some("the job panicked: decoding exploded")
+    let reason = failed.reason.unwrap();
+    assert!(
+        reason.starts_with("the job panicked: decoding exploded\nat tests/server.rs:"),
+        "{reason}"
     );
 }
 

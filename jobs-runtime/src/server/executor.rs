@@ -198,12 +198,18 @@ async fn attempt(
     }
 }
 
-/// The error of an attempt that `who` ("the job") panicked in.
+/// The error of an attempt that `who` ("the job") panicked in: the panic's
+/// message, then where it happened and the backtrace when the panic hook
+/// recorded them (see `panic_trace.rs`).
 fn panicked(who: &str, panic: &(dyn Any + Send)) -> JobError {
-    JobError::new(format!("{who} panicked: {}", panic_message(panic)))
+    let message = panic_message(panic);
+    match super::panic_trace::take(message) {
+        Some(trace) => JobError::new(format!("{who} panicked: {message}\n{trace}")),
+        None => JobError::new(format!("{who} panicked: {message}")),
+    }
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
+pub(super) fn panic_message(panic: &(dyn Any + Send)) -> &str {
     if let Some(message) = panic.downcast_ref::<&'static str>() {
         message
     } else if let Some(message) = panic.downcast_ref::<String>() {

@@ -58,6 +58,7 @@ mod lease_keeper;
 mod local_queue;
 mod maintenance;
 mod notifier;
+mod panic_trace;
 mod periodic;
 mod recurring_scheduler;
 mod recurring_sync;
@@ -204,6 +205,7 @@ impl Shared {
 }
 
 fn start((shared, background): (Shared, Background)) -> ServerHandle {
+    panic_trace::install();
     let stop = CancellationToken::new();
     let id = shared.id.clone();
     let span = info_span!("server", server = %id);
