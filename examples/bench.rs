@@ -272,9 +272,12 @@ async fn retain(url: &str, schema: &str, count: u64) -> anyhow::Result<()> {
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
              INSERT INTO jobs_job (name, queue, args, state, attempt, max_attempts, created_at, state_changed_at, server)
-             SELECT 'bench.noop', 'default', '{\"n\":0}', 'Succeeded', 1, 1, 0, 0, 'old' FROM n",
+             SELECT 'bench.noop', 'default', '{\"n\":0}', 'Succeeded', 1, 1, ?2, ?2, 'old' FROM n",
         )
         .bind(count)
+        // Finished now, as on PostgreSQL: at 0 (1970) the expirer would
+        // delete them all while the drain runs.
+        .bind(chrono::Utc::now().timestamp_millis())
         .execute(sqlite.pool())
         .await?;
         sqlx::query("ANALYZE").execute(sqlite.pool()).await?;
