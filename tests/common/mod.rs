@@ -59,6 +59,23 @@ impl Fixture {
         })
     }
 
+    /// The `jobs` command-line tool's options naming this storage:
+    /// `--database URL`, and `--schema NAME` on PostgreSQL.
+    pub fn cli_storage_args(&self) -> Vec<String> {
+        match &self.place {
+            Place::Sqlite(dir) => vec![
+                "--database".to_owned(),
+                format!("sqlite://{}", dir.path().join("jobs.db").display()),
+            ],
+            Place::Postgres(pg) => vec![
+                "--database".to_owned(),
+                pg.url().to_owned(),
+                "--schema".to_owned(),
+                pg.storage.schema().to_owned(),
+            ],
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn storage_kind(&self) -> &'static str {
         self.kind

@@ -165,6 +165,50 @@ async fn not_framed(mut response: axum::response::Response) -> axum::response::R
     response
 }
 
+impl Dashboard {
+    /// Serves the dashboard on `address` (`"127.0.0.1:9090"`; port 0 for
+    /// any free port) with the built-in listener's limits
+    /// ([`HEADER_READ_TIMEOUT`], [`REQUEST_TIMEOUT`],
+    /// [`MAX_CONNECTION_LIFETIME`], [`MAX_CONNECTIONS`]) until `shutdown`
+    /// completes; `bound` is told the address bound first. For a program
+    /// that serves only the dashboard (the `jobs dashboard` command); a
+    /// server serves it with [`ServerBuilder::dashboard`](crate::ServerBuilder::dashboard).
+    ///
+    /// # Errors
+    /// [`Error::Config`](jobs_core::Error::Config) naming the address when
+    /// it cannot be bound.
+    pub async fn serve(
+        self,
+        address: &str,
+        bound: impl FnOnce(std::net::SocketAddr),
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> jobs_core::Result<()> {
+        let listener = std::net::TcpListener::bind(address)
+            .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+            .map_err(|error| {
+                jobs_core::Error::Config(format!(
+                    "cannot serve the dashboard on {address}: {error}"
+                ))
+            })?;
+        if let Ok(address) = listener.local_addr() {
+            bound(address);
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let serving = listener::serve(
+            listener,
+            self.router(),
+            listener::Limits::default(),
+            stop.clone(),
+        );
+        tokio::pin!(serving);
+        tokio::select! {
+            () = &mut serving => {}
+            () = shutdown => stop.cancel(),
+        }
+        Ok(())
+    }
+}
+
 /// The dashboard of `storage`, served to loopback clients only:
 /// `Dashboard::new(storage).router()`.
 pub fn router(storage: Storage) -> Router {
