@@ -68,10 +68,19 @@ async fn status_and_list_read_the_storage(fx: &Fixture) {
     later::enqueue_with(&client, EnqueueOptions::new().queue("mail"), 9)
         .await
         .unwrap();
+    let done = later::enqueue(&client, 8).await.unwrap();
+    let server = fast_server(&fx.storage)
+        .queues(["default"])
+        .start()
+        .unwrap();
+    wait_for_state(&fx.storage, done, State::Succeeded).await;
+    server.shutdown().await;
 
     let status = json_of(&jobs_cli(fx, &["--json", "status"]).await);
     assert_eq!(status["counts"]["Scheduled"], 2, "{status}");
     assert_eq!(status["counts"]["Enqueued"], 1, "{status}");
+    assert_eq!(status["counts"]["Succeeded"], 1, "{status}");
+    assert_eq!(status["succeeded_ever"], 1, "{status}");
     let mail = status["queues"]
         .as_array()
         .unwrap()

@@ -48,7 +48,8 @@ enum Command {
     /// Creates or updates the storage's tables (every other command does
     /// too, on its first connection).
     Migrate,
-    /// Jobs per state, per queue, the paused queues and the servers.
+    /// Jobs per state (`Succeeded`: all that ever succeeded), per queue,
+    /// the paused queues and the servers.
     Status,
     /// One page of jobs, newest first.
     List {
@@ -264,14 +265,29 @@ fn print(json: bool, value: Value, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The states `status` counts as the jobs stored now, each through its
+/// own index; `Succeeded`, the bulk of a table that keeps finished jobs,
+/// is shown as the jobs that ever succeeded (the statistics), as the
+/// dashboard does.
+const COUNTED: [State; 6] = [
+    State::Scheduled,
+    State::Enqueued,
+    State::Processing,
+    State::Failed,
+    State::Deleted,
+    State::Awaiting,
+];
+
 async fn status(storage: &Storage, json: bool) -> Result<(), String> {
-    let (counts, queues, paused, servers) = tokio::try_join!(
-        storage.counts(),
+    let (mut counts, statistics, queues, paused, servers) = tokio::try_join!(
+        storage.counts_of(&COUNTED),
+        storage.statistics(),
         storage.queue_counts(),
         storage.paused(),
         storage.servers()
     )
     .map_err(storage_error)?;
+    counts.set(State::Succeeded, statistics.total.succeeded);
     let paused: Vec<String> = paused
         .into_iter()
         .filter_map(|paused| match paused.target {
@@ -289,6 +305,8 @@ async fn status(storage: &Storage, json: bool) -> Result<(), String> {
         };
         let value = json!({
             "counts": by_state(&counts),
+            "succeeded_ever": statistics.total.succeeded,
+            "failed_ever": statistics.total.failed,
             "queues": queues.iter().map(|queue| json!({
                 "queue": queue.queue,
                 "counts": by_state(&queue.counts),
@@ -307,7 +325,12 @@ async fn status(storage: &Storage, json: bool) -> Result<(), String> {
     }
     println!("jobs");
     for state in State::ALL {
-        println!("  {:<12} {:>10}", state.as_str(), counts.get(state));
+        let note = if state == State::Succeeded {
+            "  (all that ever succeeded)"
+        } else {
+            ""
+        };
+        println!("  {:<12} {:>10}{note}", state.as_str(), counts.get(state));
     }
     println!("queues (unfinished and failed jobs)");
     for queue in &queues {
