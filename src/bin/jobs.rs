@@ -203,32 +203,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Show { id } => show(&storage, JobId(id), json).await,
         Command::Retry { ids } => moved(&storage, ids, "requeued", json).await,
         Command::Delete { ids } => moved(&storage, ids, "deleted", json).await,
-        Command::Pause { queue } => {
-            let changed = storage.pause_queue(&queue).await.map_err(storage_error)?;
-            let text = if changed {
-                format!("paused queue {queue}")
-            } else {
-                format!("queue {queue} was paused already")
-            };
-            print(
-                json,
-                json!({"queue": queue, "paused": true, "changed": changed}),
-                &text,
-            )
-        }
-        Command::Resume { queue } => {
-            let changed = storage.resume_queue(&queue).await.map_err(storage_error)?;
-            let text = if changed {
-                format!("resumed queue {queue}")
-            } else {
-                format!("queue {queue} was not paused")
-            };
-            print(
-                json,
-                json!({"queue": queue, "paused": false, "changed": changed}),
-                &text,
-            )
-        }
+        Command::Pause { queue } => pause_or_resume(&storage, queue, true, json).await,
+        Command::Resume { queue } => pause_or_resume(&storage, queue, false, json).await,
         Command::Recurring(command) => recurring(&storage, command, json).await,
         Command::Dashboard { bind } => jobs::dashboard::Dashboard::new(storage)
             .serve(
@@ -243,6 +219,32 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|error| error.to_string()),
     }
+}
+
+/// Pauses or resumes `queue`, saying whether it was so already.
+async fn pause_or_resume(
+    storage: &Storage,
+    queue: String,
+    pause: bool,
+    json: bool,
+) -> Result<(), String> {
+    let changed = if pause {
+        storage.pause_queue(&queue).await
+    } else {
+        storage.resume_queue(&queue).await
+    }
+    .map_err(storage_error)?;
+    let text = match (pause, changed) {
+        (true, true) => format!("paused queue {queue}"),
+        (true, false) => format!("queue {queue} was paused already"),
+        (false, true) => format!("resumed queue {queue}"),
+        (false, false) => format!("queue {queue} was not paused"),
+    };
+    print(
+        json,
+        json!({"queue": queue, "paused": pause, "changed": changed}),
+        &text,
+    )
 }
 
 /// A storage error, with what to do about the usual ones.
@@ -265,29 +267,15 @@ fn print(json: bool, value: Value, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The states `status` counts as the jobs stored now, each through its
-/// own index; `Succeeded`, the bulk of a table that keeps finished jobs,
-/// is shown as the jobs that ever succeeded (the statistics), as the
-/// dashboard does.
-const COUNTED: [State; 6] = [
-    State::Scheduled,
-    State::Enqueued,
-    State::Processing,
-    State::Failed,
-    State::Deleted,
-    State::Awaiting,
-];
-
 async fn status(storage: &Storage, json: bool) -> Result<(), String> {
-    let (mut counts, statistics, queues, paused, servers) = tokio::try_join!(
-        storage.counts_of(&COUNTED),
-        storage.statistics(),
+    // As the dashboard counts: `Succeeded` is all that ever succeeded.
+    let ((counts, statistics), queues, paused, servers) = tokio::try_join!(
+        storage.counts_shown(),
         storage.queue_counts(),
         storage.paused(),
         storage.servers()
     )
     .map_err(storage_error)?;
-    counts.set(State::Succeeded, statistics.total.succeeded);
     let paused: Vec<String> = paused
         .into_iter()
         .filter_map(|paused| match paused.target {

@@ -18,26 +18,13 @@ use super::{State as Dashboard, unavailable};
 /// How often pages ask for the counts, in milliseconds.
 pub(super) const POLL_MS: u32 = 2000;
 
-/// The states counted as the jobs stored now (through each one's own
-/// index: cheap however many jobs are kept). `Succeeded` is counted by the
-/// statistics instead, as Hangfire does: all the jobs that ever
-/// succeeded, which is also what keeps its count cheap.
-pub(super) const COUNTED: [State; 6] = [
-    State::Scheduled,
-    State::Enqueued,
-    State::Processing,
-    State::Failed,
-    State::Deleted,
-    State::Awaiting,
-];
-
 /// How long counts read are shown again rather than read anew: every open
 /// page polls, and on a storage where a state has no index of its own
 /// (SQLite's `Failed`, `Deleted` and `Awaiting`) a count reads the table.
 pub(super) const FRESH_FOR: Duration = Duration::from_secs(1);
 
-/// What the overview and `/stats.json` show: the jobs of each counted
-/// state, and the statistics; read at most once per [`FRESH_FOR`] however
+/// What the overview and `/stats.json` show
+/// ([`Storage::counts_shown`](crate::Storage::counts_shown)); read at most once per [`FRESH_FOR`] however
 /// many pages poll (the others wait for that read and share it).
 pub(super) async fn read(dashboard: &Dashboard) -> jobs_core::Result<(StateCounts, Statistics)> {
     let mut last = dashboard.counts.lock().await;
@@ -46,24 +33,13 @@ pub(super) async fn read(dashboard: &Dashboard) -> jobs_core::Result<(StateCount
     {
         return Ok(read.clone());
     }
-    let storage = &dashboard.storage;
-    let read = tokio::try_join!(storage.counts_of(&COUNTED), storage.statistics())?;
+    let read = dashboard.storage.counts_shown().await?;
     *last = Some((Instant::now(), read.clone()));
     Ok(read)
 }
 
 /// The last counts read, and when.
 pub(super) type LastCounts = tokio::sync::Mutex<Option<(Instant, (StateCounts, Statistics))>>;
-
-/// The count shown for `state`: the jobs in it now, or for `Succeeded` the
-/// jobs that ever succeeded.
-pub(super) fn shown(state: State, counts: &StateCounts, statistics: &Statistics) -> u64 {
-    if state == State::Succeeded {
-        statistics.total.succeeded
-    } else {
-        counts.get(state)
-    }
-}
 
 /// `GET /stats.json`: `{"counts": {"Enqueued": 3, ...}, "succeeded": 10,
 /// "failed": 1}`, the counts as the pages show them and the totals of the
@@ -75,10 +51,7 @@ pub(super) async fn stats(Page(dashboard): Page<Arc<Dashboard>>) -> Response {
     };
     let counts: serde_json::Map<String, serde_json::Value> = State::ALL
         .into_iter()
-        .map(|state| {
-            let count = shown(state, &counts, &statistics);
-            (state.to_string(), count.into())
-        })
+        .map(|state| (state.to_string(), counts.get(state).into()))
         .collect();
     let body = serde_json::json!({
         "counts": counts,
