@@ -60,10 +60,20 @@ pub mod dashboard {
     pub use jobs_runtime::dashboard::*;
 }
 
+/// The metrics every client and server records through the `metrics`
+/// facade: their names, units and labels (see
+/// [`jobs_runtime::metrics`]).
+pub mod metrics {
+    pub use jobs_runtime::metrics::*;
+}
+
 /// The server's settings and their defaults.
 pub mod server {
     pub use jobs_runtime::server::*;
 }
+
+/// The guide: from a first job to many servers, a chapter per topic.
+pub mod guide;
 
 /// What most programs need: `use jobs::prelude::*;`.
 pub mod prelude {

@@ -276,6 +276,11 @@ async fn nested_pages_list_and_show_jobs(fx: &Fixture) {
         overview.contains(r#"href="/jobs/jobs/Failed""#),
         "{overview}"
     );
+    // The menu's link to the overview is one the nested router serves.
+    assert!(
+        overview.contains(r#"<a href="/jobs">Overview</a>"#),
+        "{overview}"
+    );
 
     let (status, failed) = get_from(&app, "/jobs/jobs/Failed").await;
     assert_eq!(status, StatusCode::OK, "{failed}");

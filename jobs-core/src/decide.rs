@@ -161,6 +161,7 @@ mod tests {
                 attempt,
             },
             name: "job".into(),
+            queue: "default".into(),
             max_attempts,
             server: Some("host:1:ab".into()),
         }

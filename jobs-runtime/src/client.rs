@@ -503,6 +503,7 @@ pub(crate) fn new_job<J: Job>(job: &J, options: EnqueueOptions) -> Result<NewJob
         unique,
         concurrency,
         parameters: options.parameters,
+        trace_context: crate::trace_context::current(),
     })
 }
 

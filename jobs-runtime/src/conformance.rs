@@ -1330,6 +1330,7 @@ pub async fn expired_leases_lists_only_expired_attempts(storage: &Storage) {
         [ExpiredLease {
             job: short.held(),
             name: short.name.clone(),
+            queue: short.queue.clone(),
             max_attempts: 3,
             server: Some(SERVER.to_owned()),
         }]
@@ -1339,6 +1340,7 @@ pub async fn expired_leases_lists_only_expired_attempts(storage: &Storage) {
     let not_expired = ExpiredLease {
         job: long.held(),
         name: long.name.clone(),
+        queue: long.queue.clone(),
         max_attempts: 3,
         server: Some(SERVER.to_owned()),
     };
@@ -1419,7 +1421,7 @@ pub async fn rescue_skips_a_lease_renewed_meanwhile(storage: &Storage) {
 
 /// Counts follow the states: in all, of some states, and per queue.
 pub async fn counts_by_state(storage: &Storage) {
-    enqueue(
+    let ids = enqueue(
         storage,
         vec![
             new_job("a", "q"),
@@ -1437,7 +1439,18 @@ pub async fn counts_by_state(storage: &Storage) {
     assert_eq!(queues[1].counts.get(State::Enqueued), 2);
     assert_eq!(queues[1].counts.get(State::Scheduled), 1);
     assert_eq!(queues[1].counts.total(), 3);
+    let (a, b, c) = (ids[0], ids[1], ids[3]);
+    let enqueued_at = async |id| Some(record(storage, id).await.state_changed_at);
+    assert_eq!(
+        queues[1].oldest_enqueued_at,
+        enqueued_at(a).await,
+        "the head of a queue is the job fetched next"
+    );
+    assert_eq!(queues[0].oldest_enqueued_at, enqueued_at(c).await);
     let job = fetch(storage, &["q"], 1).await.remove(0);
+    assert_eq!(job.id, a);
+    let queues = storage.queue_counts().await.unwrap();
+    assert_eq!(queues[1].oldest_enqueued_at, enqueued_at(b).await);
     let counts = storage.counts().await.unwrap();
     assert_eq!(counts.get(State::Enqueued), 2);
     assert_eq!(counts.get(State::Processing), 1);
@@ -1463,6 +1476,12 @@ pub async fn counts_by_state(storage: &Storage) {
     assert_eq!(some.get(State::Succeeded), 1);
     assert_eq!(some.total(), 3, "the states not asked for read 0");
     assert_eq!(storage.counts_of(&[]).await.unwrap().total(), 0);
+    fetch(storage, &["q"], 1).await;
+    let queues = storage.queue_counts().await.unwrap();
+    assert_eq!(
+        queues[1].oldest_enqueued_at, None,
+        "no job waits in the queue"
+    );
 }
 
 /// The statistics count each job that reaches `Succeeded` or `Failed`,

@@ -123,6 +123,52 @@ pub(crate) fn by_state(rows: Vec<(String, i64)>) -> Result<jobs_core::StateCount
     Ok(counts)
 }
 
+/// For each queue of `queues` (a `FROM` item of one column `queue`), when
+/// the job at its head in each `Enqueued` index became `Enqueued`: rows of
+/// (queue, time in the first index, time in the second), each read as the
+/// first entry of the index's `(queue, priority, id)` order. The earlier
+/// of the two is the queue's head (see
+/// [`QueueCounts::oldest_enqueued_at`]).
+pub(crate) fn queue_heads_sql(table: &str, queues: &str) -> String {
+    let heads: Vec<String> = conditions(State::Enqueued)
+        .iter()
+        .map(|condition| {
+            format!(
+                "(SELECT state_changed_at FROM {table} AS j
+                  WHERE {condition} AND j.queue = q.queue
+                  ORDER BY j.queue, j.priority, j.id LIMIT 1)"
+            )
+        })
+        .collect();
+    format!("SELECT q.queue, {} FROM {queues}", heads.join(", "))
+}
+
+/// Sets each queue's [`QueueCounts::oldest_enqueued_at`] from its heads'
+/// times (rows of queue, then one time per `Enqueued` index, as
+/// [`queue_heads_sql`] reads them): the earliest.
+pub(crate) fn with_heads<T>(
+    queues: &mut [QueueCounts],
+    heads: Vec<(String, Option<T>, Option<T>)>,
+    time: impl Fn(T) -> chrono::DateTime<chrono::Utc>,
+) {
+    for (queue, first, second) in heads {
+        let Some(counts) = queues.iter_mut().find(|counts| counts.queue == queue) else {
+            continue;
+        };
+        counts.oldest_enqueued_at = [first, second].into_iter().flatten().map(&time).min();
+    }
+}
+
+/// The queues of `queues` with jobs waiting: those whose head
+/// [`queue_heads_sql`] reads.
+pub(crate) fn waiting(queues: &[QueueCounts]) -> Vec<String> {
+    queues
+        .iter()
+        .filter(|counts| counts.counts.get(State::Enqueued) > 0)
+        .map(|counts| counts.queue.clone())
+        .collect()
+}
+
 /// Adds up `(queue, state, count)` rows, sorted by queue, into one
 /// [`QueueCounts`] per queue.
 ///

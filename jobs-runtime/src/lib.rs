@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod filters;
 mod job_parameters;
 mod limited_probe;
+pub mod metrics;
 #[cfg(test)]
 mod migrations_check;
 pub mod postgres;
@@ -28,6 +29,7 @@ pub mod sqlite;
 mod storage;
 #[doc(hidden)]
 pub mod testing;
+mod trace_context;
 mod traced;
 mod transaction;
 mod unique;
@@ -37,7 +39,7 @@ pub use client::{Client, ClientBuilder, EnqueueOptions};
 pub use connect_options::{
     ConnectOptions, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
 };
-pub use filters::{ClientFilter, Next, ServerFilter, StateFilter, StateTransition, TracingFilter};
+pub use filters::{ClientFilter, Next, ServerFilter, StateFilter, StateTransition};
 pub use recurring::RecurringOptions;
 pub use server::{Server, ServerBuilder, ServerHandle};
 pub use storage::Storage;

@@ -22,6 +22,7 @@ use jobs_core::{JobStorage, MaintenanceStorage, NotificationStorage};
 use tokio::sync::{Notify, watch};
 
 use crate::ConnectOptions;
+use crate::metrics;
 use crate::postgres::PostgresStorage;
 use crate::sqlite::SqliteStorage;
 use crate::traced::Traced;
@@ -743,7 +744,11 @@ impl Storage {
         params: FireRecurringParams,
     ) -> Result<Option<Vec<JobId>>> {
         let enqueued = params.jobs.iter().any(|job| job.schedule.is_now());
+        let counted = metrics::Enqueueing::of(&params.jobs);
         let fired = self.backend.fire_recurring(params).await?;
+        if fired.is_some() {
+            counted.stored();
+        }
         self.wake_servers_if(enqueued && fired.as_ref().is_some_and(|ids| !ids.is_empty()));
         Ok(fired)
     }
@@ -768,7 +773,9 @@ impl Storage {
             job.max_attempts = job.max_attempts.max(1);
         }
         let batches = !params.batches.is_empty();
+        let counted = metrics::Enqueueing::of(&params.jobs);
         let ids = self.backend.enqueue(params).await?;
+        counted.stored();
         self.wake_servers_if(now);
         if batches {
             // An empty batch finishes at the next check: make it now.

@@ -83,6 +83,9 @@ pub async fn enqueue_in_tx<J: Job>(
     options: EnqueueOptions,
 ) -> Result<JobId> {
     let job = new_job(&job, options)?;
+    let counted = crate::metrics::Enqueueing::of(std::slice::from_ref(&job));
     let ids = tx.enqueue_jobs(EnqueueParams::jobs(vec![job])).await?;
+    // Counted when stored in the transaction: a rollback does not uncount.
+    counted.stored();
     Ok(ids[0])
 }

@@ -101,6 +101,13 @@ pub struct NewJob {
     /// Its parameters (name to JSON), stored with it: what client filters
     /// set (see [`JobParameters`](super::JobParameters)). Empty by default.
     pub parameters: JobParameters,
+    /// The trace context of the code that enqueued it, as a W3C
+    /// `traceparent` (`00-{trace id}-{span id}-{flags}`, 55 characters):
+    /// each attempt's span is linked to it. Set by the client from the
+    /// current span when the feature `opentelemetry` is on; `None`
+    /// otherwise. A storage keeps it as given and hands it back in
+    /// [`FetchedJob::trace_context`].
+    pub trace_context: Option<String>,
 }
 
 impl NewJob {
@@ -126,6 +133,7 @@ impl NewJob {
             unique: None,
             concurrency: None,
             parameters: JobParameters::new(),
+            trace_context: None,
         }
     }
 
@@ -196,6 +204,8 @@ pub struct FetchedJob {
     /// For a continuation: its parent's result (JSON), copied when the
     /// parent finished; `None` otherwise.
     pub parent_result: Option<String>,
+    /// The trace context it was enqueued in ([`NewJob::trace_context`]).
+    pub trace_context: Option<String>,
 }
 
 impl FetchedJob {

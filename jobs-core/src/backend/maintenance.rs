@@ -36,6 +36,8 @@ pub struct ExpiredLease {
     pub job: Attempt,
     /// The job's name.
     pub name: String,
+    /// The job's queue.
+    pub queue: String,
     /// The most attempts the job gets.
     pub max_attempts: u32,
     /// The server that held it.

@@ -89,6 +89,16 @@ pub struct QueueCounts {
     pub queue: String,
     /// Its jobs per state.
     pub counts: StateCounts,
+    /// When the job at the queue's head became `Enqueued` (UTC): the first
+    /// job, by priority then id, of each of the two `Enqueued` indexes
+    /// (without and with a concurrency key), the earlier of the two. Its
+    /// age is the queue's latency, as Sidekiq's `Queue#latency`: how long
+    /// the job a server takes next has waited. It is not always the
+    /// longest wait: a retried job keeps its id, so once enqueued again it
+    /// may stand at the head with a fresh time while newer jobs wait
+    /// longer behind it (finding the longest wait would need another
+    /// index on the hot path). `None` when no job waits.
+    pub oldest_enqueued_at: Option<DateTime<Utc>>,
 }
 
 /// Which jobs [`MonitoringStorage::list_jobs`] reads: newest first, one
@@ -270,7 +280,9 @@ pub trait MonitoringStorage: Send + Sync + 'static {
     /// How many jobs of each queue are in each state but `Succeeded` and
     /// `Deleted` (those read 0: they are the bulk of a table that keeps
     /// finished jobs, and counting them would read it all), sorted by
-    /// queue name; a queue with none of those jobs is not listed.
+    /// queue name; a queue with none of those jobs is not listed. With
+    /// each queue that has jobs waiting, when its head job became
+    /// `Enqueued` ([`QueueCounts::oldest_enqueued_at`]).
     async fn queue_counts(&self) -> Result<Vec<QueueCounts>>;
 
     /// Reads one job; `None` when no job has this id.

@@ -59,7 +59,10 @@ pub(crate) fn button(action: &str, name: &str, label: &str, fields: &[(&str, &st
 /// the dashboard is nested, HTML-escaped.
 pub(crate) fn nav(base: &str) -> String {
     use jobs_core::State;
-    let mut nav = format!("<nav data-base=\"{base}\"><a href=\"{base}/\">Overview</a>");
+    // Nested under a prefix (`/jobs`), axum serves the overview at the
+    // prefix itself: `/jobs/` would be a 404.
+    let overview = if base.is_empty() { "/" } else { base };
+    let mut nav = format!("<nav data-base=\"{base}\"><a href=\"{overview}\">Overview</a>");
     for state in State::ALL {
         let _ = write!(
             nav,

@@ -9,9 +9,9 @@
 //!
 //! Filters run in the order they were registered: the first client filter
 //! sees a job first; the first server filter is the outermost, so it sees
-//! the attempt start first and end last. Every server runs
-//! [`TracingFilter`] first, which opens the attempt's `job` span: the
-//! other filters and the job log inside it.
+//! the attempt start first and end last. Every attempt runs inside its
+//! tracing span, `job` (see [`metrics`](crate::metrics) and the guide's
+//! observability chapter): the filters and the job log inside it.
 
 mod client;
 mod server;
@@ -19,6 +19,6 @@ mod state;
 
 pub use client::ClientFilter;
 pub(crate) use server::around;
-pub use server::{Next, ServerFilter, TracingFilter};
+pub use server::{Next, ServerFilter};
 pub use state::{STATE_BACKLOG, StateFilter, StateTransition};
 pub(crate) use state::{StateFilters, StateReceiver, StateTeller, run as tell_state_filters};

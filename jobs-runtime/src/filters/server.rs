@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use jobs_core::{BoxFuture, JobContext, JobResult};
-use tracing::{Instrument, info_span};
 
 /// The rest of the attempt that a [`ServerFilter`] wraps: the next
 /// filters, then the job. Await it to run them; its result is the
@@ -44,27 +43,6 @@ pub trait ServerFilter: Send + Sync + 'static {
     /// Runs the attempt `next` of the job `ctx` describes, and returns
     /// its result.
     async fn around(&self, ctx: &JobContext, next: Next<'_>) -> JobResult;
-}
-
-/// Runs each attempt inside a `tracing` span named `job`, with the
-/// fields `job.id`, `job.name`, `attempt` and `queue`: every event the job
-/// and the filters after this one emit carries them. Every server runs it
-/// as its first filter.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TracingFilter;
-
-#[async_trait::async_trait]
-impl ServerFilter for TracingFilter {
-    async fn around(&self, ctx: &JobContext, next: Next<'_>) -> JobResult {
-        let span = info_span!(
-            "job",
-            job.id = %ctx.id(),
-            job.name = ctx.name(),
-            attempt = ctx.attempt(),
-            queue = ctx.queue()
-        );
-        next.instrument(span).await
-    }
 }
 
 /// `job` inside `filters`, the first outermost.

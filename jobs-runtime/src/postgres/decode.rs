@@ -37,6 +37,7 @@ pub(super) fn fetched(row: &PgRow) -> std::result::Result<FetchedJob, sqlx::Erro
         priority: row.try_get("priority")?,
         enqueued_at: row.try_get("created_at")?,
         parent_result: row.try_get("parent_result")?,
+        trace_context: row.try_get("trace_context")?,
     })
 }
 

@@ -97,21 +97,22 @@ pub(super) fn take_sql(picked: &str) -> String {
              progress = NULL
          FROM picked WHERE j.id = picked.id
          RETURNING j.id, j.name, j.queue, j.args, j.attempt, j.max_attempts, j.priority,
-                   j.created_at, j.state, j.state_changed_at, j.parent_result
+                   j.created_at, j.state, j.state_changed_at, j.parent_result, j.trace_context
      ), recorded AS (
          INSERT INTO {{s}}.jobs_job_state (job_id, state, at, data)
          SELECT id, state, state_changed_at,
                 jsonb_build_object('server', $3::text, 'attempt', attempt)
          FROM moved
      )
-     SELECT id, name, queue, args, attempt, max_attempts, priority, created_at, parent_result
+     SELECT id, name, queue, args, attempt, max_attempts, priority, created_at, parent_result,
+            trace_context
      FROM moved"
     )
 }
 
 /// The CTEs `inserted`, `recorded` and `notified` that store new jobs
-/// (bound by [`NewJobColumns::arguments`] as `$1` to `$12`; with `related`
-/// their parents' and batches' columns as the next five, `$13` to `$17`;
+/// (bound by [`NewJobColumns::arguments`] as `$1` to `$13`; with `related`
+/// their parents' and batches' columns as the next five, `$14` to `$18`;
 /// with `control` their unique keys and concurrency limits as the next
 /// four) with their first history entry, and wake the listening servers
 /// on commit when one is `Enqueued`. A delay is added to the database's
@@ -126,7 +127,7 @@ pub(super) fn take_sql(picked: &str) -> String {
 pub(super) fn insert_jobs(condition: &str, related: bool, control: bool) -> String {
     let mut columns = String::new();
     let mut arrays = String::new();
-    let mut next = 13;
+    let mut next = 14;
     let mut add = |names: &[&str], types: &[&str]| {
         for (name, kind) in names.iter().zip(types) {
             columns.push_str(", ");
@@ -170,15 +171,15 @@ pub(super) fn insert_jobs(condition: &str, related: bool, control: bool) -> Stri
         "inserted AS (
              INSERT INTO {{s}}.jobs_job (name, queue, args, state, max_attempts, created_at,
                                         state_changed_at, run_at, reason, state_data,
-                                        priority{columns})
+                                        priority, trace_context{columns})
              SELECT name, queue, args, state, max_attempts, now(), now(),
                     coalesce(run_at, now() + run_in_ms * interval '1 millisecond'),
-                    reason, data::jsonb, priority{columns}
+                    reason, data::jsonb, priority, trace_context{columns}
              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
                          $6::timestamptz[], $7::float8[], $8::text[], $9::text[],
-                         $10::smallint[]{arrays})
+                         $10::smallint[], $13::text[]{arrays})
                   WITH ORDINALITY AS new(name, queue, args, max_attempts, state, run_at,
-                                         run_in_ms, reason, data, priority{columns}, n)
+                                         run_in_ms, reason, data, priority, trace_context{columns}, n)
              WHERE true {condition}
              ORDER BY n
              {on_conflict}
@@ -204,6 +205,7 @@ pub(super) struct NewJobColumns<'a> {
     reasons: Vec<Option<&'a str>>,
     data: Vec<Option<&'a str>>,
     priorities: Vec<i16>,
+    trace_contexts: Vec<Option<&'a str>>,
     notify: bool,
     related: Option<RelatedColumns<'a>>,
     control: Option<ControlColumns>,
@@ -250,6 +252,10 @@ impl<'a> NewJobColumns<'a> {
             reasons: jobs.iter().map(|job| job.reason.as_deref()).collect(),
             data: jobs.iter().map(|job| job.data.as_deref()).collect(),
             priorities: jobs.iter().map(|job| job.priority).collect(),
+            trace_contexts: jobs
+                .iter()
+                .map(|job| job.trace_context.as_deref())
+                .collect(),
             notify: jobs.iter().any(|job| job.schedule.is_now()),
             related: None,
             control: None,
@@ -309,6 +315,10 @@ impl<'a> NewJobColumns<'a> {
             reasons: rows.iter().map(|row| row.reason.as_deref()).collect(),
             data: rows.iter().map(|row| row.data.as_deref()).collect(),
             priorities: rows.iter().map(|row| row.job.priority).collect(),
+            trace_contexts: rows
+                .iter()
+                .map(|row| row.job.trace_context.as_deref())
+                .collect(),
             notify: rows.iter().any(|row| row.state == State::Enqueued),
             related: Some(RelatedColumns {
                 parent_ids: rows.iter().map(JobRow::parent_id).collect(),
@@ -324,7 +334,7 @@ impl<'a> NewJobColumns<'a> {
         }
     }
 
-    /// The arguments of [`insert_jobs`]: `$1` to `$12`, then the related
+    /// The arguments of [`insert_jobs`]: `$1` to `$13`, then the related
     /// columns of [`planned`](Self::planned) jobs, then the control
     /// columns of [`with_control`](Self::with_control); `channel` is the
     /// one the servers listen on. A statement's own parameters follow:
@@ -346,6 +356,7 @@ impl<'a> NewJobColumns<'a> {
         arguments.add(self.priorities)?;
         arguments.add(channel)?;
         arguments.add(self.notify)?;
+        arguments.add(self.trace_contexts)?;
         if let Some(related) = self.related {
             arguments.add(related.parent_ids)?;
             arguments.add(related.parent_batches)?;

@@ -47,7 +47,7 @@ impl MaintenanceStorage for PostgresStorage {
         self.run(
             "finding expired leases",
             sqlx::query(self.sql(
-                "SELECT id, name, attempt, max_attempts, server FROM {s}.jobs_job
+                "SELECT id, name, queue, attempt, max_attempts, server FROM {s}.jobs_job
                  WHERE state = 'Processing' AND lease_expires_at < now()
                  ORDER BY lease_expires_at LIMIT $1",
             ))
@@ -59,6 +59,7 @@ impl MaintenanceStorage for PostgresStorage {
                         attempt: count(&row, "attempt")?,
                     },
                     name: row.try_get("name")?,
+                    queue: row.try_get("queue")?,
                     max_attempts: count(&row, "max_attempts")?,
                     server: row.try_get("server")?,
                 })

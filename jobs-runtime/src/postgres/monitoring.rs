@@ -1,5 +1,6 @@
 //! [`MonitoringStorage`] for PostgreSQL: reads only.
 
+use chrono::{DateTime, Utc};
 use jobs_core::Parent;
 use jobs_core::{
     BatchId, BatchRecord, Error, JobId, JobLogQuery, JobParameters, JobQuery, JobRecord, JobSearch,
@@ -11,7 +12,10 @@ use sqlx::postgres::PgRow;
 
 use super::PostgresStorage;
 use super::decode::{decode_state, limit, record};
-use crate::counting::{by_queue, by_state, counts_of_sql, newest_sql, queue_counts_sql};
+use crate::counting::{
+    by_queue, by_state, counts_of_sql, newest_sql, queue_counts_sql, queue_heads_sql, waiting,
+    with_heads,
+};
 
 /// The page of jobs [`MonitoringStorage::list_jobs`] reads: `$1` the id to
 /// start below, then the queue when filtered by it, then the limit. The
@@ -154,7 +158,21 @@ impl MonitoringStorage for PostgresStorage {
                 sqlx::query_as(self.sql(&queue_counts_sql("{s}.jobs_job"))).fetch_all(&self.pool),
             )
             .await?;
-        by_queue(rows)
+        let mut queues = by_queue(rows)?;
+        let waiting = waiting(&queues);
+        if !waiting.is_empty() {
+            let sql = queue_heads_sql("{s}.jobs_job", "unnest($1::text[]) AS q(queue)");
+            let heads: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = self
+                .run(
+                    "reading the queues' heads",
+                    sqlx::query_as(self.sql(&sql))
+                        .bind(waiting)
+                        .fetch_all(&self.pool),
+                )
+                .await?;
+            with_heads(&mut queues, heads, |time| time);
+        }
+        Ok(queues)
     }
 
     async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {

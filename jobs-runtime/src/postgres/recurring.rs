@@ -226,12 +226,12 @@ impl PostgresStorage {
         // in a CTE that nothing reads is never evaluated.
         let sql = self.sql(&format!(
             "WITH claimed AS (
-                 SELECT id FROM {{s}}.jobs_recurring WHERE id = $13 AND version = $14 FOR UPDATE
+                 SELECT id FROM {{s}}.jobs_recurring WHERE id = $14 AND version = $15 FOR UPDATE
              ), {}, updated AS (
                  UPDATE {{s}}.jobs_recurring AS r
-                 SET next_run_at = $15, version = r.version + 1, updated_at = now(),
+                 SET next_run_at = $16, version = r.version + 1, updated_at = now(),
                      last_run_at = CASE WHEN EXISTS (SELECT FROM inserted)
-                                        THEN coalesce($16, now()) ELSE r.last_run_at END,
+                                        THEN coalesce($17, now()) ELSE r.last_run_at END,
                      last_job_id = coalesce((SELECT max(id) FROM inserted), r.last_job_id)
                  FROM claimed WHERE r.id = claimed.id
              )

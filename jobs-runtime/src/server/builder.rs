@@ -10,7 +10,7 @@ use super::job_log_writer::JobLogSink;
 use super::{Background, ServerHandle, Shared};
 use crate::Storage;
 use crate::dashboard::Dashboard;
-use crate::filters::{ServerFilter, StateFilter, StateFilters, TracingFilter};
+use crate::filters::{ServerFilter, StateFilter, StateFilters};
 
 /// How many jobs one fetch takes at most (fewer when fewer workers are free).
 pub const DEFAULT_FETCH_BATCH: usize = 200;
@@ -49,6 +49,9 @@ pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(15);
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often expired jobs and silent servers are deleted.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the leader reads the queues' lengths and latencies for the
+/// metrics ([`metrics::QUEUE_LENGTH`](crate::metrics::QUEUE_LENGTH)).
+pub const DEFAULT_QUEUE_METRICS_INTERVAL: Duration = Duration::from_secs(10);
 /// How long an attempt asked to stop (cancelled, timed out, its lease
 /// lost) may take to return before its future is dropped: long enough for
 /// a job watching its token to finish a step cleanly, short enough that a
@@ -125,6 +128,8 @@ pub struct ServerConfig {
     pub(crate) retention: Duration,
     /// Period of the expirer ([`DEFAULT_CLEANUP_INTERVAL`]).
     pub(crate) cleanup_interval: Duration,
+    /// Period of the queue metrics ([`DEFAULT_QUEUE_METRICS_INTERVAL`]).
+    pub(crate) queue_metrics_interval: Duration,
     /// Longest attempt of a job that sets no timeout (none by default).
     pub(crate) job_timeout: Option<Duration>,
     /// Time an attempt asked to stop gets to return ([`DEFAULT_CANCEL_GRACE`]).
@@ -151,6 +156,7 @@ impl Default for ServerConfig {
             leader_ttl: DEFAULT_LEADER_TTL,
             retention: DEFAULT_RETENTION,
             cleanup_interval: DEFAULT_CLEANUP_INTERVAL,
+            queue_metrics_interval: DEFAULT_QUEUE_METRICS_INTERVAL,
             job_timeout: None,
             cancel_grace: DEFAULT_CANCEL_GRACE,
         }
@@ -282,6 +288,15 @@ impl ServerConfig {
         self
     }
 
+    /// How often the server that leads maintenance reads each queue's
+    /// length and latency into the metrics' gauges
+    /// ([`DEFAULT_QUEUE_METRICS_INTERVAL`]; see [`crate::metrics`]): one
+    /// [`Storage::queue_counts`](crate::Storage::queue_counts) each time.
+    pub fn queue_metrics_interval(mut self, interval: Duration) -> Self {
+        self.queue_metrics_interval = interval;
+        self
+    }
+
     /// The longest one attempt of a job may run when the job sets no
     /// timeout of its own (`#[job(timeout = "30s")]` wins); none unless
     /// set. Past it, the attempt's cancellation token fires
@@ -329,6 +344,7 @@ impl ServerConfig {
             || self.rescue_interval.is_zero()
             || self.heartbeat_interval.is_zero()
             || self.cleanup_interval.is_zero()
+            || self.queue_metrics_interval.is_zero()
         {
             "intervals must be longer than zero"
         } else if self.job_timeout.is_some_and(|timeout| timeout.is_zero()) {
@@ -369,7 +385,7 @@ impl ServerBuilder {
         ServerBuilder {
             storage,
             config: ServerConfig::default(),
-            filters: vec![Arc::new(TracingFilter)],
+            filters: Vec::new(),
             state_filters: Vec::new(),
             dashboard: None,
         }
@@ -394,7 +410,7 @@ impl ServerBuilder {
     }
 
     /// Adds a [`ServerFilter`], run around each attempt inside the
-    /// filters added before it ([`TracingFilter`] is always the first).
+    /// filters added before it, all inside the attempt's `job` span.
     pub fn filter(mut self, filter: impl ServerFilter) -> Self {
         self.filters.push(Arc::new(filter));
         self
@@ -494,6 +510,12 @@ impl ServerBuilder {
     /// [`ServerConfig::cleanup_interval`].
     pub fn cleanup_interval(mut self, interval: Duration) -> Self {
         self.config = self.config.cleanup_interval(interval);
+        self
+    }
+
+    /// [`ServerConfig::queue_metrics_interval`].
+    pub fn queue_metrics_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.queue_metrics_interval(interval);
         self
     }
 

@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{error, warn};
 
 use super::Shared;
+use crate::metrics;
 
 /// The most outcomes recorded in one batch.
 const MAX_BATCH: usize = 1000;
@@ -74,12 +75,30 @@ pub(crate) enum AttemptEnd {
     LeaseLost,
 }
 
+impl AttemptEnd {
+    /// How the attempt ended, for its span and metrics: `succeeded`,
+    /// `failed` (whatever follows: a retry, a snooze, `Failed`),
+    /// `unknown` (no job of its name here), or `stopped` (it did not run
+    /// to its end: interrupted at shutdown, its lease lost, cancelled; a
+    /// job never started has no attempt, and is not measured).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            AttemptEnd::Succeeded { .. } => "succeeded",
+            AttemptEnd::Failed(_) => "failed",
+            AttemptEnd::Unknown { .. } => "unknown",
+            AttemptEnd::Interrupted | AttemptEnd::NotStarted | AttemptEnd::LeaseLost => "stopped",
+        }
+    }
+}
+
 /// An attempt that ended, with what the completer needs to record it.
 #[derive(Debug)]
 pub(crate) struct Finished {
     pub job: Attempt,
-    /// The job's name, for the state filters.
+    /// The job's name, for the state filters and the metrics.
     pub name: String,
+    /// The job's queue, for the metrics.
+    pub queue: String,
     pub max_attempts: u32,
     /// `None` when no job of that name is registered.
     pub retry_policy: Option<RetryPolicy>,
@@ -92,6 +111,7 @@ impl Finished {
         Finished {
             job: job.held(),
             name: job.name.clone(),
+            queue: job.queue.clone(),
             max_attempts: job.max_attempts,
             retry_policy: None,
             end,
@@ -157,7 +177,7 @@ async fn record(shared: &Shared, batch: &[Report]) {
     } else {
         None
     };
-    let (outcomes, names): (Vec<JobOutcome>, Vec<&str>) = batch
+    let (outcomes, attempts): (Vec<JobOutcome>, Vec<&Finished>) = batch
         .iter()
         .filter_map(|(finished, _)| {
             let outcome = decide(shared, finished, servers.as_ref())?;
@@ -165,7 +185,7 @@ async fn record(shared: &Shared, batch: &[Report]) {
                 job: finished.job,
                 outcome,
             };
-            Some((outcome, finished.name.as_str()))
+            Some((outcome, finished))
         })
         .unzip();
     if outcomes.is_empty() {
@@ -173,7 +193,7 @@ async fn record(shared: &Shared, batch: &[Report]) {
     }
     let refused = match write(shared, &outcomes).await {
         Ok(moved) => {
-            tell(shared, &outcomes, &names, &moved);
+            tell(shared, &outcomes, &attempts, &moved);
             return;
         }
         Err(refused) => refused,
@@ -185,16 +205,28 @@ async fn record(shared: &Shared, batch: &[Report]) {
             "the storage refused a batch of outcomes; recording them one by one"
         );
     }
-    for (outcome, name) in outcomes.into_iter().zip(names) {
-        record_alone(shared, outcome, name).await;
+    for (outcome, finished) in outcomes.into_iter().zip(attempts) {
+        record_alone(shared, outcome, finished).await;
     }
 }
 
-/// Tells the state filters of the outcomes that moved their job.
-fn tell(shared: &Shared, outcomes: &[JobOutcome], names: &[&str], moved: &[JobId]) {
-    shared
-        .states
-        .tell_outcomes(outcomes.iter().zip(names.iter().copied()), moved);
+/// Tells the state filters and the metrics of the outcomes that moved
+/// their job.
+fn tell(shared: &Shared, outcomes: &[JobOutcome], attempts: &[&Finished], moved: &[JobId]) {
+    shared.states.tell_outcomes(
+        outcomes
+            .iter()
+            .zip(attempts.iter().map(|finished| finished.name.as_str())),
+        moved,
+    );
+    metrics::outcomes_recorded(
+        outcomes.iter().zip(
+            attempts
+                .iter()
+                .map(|finished| (finished.name.as_str(), finished.queue.as_str())),
+        ),
+        moved,
+    );
 }
 
 /// The outcome to record for an attempt; `None` when nothing is recorded
@@ -299,10 +331,10 @@ async fn write(shared: &Shared, outcomes: &[JobOutcome]) -> Result<Vec<JobId>, E
 /// Records one job's outcome; if the storage refuses it for good, records
 /// the same move with its texts replaced by a fallback reason naming the
 /// storage's error; if that is refused too, leaves the job to be rescued.
-async fn record_alone(shared: &Shared, outcome: JobOutcome, name: &str) {
+async fn record_alone(shared: &Shared, outcome: JobOutcome, finished: &Finished) {
     let refused = match write(shared, std::slice::from_ref(&outcome)).await {
         Ok(moved) => {
-            tell(shared, std::slice::from_ref(&outcome), &[name], &moved);
+            tell(shared, std::slice::from_ref(&outcome), &[finished], &moved);
             return;
         }
         Err(refused) => refused,
@@ -318,7 +350,7 @@ async fn record_alone(shared: &Shared, outcome: JobOutcome, name: &str) {
         "the storage refused this job's outcome; recording it with a fallback reason"
     );
     match write(shared, std::slice::from_ref(&fallback)).await {
-        Ok(moved) => tell(shared, std::slice::from_ref(&fallback), &[name], &moved),
+        Ok(moved) => tell(shared, std::slice::from_ref(&fallback), &[finished], &moved),
         Err(error) => error!(
             job.id = %outcome.job.id,
             attempt = outcome.job.attempt,

@@ -1,6 +1,6 @@
-//! Runs one attempt of a job: find its code, decode its arguments, run it
-//! inside the server filters (the first of which opens its tracing span),
-//! and turn a panic anywhere in that (a `Deserialize` impl, a filter too)
+//! Runs one attempt of a job in its tracing span (`job`): find its code,
+//! decode its arguments, run it inside the server filters, record its
+//! metrics, and turn a panic anywhere in that (a `Deserialize` impl, a filter too)
 //! into that job's failure (River's `jobexecutor`).
 //!
 //! An attempt asked to stop sees its `JobContext` cancellation token fire
@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use jobs_core::{
@@ -18,11 +18,12 @@ use jobs_core::{
     duration_text,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, Span, error, info_span, warn};
 
 use super::Shared;
 use super::completer::{AttemptEnd, Finished};
-use crate::filters;
+use crate::{filters, metrics, trace_context};
 
 /// Runs the attempt until it ends, or until `cancel` fires (a cancel, a
 /// lost lease, a shutdown) or its timeout passes and it does not return
@@ -37,6 +38,14 @@ pub(crate) async fn execute(
 ) -> Finished {
     let held = job.held();
     let registration = shared.registry.get(&job.name);
+    let span = attempt_span(&job);
+    let label: metrics::JobLabel = match registration {
+        Some(registration) => registration.name.into(),
+        None => job.name.clone().into(),
+    };
+    metrics::started(&label, &job.queue);
+    let busy = metrics::BusyWorker::start();
+    let started = Instant::now();
     let end = match registration {
         None => AttemptEnd::Unknown {
             name: job.name.clone(),
@@ -44,6 +53,7 @@ pub(crate) async fn execute(
         Some(registration) => {
             AssertUnwindSafe(attempt_end(shared, &job, registration, cancel, interrupt))
                 .catch_unwind()
+                .instrument(span.clone())
                 .await
                 .unwrap_or_else(|_| {
                     error!(job.id = %held.id, "running the job panicked in the server; failing it");
@@ -51,13 +61,53 @@ pub(crate) async fn execute(
                 })
         }
     };
+    let ran = started.elapsed();
+    drop(busy);
+    let outcome = end.outcome();
+    metrics::attempt_ended(label, &job.queue, outcome, ran);
+    span.record("job.outcome", outcome);
+    span.record("job.duration_ms", ran.as_secs_f64() * 1000.0);
+    if outcome != "succeeded" {
+        span.record("otel.status_code", "ERROR");
+    }
     Finished {
         job: held,
         name: job.name,
+        queue: job.queue,
         max_attempts: job.max_attempts,
         retry_policy: registration.map(|registration| registration.retry_policy),
         end,
     }
+}
+
+/// The span of an attempt, named `job`: every event the job and the
+/// server filters emit carries its fields. Its fields follow
+/// OpenTelemetry's messaging conventions where they have a name
+/// (`messaging.*`, `otel.name` "process {queue}", `otel.kind` consumer,
+/// `otel.status_code` ERROR unless it succeeded, as
+/// `tracing-opentelemetry` reads them), with the job's own:
+/// `job.id`, `job.name`, `job.attempt`, `job.queue`, and once it ended
+/// `job.outcome` (`succeeded`, `failed`, `stopped`, `unknown`, as
+/// [`AttemptEnd::outcome`]) and `job.duration_ms`.
+fn attempt_span(job: &FetchedJob) -> Span {
+    let span = info_span!(
+        "job",
+        otel.name = format_args!("process {}", job.queue),
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.system = "jobs",
+        messaging.operation.type = "process",
+        messaging.destination.name = %job.queue,
+        messaging.message.id = %job.id,
+        job.id = %job.id,
+        job.name = %job.name,
+        job.attempt = job.attempt,
+        job.queue = %job.queue,
+        job.outcome = Empty,
+        job.duration_ms = Empty,
+    );
+    trace_context::link(&span, job.trace_context.as_deref());
+    span
 }
 
 /// The end of a registered job's attempt: its filters and the job, a

@@ -1,15 +1,16 @@
 //! The leader-only services, started together when this server becomes the
 //! maintenance leader and stopped together when it stops leading: the
 //! scheduler, the recurring scheduler, the continuation check, the
-//! rescuer, the expirer, the server pruner and the counters aggregator. None of them asks whether it leads; the elector
+//! rescuer, the expirer, the server pruner, the counters aggregator and
+//! the queue metrics. None of them asks whether it leads; the elector
 //! (`elector.rs`) decides when they run.
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    ServerConfig, continuation_check, counters_aggregator, expirer, recurring_scheduler, rescuer,
-    scheduler, server_pruner,
+    ServerConfig, continuation_check, counters_aggregator, expirer, queue_metrics,
+    recurring_scheduler, rescuer, scheduler, server_pruner,
 };
 use crate::Storage;
 use crate::filters::StateTeller;
@@ -59,6 +60,11 @@ impl Maintenance {
             stop.clone(),
         ));
         tasks.spawn(counters_aggregator::run(storage.clone(), stop.clone()));
+        tasks.spawn(queue_metrics::run(
+            storage.clone(),
+            config.queue_metrics_interval,
+            stop.clone(),
+        ));
         tasks.close();
         Maintenance { stop, tasks }
     }

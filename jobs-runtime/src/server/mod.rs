@@ -60,6 +60,7 @@ mod maintenance;
 mod notifier;
 mod panic_trace;
 mod periodic;
+mod queue_metrics;
 mod recurring_scheduler;
 mod recurring_sync;
 mod rescuer;
@@ -79,9 +80,9 @@ use tracing::{Instrument, info, info_span, warn};
 pub use builder::{
     DEFAULT_CANCEL_GRACE, DEFAULT_CLEANUP_INTERVAL, DEFAULT_CONTINUATION_CHECK_INTERVAL,
     DEFAULT_FETCH_BATCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEADER_TTL, DEFAULT_LEASE,
-    DEFAULT_POLL_INTERVAL, DEFAULT_RECURRING_CHECK_INTERVAL, DEFAULT_RESCUE_INTERVAL,
-    DEFAULT_RETENTION, DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
-    ServerBuilder, ServerConfig, default_prefetch, default_workers,
+    DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_METRICS_INTERVAL, DEFAULT_RECURRING_CHECK_INTERVAL,
+    DEFAULT_RESCUE_INTERVAL, DEFAULT_RETENTION, DEFAULT_SCHEDULE_INTERVAL, DEFAULT_SERVER_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, ServerBuilder, ServerConfig, default_prefetch, default_workers,
 };
 pub use completer::UNKNOWN_JOB_DELAY;
 pub use local_queue::PREFETCH_HORIZON;
@@ -170,7 +171,7 @@ pub(crate) struct Shared {
     pub workers: Arc<Semaphore>,
     /// How far ahead of the free workers to fetch.
     pub local: local_queue::LocalQueue,
-    /// The server filters, [`TracingFilter`](crate::TracingFilter) first.
+    /// The server filters, in the order registered.
     pub filters: Vec<Arc<dyn ServerFilter>>,
     /// Where the attempts' contexts send their log, progress and
     /// parameters.

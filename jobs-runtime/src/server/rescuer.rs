@@ -12,6 +12,7 @@ use tracing::info;
 use super::periodic::every;
 use crate::Storage;
 use crate::filters::StateTeller;
+use crate::metrics;
 
 /// The most jobs moved per storage call.
 pub const RESCUE_BATCH: usize = 1000;
@@ -54,6 +55,14 @@ pub(crate) async fn run_once(storage: &Storage, states: &StateTeller) -> Result<
         states.tell_outcomes(
             jobs.iter()
                 .zip(expired.iter().map(|lease| lease.name.as_str())),
+            &moved,
+        );
+        metrics::outcomes_recorded(
+            jobs.iter().zip(
+                expired
+                    .iter()
+                    .map(|lease| (lease.name.as_str(), lease.queue.as_str())),
+            ),
             &moved,
         );
         total += moved.len() as u64;

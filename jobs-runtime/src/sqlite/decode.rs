@@ -26,6 +26,7 @@ pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
         i16,
         i64,
         Option<String>,
+        Option<String>,
     );
     let rows: Vec<Taken> = serde_json::from_str(json)?;
     Ok(rows
@@ -41,6 +42,7 @@ pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
                 priority,
                 created_at,
                 parent_result,
+                trace_context,
             )| {
                 FetchedJob {
                     id: JobId(id),
@@ -52,6 +54,7 @@ pub(super) fn taken_jobs(json: &str) -> serde_json::Result<Vec<FetchedJob>> {
                     priority,
                     enqueued_at: time(created_at),
                     parent_result,
+                    trace_context,
                 }
             },
         )

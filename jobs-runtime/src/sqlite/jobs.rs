@@ -90,7 +90,8 @@ const TAKE: &str = "UPDATE jobs_job
 /// row from SQLite's thread for the whole batch rather than one per job.
 const TAKEN: &str =
     "SELECT json_group_array(json_array(id, name, queue, args, attempt, max_attempts,
-                                                 priority, created_at, parent_result))
+                                                 priority, created_at, parent_result,
+                                                 trace_context))
      FROM jobs_job WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// Records outcomes at time `?1`: `?2` is a JSON array of `[id, attempt,
@@ -318,7 +319,10 @@ pub(super) async fn insert_jobs(
         let stored = insert_rows(conn, now, rows, Columns::Control).await?;
         return Ok(stored.into_iter().map(|(id, _)| id).collect());
     }
-    let rows = jobs.iter().map(plain_row).collect();
+    let rows = jobs
+        .iter()
+        .map(|job| with_trace(plain_row(job), job))
+        .collect();
     let stored = insert_rows(conn, now, rows, Columns::Plain).await?;
     Ok(stored.into_iter().map(|(id, _)| id).collect())
 }
@@ -342,8 +346,18 @@ pub(super) async fn insert_unique(
     insert_rows(conn, now, rows, Columns::Unique).await
 }
 
-/// The row [`insert_rows`] reads for a job with neither parent nor batch,
-/// nor unique key nor concurrency limit: the ten first columns.
+/// `row` with the job's trace context added as its last column (see
+/// [`insert_rows`]).
+fn with_trace(mut row: serde_json::Value, job: &NewJob) -> serde_json::Value {
+    if let serde_json::Value::Array(values) = &mut row {
+        values.push(serde_json::json!(job.trace_context));
+    }
+    row
+}
+
+/// The ten first columns [`insert_rows`] reads for a job with neither
+/// parent nor batch, nor unique key nor concurrency limit; its trace
+/// context follows ([`with_trace`]).
 fn plain_row(job: &NewJob) -> serde_json::Value {
     serde_json::json!([
         job.name,
@@ -361,7 +375,8 @@ fn plain_row(job: &NewJob) -> serde_json::Value {
 
 /// The row [`insert_rows`] reads for a job with neither parent nor batch,
 /// with its unique key as stored and its concurrency limit: the ten
-/// columns of [`plain_row`], no parent nor batch, then the control ones.
+/// columns of [`plain_row`], no parent nor batch, the control ones, then
+/// the trace context.
 fn control_row(job: &NewJob, unique_key: Option<&str>) -> serde_json::Value {
     let mut row = plain_row(job);
     if let serde_json::Value::Array(values) = &mut row {
@@ -373,7 +388,7 @@ fn control_row(job: &NewJob, unique_key: Option<&str>) -> serde_json::Value {
             serde_json::json!(job.concurrency.as_ref().map(|limit| limit.limit)),
         ]);
     }
-    row
+    with_trace(row, job)
 }
 
 /// Stores jobs as [`plan`](crate::related::plan) decided them, with their
@@ -411,6 +426,7 @@ pub(super) async fn insert_planned(
                 null,
                 row.job.concurrency.as_ref().map(|limit| limit.key.as_str()),
                 row.job.concurrency.as_ref().map(|limit| limit.limit),
+                row.job.trace_context,
             ])
         })
         .collect();
@@ -421,11 +437,11 @@ pub(super) async fn insert_planned(
 /// Which columns [`insert_rows`] stores.
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Columns {
-    /// The ten first: the hot path's bulk enqueue.
+    /// The ten first and the trace context: the hot path's bulk enqueue.
     Plain,
-    /// All nineteen.
+    /// All twenty.
     Control,
-    /// All nineteen, skipping a row whose unique key another job holds.
+    /// All twenty, skipping a row whose unique key another job holds.
     Unique,
 }
 
@@ -433,13 +449,13 @@ enum Columns {
 /// max_attempts, state, run_at, run_in_ms, reason, data, priority]`, then
 /// for [`Columns::Control`] `[parent_id, parent_batch_id, continue_on,
 /// parent_result, batch_id, unique_key, unique_states, concurrency_key,
-/// concurrency_limit]`.
+/// concurrency_limit]`, then `trace_context`.
 const INSERT_PLAIN: &str = "INSERT INTO jobs_job (name, queue, args, state, max_attempts,
                                created_at, state_changed_at, run_at, reason, state_data,
-                               priority)
+                               priority, trace_context)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
                 coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
-                value ->> 9
+                value ->> 9, value ->> 10
          FROM json_each(?2)
          RETURNING id, NULL";
 
@@ -450,11 +466,12 @@ const INSERT_ALL: &str = "INSERT INTO jobs_job (name, queue, args, state, max_at
                                created_at, state_changed_at, run_at, reason, state_data,
                                priority, parent_id, parent_batch_id, continue_on,
                                parent_result, batch_id, unique_key, unique_states,
-                               concurrency_key, concurrency_limit)
+                               concurrency_key, concurrency_limit, trace_context)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 4, value ->> 3, ?1, ?1,
                 coalesce(value ->> 5, ?1 + (value ->> 6)), value ->> 7, value ->> 8,
                 value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13,
-                value ->> 14, value ->> 15, value ->> 16, value ->> 17, value ->> 18
+                value ->> 14, value ->> 15, value ->> 16, value ->> 17, value ->> 18,
+                value ->> 19
          FROM json_each(?2)
          {on_conflict}
          RETURNING id, unique_key";

@@ -40,7 +40,7 @@ impl MaintenanceStorage for SqliteStorage {
 
     async fn expired_leases(&self, params: ExpiredLeasesParams) -> Result<Vec<ExpiredLease>> {
         sqlx::query(concat!(
-            "SELECT id, name, attempt, max_attempts, server FROM jobs_job
+            "SELECT id, name, queue, attempt, max_attempts, server FROM jobs_job
              WHERE state = 'Processing' AND lease_expires_at < ",
             now_ms!(),
             " ORDER BY lease_expires_at LIMIT ?1"
@@ -53,6 +53,7 @@ impl MaintenanceStorage for SqliteStorage {
                     attempt: row.try_get("attempt")?,
                 },
                 name: row.try_get("name")?,
+                queue: row.try_get("queue")?,
                 max_attempts: row.try_get("max_attempts")?,
                 server: row.try_get("server")?,
             })

@@ -11,7 +11,10 @@ use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStorage;
 use super::decode::{record, time};
-use crate::counting::{by_queue, by_state, counts_of_sql, newest_sql, queue_counts_sql};
+use crate::counting::{
+    by_queue, by_state, counts_of_sql, newest_sql, queue_counts_sql, queue_heads_sql, waiting,
+    with_heads,
+};
 use crate::sql_error::storage_error;
 
 #[async_trait::async_trait]
@@ -119,7 +122,24 @@ impl MonitoringStorage for SqliteStorage {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(|e| storage_error("counting jobs by queue", e))?;
-        by_queue(rows)
+        let mut queues = by_queue(rows)?;
+        let waiting = waiting(&queues);
+        if !waiting.is_empty() {
+            let sql = queue_heads_sql(
+                "jobs_job",
+                "(SELECT value AS queue FROM json_each(?1)) AS q",
+            );
+            let waiting = serde_json::to_string(&waiting)
+                .map_err(|e| Error::storage("reading the queues' heads", e))?;
+            let heads: Vec<(String, Option<i64>, Option<i64>)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(waiting)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(|e| storage_error("reading the queues' heads", e))?;
+            with_heads(&mut queues, heads, time);
+        }
+        Ok(queues)
     }
 
     async fn counts_of(&self, states: &[State]) -> Result<StateCounts> {
