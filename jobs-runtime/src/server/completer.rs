@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{error, warn};
 
 use super::Shared;
+use crate::filters::StateTeller;
 use crate::metrics;
 
 /// The most outcomes recorded in one batch.
@@ -213,20 +214,25 @@ async fn record(shared: &Shared, batch: &[Report]) {
 /// Tells the state filters and the metrics of the outcomes that moved
 /// their job.
 fn tell(shared: &Shared, outcomes: &[JobOutcome], attempts: &[&Finished], moved: &[JobId]) {
-    shared.states.tell_outcomes(
-        outcomes
-            .iter()
-            .zip(attempts.iter().map(|finished| finished.name.as_str())),
-        moved,
-    );
-    metrics::outcomes_recorded(
-        outcomes.iter().zip(
-            attempts
-                .iter()
-                .map(|finished| (finished.name.as_str(), finished.queue.as_str())),
-        ),
-        moved,
-    );
+    let jobs: Vec<(&str, &str)> = attempts
+        .iter()
+        .map(|finished| (finished.name.as_str(), finished.queue.as_str()))
+        .collect();
+    outcomes_moved(&shared.states, outcomes, &jobs, moved);
+}
+
+/// Tells the state filters and the metrics of the outcomes that moved
+/// their job (`moved`): what the completer and the rescuer do once the
+/// storage recorded outcomes. `jobs` are the outcomes' jobs' names and
+/// queues, in the same order.
+pub(super) fn outcomes_moved(
+    states: &StateTeller,
+    outcomes: &[JobOutcome],
+    jobs: &[(&str, &str)],
+    moved: &[JobId],
+) {
+    states.tell_outcomes(outcomes.iter().zip(jobs.iter().map(|job| job.0)), moved);
+    metrics::outcomes_recorded(outcomes.iter().zip(jobs.iter().copied()), moved);
 }
 
 /// The outcome to record for an attempt; `None` when nothing is recorded

@@ -9,10 +9,10 @@ use jobs_core::{ExpiredLeasesParams, FinishParams, JobOutcome, Result, decide};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::completer::outcomes_moved;
 use super::periodic::every;
 use crate::Storage;
 use crate::filters::StateTeller;
-use crate::metrics;
 
 /// The most jobs moved per storage call.
 pub const RESCUE_BATCH: usize = 1000;
@@ -52,19 +52,11 @@ pub(crate) async fn run_once(storage: &Storage, states: &StateTeller) -> Result<
             })
             .collect();
         let moved = storage.rescue(FinishParams { jobs: jobs.clone() }).await?;
-        states.tell_outcomes(
-            jobs.iter()
-                .zip(expired.iter().map(|lease| lease.name.as_str())),
-            &moved,
-        );
-        metrics::outcomes_recorded(
-            jobs.iter().zip(
-                expired
-                    .iter()
-                    .map(|lease| (lease.name.as_str(), lease.queue.as_str())),
-            ),
-            &moved,
-        );
+        let names: Vec<(&str, &str)> = expired
+            .iter()
+            .map(|lease| (lease.name.as_str(), lease.queue.as_str()))
+            .collect();
+        outcomes_moved(states, &jobs, &names, &moved);
         total += moved.len() as u64;
         if found < RESCUE_BATCH || moved.is_empty() {
             if total > 0 {
